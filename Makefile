@@ -1,0 +1,57 @@
+# ZCX: two commands do everything on a fresh machine.
+#   make test   installs what is missing, compiles, runs the whole test suite on Anvil
+#   make demo   installs what is missing, runs the main job
+# Each step leaves a stamp, so a second run only re-does what changed.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+STAMPS := .stamps
+SOLC_VERSION := $(shell sed -n 's/^  version: \([0-9.]*\).*/\1/p' ape-config.yaml | head -n1)
+SOLCX_DIR := $(or $(SOLCX_BINARY_PATH),$(HOME)/.solcx)
+BRIDGE := $(SOLCX_DIR)/solc-v$(SOLC_VERSION)
+
+export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+export APE_DISABLE_ANALYTICS := 1
+
+.PHONY: setup test demo bench lint clean
+
+setup: $(STAMPS)/venv $(STAMPS)/npm $(BRIDGE) $(STAMPS)/ape-deps
+	ape compile
+
+$(STAMPS)/venv: pyproject.toml
+	@mkdir -p $(STAMPS)
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	@touch $@
+
+$(STAMPS)/npm: package.json package-lock.json
+	@mkdir -p $(STAMPS)
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# The bridge lives outside the tree (where py-solc-x looks), so it is its own target.
+$(BRIDGE): $(STAMPS)/npm tools/solc-bridge.cjs tools/install-solc-bridge.sh ape-config.yaml
+	tools/install-solc-bridge.sh
+
+$(STAMPS)/ape-deps: ape-config.yaml $(STAMPS)/npm $(STAMPS)/venv
+	ape pm install
+	@touch $@
+
+test: setup
+	ape test tests -q -p no:cacheprovider
+
+demo: setup
+	ape run deploy --network ethereum:local:foundry
+
+bench: setup
+	$(VENV)/bin/python bench/run.py
+
+lint: setup
+	$(VENV)/bin/pip install -q ruff mypy
+	ruff check zcx oracle scripts tests bench
+	ruff format --check zcx oracle scripts tests bench
+
+clean:
+	rm -rf $(STAMPS) .build contracts/.cache

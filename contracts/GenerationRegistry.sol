@@ -1,0 +1,472 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {EnumerableSet} from "@openzeppelin/contracts/utils/structs/EnumerableSet.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {IMemberRegistry} from "./interfaces/IMemberRegistry.sol";
+import {IGenerationRegistry} from "./interfaces/IGenerationRegistry.sol";
+
+/// @title GenerationRegistry
+/// @notice The power-transaction ledger: accepts 30-minute readings signed by a quorum of oracles.
+/// @dev Invariants kept here:
+///  (1) per meter, every recorded reading starts at or after the previous one's end, so no
+///      (meter, interval) is counted twice and nothing overlaps (`_ledgers[id].lastEnd`);
+///  (5) a batch counts only with EIP-712 signatures (domain: chain id + this contract) from at
+///      least `quorum` distinct registered signers, and each batch digest applies once.
+/// Trust: DEFAULT_ADMIN_ROLE manages the signer set, quorum, interval, margin and pause;
+/// CLAIMER_ROLE (the value exchange) marks generation as claimed. Nobody can edit a reading.
+contract GenerationRegistry is AccessControl, Pausable, EIP712, IGenerationRegistry {
+    using EnumerableSet for EnumerableSet.AddressSet;
+    using SafeCast for uint256;
+
+    bytes32 public constant CLAIMER_ROLE = keccak256("CLAIMER_ROLE");
+    bytes32 public constant READING_TYPEHASH = keccak256(
+        "Reading(bytes32 meterId,uint64 start,uint64 end,uint64 generatedWh,uint64 consumedWh,uint64 soldWh,uint64 purchasedWh)"
+    );
+    bytes32 public constant BATCH_TYPEHASH = keccak256(
+        "Batch(Reading[] readings)Reading(bytes32 meterId,uint64 start,uint64 end,uint64 generatedWh,uint64 consumedWh,uint64 soldWh,uint64 purchasedWh)"
+    );
+    /// @notice Largest batch accepted (about 17M gas at the measured per-reading cost).
+    uint256 public constant MAX_BATCH_SIZE = 1000;
+    uint256 private constant BPS = 10_000;
+    uint256 private constant SECONDS_PER_HOUR = 3600;
+
+    /// @dev One slot per meter, touched once per run of that meter in a batch. uint56 holds
+    /// 72 TWh, decades of a 1 GW plant; additions are SafeCast-checked. uint32 time lasts to 2106.
+    struct MeterLedger {
+        uint32 lastEnd;
+        uint56 generatedWh;
+        uint56 consumedWh;
+        uint56 soldWh;
+        uint56 purchasedWh;
+    }
+
+    /// @dev Written at a meter's first reading and at each claim, never per reading.
+    struct ClaimState {
+        uint64 claimedWh;
+        uint64 periodStart;
+    }
+
+    /// @dev Read once per batch.
+    struct Config {
+        uint32 quorum;
+        uint32 intervalSeconds;
+        uint32 capacityMarginBps;
+    }
+
+    /// @dev The meter whose consecutive readings are being accumulated in memory.
+    struct Run {
+        bytes32 meterId;
+        IMemberRegistry.MeterSpec spec;
+        MeterLedger ledger;
+        bytes32 evidence;
+        bool firstEver;
+        uint64 firstStart;
+        bool dirty;
+    }
+
+    IMemberRegistry private immutable _memberRegistry;
+    EnumerableSet.AddressSet private _signers;
+    Config private _config;
+    mapping(bytes32 meterId => MeterLedger) private _ledgers;
+    mapping(bytes32 meterId => ClaimState) private _claims;
+    mapping(bytes32 meterId => bytes32) private _evidence;
+    mapping(bytes32 digest => bool) private _appliedBatches;
+
+    /// @param admin Receives DEFAULT_ADMIN_ROLE.
+    /// @param memberRegistry_ Source of meters (owner, capacity, active flag).
+    /// @param initialSigners Oracle signer addresses.
+    /// @param quorum_ Signatures needed per batch (1 <= k <= n).
+    /// @param intervalSeconds_ Reading length, 1800 by default.
+    /// @param capacityMarginBps_ Allowed generation above capacity x time, basis points.
+    constructor(
+        address admin,
+        IMemberRegistry memberRegistry_,
+        address[] memory initialSigners,
+        uint256 quorum_,
+        uint256 intervalSeconds_,
+        uint256 capacityMarginBps_
+    ) EIP712("ZCX GenerationRegistry", "1") {
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        _memberRegistry = memberRegistry_;
+        for (uint256 i = 0; i < initialSigners.length; ++i) {
+            _addSigner(initialSigners[i]);
+        }
+        _setQuorum(quorum_);
+        _setIntervalSeconds(intervalSeconds_);
+        _setCapacityMarginBps(capacityMarginBps_);
+    }
+
+    // ---------------------------------------------------------------- readings
+
+    /// @inheritdoc IGenerationRegistry
+    function submitBatch(Reading[] calldata readings, bytes[] calldata signatures)
+        external
+        whenNotPaused
+        returns (uint256 accepted, uint256 rejected)
+    {
+        uint256 size = readings.length;
+        if (size == 0) revert RegistryEmptyBatch();
+        if (size > MAX_BATCH_SIZE) revert RegistryBatchTooLarge(size, MAX_BATCH_SIZE);
+
+        (bytes32 digest, bytes32[] memory readingHashes) = _batchDigest(readings);
+        if (_appliedBatches[digest]) revert RegistryBatchAlreadyApplied(digest);
+        Config memory config = _config;
+        address[] memory batchSigners = _verifyQuorum(digest, signatures, config.quorum);
+        _appliedBatches[digest] = true;
+
+        (accepted, rejected) = _applyReadings(readings, readingHashes, config);
+        emit BatchApplied(digest, msg.sender, accepted, rejected, batchSigners, signatures);
+    }
+
+    /// @inheritdoc IGenerationRegistry
+    function markClaimed(bytes32 meterId)
+        external
+        onlyRole(CLAIMER_ROLE)
+        whenNotPaused
+        returns (Claim memory claim)
+    {
+        MeterLedger memory ledger = _ledgers[meterId];
+        ClaimState storage state = _claims[meterId];
+        uint256 wh = uint256(ledger.generatedWh) - state.claimedWh;
+        if (wh == 0) revert RegistryNothingToClaim(meterId);
+        claim = Claim(wh, state.periodStart, ledger.lastEnd, _evidence[meterId]);
+        state.claimedWh = ledger.generatedWh;
+        state.periodStart = ledger.lastEnd;
+        emit GenerationClaimed(meterId, msg.sender, wh, claim.periodStart, claim.periodEnd);
+    }
+
+    // ---------------------------------------------------------------- admin
+
+    /// @notice Adds an oracle signer. DEFAULT_ADMIN_ROLE only.
+    function addSigner(address signer) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _addSigner(signer);
+    }
+
+    /// @notice Removes an oracle signer; the quorum must stay reachable. DEFAULT_ADMIN_ROLE only.
+    function removeSigner(address signer) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (!_signers.remove(signer)) revert RegistrySignerNotFound(signer);
+        if (_config.quorum > _signers.length()) {
+            revert RegistryInvalidQuorum(_config.quorum, _signers.length());
+        }
+        emit OracleSignerRemoved(signer);
+    }
+
+    /// @notice Sets k, the signatures needed per batch. DEFAULT_ADMIN_ROLE only.
+    function setQuorum(uint256 quorum_) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _setQuorum(quorum_);
+    }
+
+    /// @notice Sets the required reading length. DEFAULT_ADMIN_ROLE only.
+    function setIntervalSeconds(uint256 intervalSeconds_) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _setIntervalSeconds(intervalSeconds_);
+    }
+
+    /// @notice Sets the plausibility margin over capacity. DEFAULT_ADMIN_ROLE only.
+    function setCapacityMarginBps(uint256 marginBps) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _setCapacityMarginBps(marginBps);
+    }
+
+    /// @notice Stops batches and claims. DEFAULT_ADMIN_ROLE only.
+    function pause() external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _pause();
+    }
+
+    /// @notice Resumes batches and claims. DEFAULT_ADMIN_ROLE only.
+    function unpause() external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _unpause();
+    }
+
+    // ---------------------------------------------------------------- views
+
+    /// @inheritdoc IGenerationRegistry
+    function batchDigest(Reading[] calldata readings) external view returns (bytes32 digest) {
+        (digest,) = _batchDigest(readings);
+    }
+
+    /// @notice The EIP-712 struct hash of one reading.
+    /// @return The hash.
+    function hashReading(Reading calldata reading) external pure returns (bytes32) {
+        return _hashReading(reading);
+    }
+
+    /// @notice The EIP-712 domain separator (chain id and this contract).
+    /// @return The separator.
+    function domainSeparator() external view returns (bytes32) {
+        return _domainSeparatorV4();
+    }
+
+    /// @inheritdoc IGenerationRegistry
+    function validateReading(Reading calldata reading) external view {
+        bytes memory reason =
+            _check(reading, _memberRegistry.meterSpec(reading.meterId), _ledgers[reading.meterId].lastEnd, _config);
+        if (reason.length != 0) {
+            assembly ("memory-safe") {
+                revert(add(reason, 0x20), mload(reason))
+            }
+        }
+    }
+
+    /// @inheritdoc IGenerationRegistry
+    function isBatchApplied(bytes32 digest) external view returns (bool) {
+        return _appliedBatches[digest];
+    }
+
+    /// @inheritdoc IGenerationRegistry
+    function lastEnd(bytes32 meterId) external view returns (uint64) {
+        return _ledgers[meterId].lastEnd;
+    }
+
+    /// @inheritdoc IGenerationRegistry
+    function meterTotals(bytes32 meterId) public view returns (Totals memory) {
+        MeterLedger memory ledger = _ledgers[meterId];
+        return Totals(ledger.generatedWh, ledger.consumedWh, ledger.soldWh, ledger.purchasedWh);
+    }
+
+    /// @inheritdoc IGenerationRegistry
+    function memberTotals(address account) external view returns (Totals memory totals) {
+        bytes32[] memory meterIds = _memberRegistry.metersOf(account);
+        for (uint256 i = 0; i < meterIds.length; ++i) {
+            MeterLedger memory ledger = _ledgers[meterIds[i]];
+            totals.generatedWh += ledger.generatedWh;
+            totals.consumedWh += ledger.consumedWh;
+            totals.soldWh += ledger.soldWh;
+            totals.purchasedWh += ledger.purchasedWh;
+        }
+    }
+
+    /// @inheritdoc IGenerationRegistry
+    function claimedWh(bytes32 meterId) external view returns (uint256) {
+        return _claims[meterId].claimedWh;
+    }
+
+    /// @inheritdoc IGenerationRegistry
+    function unclaimedWh(bytes32 meterId) external view returns (uint256) {
+        return uint256(_ledgers[meterId].generatedWh) - _claims[meterId].claimedWh;
+    }
+
+    /// @inheritdoc IGenerationRegistry
+    function evidenceHead(bytes32 meterId) external view returns (bytes32) {
+        return _evidence[meterId];
+    }
+
+    /// @inheritdoc IGenerationRegistry
+    function memberRegistry() external view returns (IMemberRegistry) {
+        return _memberRegistry;
+    }
+
+    /// @inheritdoc IGenerationRegistry
+    function signers() external view returns (address[] memory) {
+        return _signers.values();
+    }
+
+    /// @inheritdoc IGenerationRegistry
+    function isSigner(address account) external view returns (bool) {
+        return _signers.contains(account);
+    }
+
+    /// @inheritdoc IGenerationRegistry
+    function quorum() external view returns (uint256) {
+        return _config.quorum;
+    }
+
+    /// @inheritdoc IGenerationRegistry
+    function intervalSeconds() external view returns (uint256) {
+        return _config.intervalSeconds;
+    }
+
+    /// @inheritdoc IGenerationRegistry
+    function capacityMarginBps() external view returns (uint256) {
+        return _config.capacityMarginBps;
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    function _applyReadings(Reading[] calldata readings, bytes32[] memory readingHashes, Config memory config)
+        private
+        returns (uint256 accepted, uint256 rejected)
+    {
+        Run memory run;
+        for (uint256 i = 0; i < readings.length; ++i) {
+            Reading calldata reading = readings[i];
+            if (i == 0 || reading.meterId != run.meterId) {
+                _flush(run);
+                _load(run, reading.meterId);
+            }
+            bytes memory reason = _check(reading, run.spec, run.ledger.lastEnd, config);
+            if (reason.length != 0) {
+                emit ReadingRejected(reading.meterId, i, reading, reason);
+                ++rejected;
+                continue;
+            }
+            _accumulate(run, reading, readingHashes[i]);
+            ++accepted;
+            emit ReadingRecorded(
+                reading.meterId,
+                reading.start,
+                reading.end,
+                reading.generatedWh,
+                reading.consumedWh,
+                reading.soldWh,
+                reading.purchasedWh
+            );
+        }
+        _flush(run);
+    }
+
+    function _load(Run memory run, bytes32 meterId) private view {
+        run.meterId = meterId;
+        run.spec = _memberRegistry.meterSpec(meterId);
+        run.ledger = _ledgers[meterId];
+        run.evidence = _evidence[meterId];
+        run.firstEver = run.ledger.lastEnd == 0;
+        run.dirty = false;
+    }
+
+    function _accumulate(Run memory run, Reading calldata reading, bytes32 readingHash) private pure {
+        if (!run.dirty) run.firstStart = reading.start;
+        MeterLedger memory ledger = run.ledger;
+        // end <= block.timestamp was checked, so it fits uint32 until 2106.
+        ledger.lastEnd = uint32(reading.end);
+        ledger.generatedWh = (uint256(ledger.generatedWh) + reading.generatedWh).toUint56();
+        ledger.consumedWh = (uint256(ledger.consumedWh) + reading.consumedWh).toUint56();
+        ledger.soldWh = (uint256(ledger.soldWh) + reading.soldWh).toUint56();
+        ledger.purchasedWh = (uint256(ledger.purchasedWh) + reading.purchasedWh).toUint56();
+        bytes32 evidence = run.evidence;
+        // Scratch-space hash of (evidence, readingHash): no memory allocation per reading.
+        assembly ("memory-safe") {
+            mstore(0x00, evidence)
+            mstore(0x20, readingHash)
+            evidence := keccak256(0x00, 0x40)
+        }
+        run.evidence = evidence;
+        run.dirty = true;
+    }
+
+    /// @dev One write per slot per run: this is what makes a batch cheap per reading.
+    function _flush(Run memory run) private {
+        if (!run.dirty) return;
+        _ledgers[run.meterId] = run.ledger;
+        _evidence[run.meterId] = run.evidence;
+        if (run.firstEver) _claims[run.meterId].periodStart = run.firstStart;
+        run.dirty = false;
+    }
+
+    /// @return reason Empty when the reading is acceptable, else the ABI-encoded custom error.
+    function _check(
+        Reading calldata reading,
+        IMemberRegistry.MeterSpec memory spec,
+        uint256 meterLastEnd,
+        Config memory config
+    ) private view returns (bytes memory reason) {
+        bytes32 meterId = reading.meterId;
+        if (spec.owner == address(0)) return abi.encodeWithSelector(RegistryUnknownMeter.selector, meterId);
+        if (!spec.active) return abi.encodeWithSelector(RegistryInactiveMeter.selector, meterId);
+        uint64 start = reading.start;
+        uint64 end = reading.end;
+        if (end <= start || end - start != config.intervalSeconds) {
+            return abi.encodeWithSelector(
+                RegistryBadIntervalLength.selector, meterId, start, end, uint256(config.intervalSeconds)
+            );
+        }
+        if (start < meterLastEnd) {
+            return abi.encodeWithSelector(RegistryReadingOverlaps.selector, meterId, start, uint64(meterLastEnd));
+        }
+        if (end > block.timestamp) {
+            return abi.encodeWithSelector(RegistryReadingInFuture.selector, meterId, end, block.timestamp);
+        }
+        if (start < spec.commissionedAt) {
+            return abi.encodeWithSelector(
+                RegistryReadingBeforeCommissioning.selector, meterId, start, spec.commissionedAt
+            );
+        }
+        // generated <= capacityW * seconds / 3600 * (1 + margin), compared without division.
+        uint256 limitScaled = uint256(spec.capacityW) * (end - start) * (BPS + config.capacityMarginBps);
+        if (uint256(reading.generatedWh) * SECONDS_PER_HOUR * BPS > limitScaled) {
+            return abi.encodeWithSelector(
+                RegistryGenerationExceedsCapacity.selector,
+                meterId,
+                reading.generatedWh,
+                limitScaled / (SECONDS_PER_HOUR * BPS)
+            );
+        }
+        return "";
+    }
+
+    function _verifyQuorum(bytes32 digest, bytes[] calldata signatures, uint256 required)
+        private
+        view
+        returns (address[] memory batchSigners)
+    {
+        uint256 count = signatures.length;
+        if (count < required) revert RegistryQuorumNotMet(count, required);
+        batchSigners = new address[](count);
+        address previous;
+        for (uint256 i = 0; i < count; ++i) {
+            address signer = ECDSA.recover(digest, signatures[i]);
+            if (!_signers.contains(signer)) revert RegistryUnknownSigner(signer);
+            // Ascending order makes a duplicate adjacent, so one comparison finds it.
+            if (signer == previous) revert RegistryDuplicateSigner(signer);
+            if (signer < previous) revert RegistrySignersNotSorted(signer);
+            previous = signer;
+            batchSigners[i] = signer;
+        }
+    }
+
+    function _batchDigest(Reading[] calldata readings)
+        private
+        view
+        returns (bytes32 digest, bytes32[] memory readingHashes)
+    {
+        uint256 size = readings.length;
+        readingHashes = new bytes32[](size);
+        for (uint256 i = 0; i < size; ++i) {
+            readingHashes[i] = _hashReading(readings[i]);
+        }
+        bytes32 arrayHash;
+        assembly ("memory-safe") {
+            arrayHash := keccak256(add(readingHashes, 0x20), mul(size, 0x20))
+        }
+        digest = _hashTypedDataV4(keccak256(abi.encode(BATCH_TYPEHASH, arrayHash)));
+    }
+
+    /// @dev EIP-712 hashStruct(Reading). Reading is 7 static words in calldata, so it is copied
+    /// whole behind the type hash into free memory without moving the free pointer (no
+    /// allocation per reading). Out-of-range uint64 words are still refused: every field is
+    /// read through Solidity's checked calldata access before it is used.
+    function _hashReading(Reading calldata reading) private pure returns (bytes32 structHash) {
+        bytes32 typeHash = READING_TYPEHASH;
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore(ptr, typeHash)
+            calldatacopy(add(ptr, 0x20), reading, 0xe0)
+            structHash := keccak256(ptr, 0x100)
+        }
+    }
+
+    function _addSigner(address signer) private {
+        if (signer == address(0) || !_signers.add(signer)) revert RegistrySignerAlreadyAdded(signer);
+        emit OracleSignerAdded(signer);
+    }
+
+    function _setQuorum(uint256 quorum_) private {
+        if (quorum_ == 0 || quorum_ > _signers.length()) revert RegistryInvalidQuorum(quorum_, _signers.length());
+        _config.quorum = uint32(quorum_);
+        emit QuorumSet(quorum_);
+    }
+
+    function _setIntervalSeconds(uint256 intervalSeconds_) private {
+        if (intervalSeconds_ == 0 || intervalSeconds_ > 1 days) revert RegistryInvalidInterval(intervalSeconds_);
+        _config.intervalSeconds = uint32(intervalSeconds_);
+        emit IntervalSecondsSet(intervalSeconds_);
+    }
+
+    function _setCapacityMarginBps(uint256 marginBps) private {
+        _config.capacityMarginBps = marginBps.toUint32();
+        emit CapacityMarginSet(marginBps);
+    }
+}

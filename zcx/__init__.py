@@ -1,0 +1,1 @@
+"""ZCX: zero-carbon value platform. Shared Python code for scripts, oracle, tests and auditors."""
