@@ -10,6 +10,7 @@ from typing import Any
 from ape import chain, project
 
 from zcx.deployments import Deployment
+from zcx.errors import ErrorDecoder
 
 log = logging.getLogger(__name__)
 
@@ -110,3 +111,13 @@ def attach(deployment: Deployment) -> Contracts:
         zcv=project.ZeroCarbonValue.at(c["ZeroCarbonValue"]),
         exchange=project.ValueExchange.at(c["ValueExchange"]),
     )
+
+
+def error_decoder() -> ErrorDecoder:
+    """Decoder for every custom error of the project's contracts (and OpenZeppelin's)."""
+
+    abis = []
+    for name in ("MemberRegistry", "GenerationRegistry", "ZeroCarbonValue", "ValueExchange"):
+        contract_type = project.get_contract(name).contract_type
+        abis.append([entry.model_dump(mode="json", by_alias=True) for entry in contract_type.abi])
+    return ErrorDecoder(abis)

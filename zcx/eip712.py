@@ -120,3 +120,12 @@ def order_signatures(signed: Iterable[tuple[str, bytes]]) -> list[bytes]:
     for signer, signature in signed:
         by_signer[int(signer, 16)] = signature
     return [by_signer[key] for key in sorted(by_signer)]
+
+
+def sign_quorum(readings: Sequence[Reading], chain_id: int, registry: str, private_keys: Iterable[Any]) -> list[bytes]:
+    """Signatures of several oracle keys, ordered for `submitBatch` (local/test use)."""
+    signed = []
+    for key in private_keys:
+        signer = Account.from_key(key).address
+        signed.append((signer, sign_batch(readings, chain_id, registry, key)))
+    return order_signatures(signed)

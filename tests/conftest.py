@@ -1,0 +1,111 @@
+"""Shared fixtures: a full deployment on Anvil, oracle keys, members and meters.
+
+Ape isolates every test in a chain snapshot, so session-scoped deployments are cheap and clean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import pytest
+from eth_account import Account
+from eth_utils import keccak
+
+from zcx.deploy import Contracts, deploy_all, error_decoder
+from zcx.eip712 import Reading, sign_quorum
+from zcx.errors import ErrorDecoder
+from zcx.ids import meter_id
+
+INTERVAL = 1800
+SOLAR = 0
+HOUSEHOLD, PUBLIC_FACILITY, BUSINESS, GENERATOR, OPERATOR = range(5)
+
+
+@pytest.fixture(scope="session")
+def admin(accounts):
+    return accounts[0]
+
+
+@pytest.fixture(scope="session")
+def operator(accounts):
+    return accounts[1]
+
+
+@pytest.fixture(scope="session")
+def submitter(accounts):
+    """Any account may submit a signed batch; the signatures carry the authority."""
+    return accounts[2]
+
+
+@pytest.fixture(scope="session")
+def alice(accounts):
+    return accounts[3]
+
+
+@pytest.fixture(scope="session")
+def bob(accounts):
+    return accounts[4]
+
+
+@pytest.fixture(scope="session")
+def carol(accounts):
+    return accounts[5]
+
+
+@pytest.fixture(scope="session")
+def oracle_keys() -> list[bytes]:
+    """Three deterministic oracle keys (they only sign; they never send transactions)."""
+    return [keccak(text=f"zcx-test-oracle-{i}") for i in range(3)]
+
+
+@pytest.fixture(scope="session")
+def oracle_addresses(oracle_keys) -> list[str]:
+    return [Account.from_key(k).address for k in oracle_keys]
+
+
+@pytest.fixture(scope="session")
+def zcx(admin, operator, oracle_addresses) -> Contracts:
+    """2-of-3 oracle quorum, 30-minute intervals, 10 % capacity margin."""
+    contracts, _ = deploy_all(admin, operator.address, oracle_addresses, quorum=2)
+    return contracts
+
+
+@pytest.fixture(scope="session")
+def decoder() -> ErrorDecoder:
+    return error_decoder()
+
+
+@pytest.fixture(scope="session")
+def epoch(chain) -> int:
+    """An interval-aligned time well in the past, so readings from it on are not in the future."""
+    now = chain.pending_timestamp
+    return (now - 30 * 86400) // INTERVAL * INTERVAL
+
+
+@pytest.fixture(scope="session")
+def registered(zcx, operator, alice, bob, epoch):
+    """Alice (household, 5 kW PV meter ALICE-PV) and Bob (business, 50 kW PV meter BOB-PV)."""
+    zcx.members.registerMember(alice, "Alice Tanaka", HOUSEHOLD, sender=operator)
+    zcx.members.registerMember(bob, "Bob Shoten KK", BUSINESS, sender=operator)
+    zcx.members.registerMeter(meter_id("ALICE-PV"), alice, SOLAR, 5_000, "TEPCO-13", epoch - 86400, sender=operator)
+    zcx.members.registerMeter(meter_id("BOB-PV"), bob, SOLAR, 50_000, "TEPCO-13", epoch - 86400, sender=operator)
+    return zcx
+
+
+def reading(label: str, start: int, gen: int = 1000, cons: int = 400, sold: int = 600, bought: int = 0) -> Reading:
+    return Reading(meter_id(label), start, start + INTERVAL, gen, cons, sold, bought)
+
+
+@pytest.fixture
+def submit(registered, submitter, oracle_keys, chain) -> Callable[..., object]:
+    """Signs `readings` with `keys` (default: oracles 0 and 1) and submits them."""
+
+    def _submit(readings: Sequence[Reading], keys: Sequence[bytes] | None = None, sender=None):
+        signatures = sign_quorum(
+            readings, chain.chain_id, str(registered.registry.address), keys or oracle_keys[:2]
+        )
+        return registered.registry.submitBatch(
+            [r.as_tuple() for r in readings], signatures, sender=sender or submitter
+        )
+
+    return _submit

@@ -1,0 +1,96 @@
+"""Turns revert data and `ReadingRejected` reasons into the custom error's name, its arguments and
+a plain sentence, never a raw revert blob."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from eth_abi import decode
+from eth_utils import keccak
+
+# Plain sentences for the errors a user or operator meets; {name} placeholders are the ABI inputs.
+SENTENCES: dict[str, str] = {
+    "RegistryUnknownMeter": "the meter is not registered",
+    "RegistryInactiveMeter": "the meter is deactivated",
+    "RegistryBadIntervalLength": "the interval does not last exactly {expectedSeconds} seconds",
+    "RegistryReadingOverlaps": "the interval starts before the meter's last recorded end {lastEnd} "
+    "(an overlap or a replay)",
+    "RegistryReadingInFuture": "the interval ends in the future",
+    "RegistryReadingBeforeCommissioning": "the interval starts before the meter was commissioned",
+    "RegistryGenerationExceedsCapacity": "generation {generatedWh} Wh exceeds what the meter's "
+    "capacity allows ({maxWh} Wh)",
+    "RegistryBatchAlreadyApplied": "this batch was already applied",
+    "RegistryQuorumNotMet": "only {validSigners} oracle signatures; {quorum} needed",
+    "RegistryDuplicateSigner": "the same oracle signed twice",
+    "RegistrySignersNotSorted": "signatures must be ordered by ascending signer address",
+    "RegistryUnknownSigner": "a signature is not from a registered oracle signer",
+    "RegistryNothingToClaim": "the meter has no unclaimed verified generation",
+    "ExchangeNotMeterOwner": "only the meter's owner can claim its coins",
+    "ExchangeMeterFlagged": "the operator has flagged this meter; claims are refused",
+    "ExchangeUnknownRegistry": "the exchange does not accept this registry",
+    "ExchangeNothingToIssue": "the claimable generation is worth less than one unit",
+    "ZcvCertificateRevoked": "certificate {certificateId} is revoked; its units cannot move or be retired",
+    "ZcvTooManyLots": "the transfer would touch more than {maxLots} certificate lots; send less "
+    "or pick lots explicitly",
+    "ZcvLotMismatch": "lot {index} does not hold the named certificate (lots changed?)",
+    "ZcvLotTooSmall": "lot {index} holds only {available} units",
+    "ZcvEmptyBeneficiary": "a retirement must name its beneficiary",
+    "ZcvBadConsumptionPeriod": "the consumption period must end after it starts",
+    "ERC20InsufficientBalance": "balance {balance} is less than {needed}",
+    "ERC20InsufficientAllowance": "allowance {allowance} is less than {needed}",
+    "AccessControlUnauthorizedAccount": "account {account} lacks the role this action needs",
+    "EnforcedPause": "the contract is paused",
+}
+
+
+@dataclass(frozen=True)
+class DecodedError:
+    name: str
+    args: dict[str, Any]
+
+    @property
+    def sentence(self) -> str:
+        template = SENTENCES.get(self.name)
+        if template is None:
+            return self.name
+        try:
+            return template.format(**self.args)
+        except (KeyError, IndexError):
+            return template
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.sentence}"
+
+
+def _signature(entry: Mapping[str, Any]) -> str:
+    return f"{entry['name']}({','.join(_abi_type(i) for i in entry['inputs'])})"
+
+
+def _abi_type(item: Mapping[str, Any]) -> str:
+    if item["type"].startswith("tuple"):
+        inner = ",".join(_abi_type(c) for c in item["components"])
+        return f"({inner}){item['type'][5:]}"
+    return str(item["type"])
+
+
+class ErrorDecoder:
+    """Decodes custom errors of the given ABIs (lists of ABI entry dicts)."""
+
+    def __init__(self, abis: Iterable[Iterable[Mapping[str, Any]]]) -> None:
+        self._by_selector: dict[bytes, Mapping[str, Any]] = {}
+        for abi in abis:
+            for entry in abi:
+                if entry.get("type") == "error":
+                    self._by_selector[keccak(text=_signature(entry))[:4]] = entry
+
+    def decode(self, data: bytes) -> DecodedError:
+        data = bytes(data)
+        entry = self._by_selector.get(data[:4])
+        if entry is None:
+            return DecodedError(f"unknown error 0x{data[:4].hex()}", {})
+        types = [_abi_type(i) for i in entry["inputs"]]
+        values = decode(types, data[4:]) if types else ()
+        names = [i["name"] or f"arg{n}" for n, i in enumerate(entry["inputs"])]
+        return DecodedError(str(entry["name"]), dict(zip(names, values, strict=True)))
