@@ -118,6 +118,14 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
     }
 
     /// @inheritdoc IZeroCarbonValue
+    function transferLotsFrom(address from, address to, LotPick[] calldata picks) external {
+        if (to == address(0)) revert ERC20InvalidReceiver(address(0));
+        uint256 units = _takePickedLots(from, to, picks, false, new uint64[](0), new uint256[](0));
+        _spendAllowance(from, msg.sender, units);
+        super._update(from, to, units);
+    }
+
+    /// @inheritdoc IZeroCarbonValue
     function pay(address to, uint256 units, bytes32 paymentReference) external {
         _transfer(msg.sender, to, units);
         _counters[msg.sender].used += units;

@@ -127,6 +127,10 @@ interface IZeroCarbonValue {
     /// @notice Moves specific certificates' units to `to`.
     function transferLots(address to, LotPick[] calldata picks) external;
 
+    /// @notice Moves specific certificates' units from `from` to `to`, spending the caller's
+    /// ERC-20 allowance (how a market escrows exactly the listed certificates).
+    function transferLotsFrom(address from, address to, LotPick[] calldata picks) external;
+
     /// @notice Settles a bill: a transfer counted as "used coins".
     /// @param to The payee.
     /// @param units Units to pay.
