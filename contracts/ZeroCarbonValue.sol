@@ -20,8 +20,9 @@ import {IZeroCarbonValue} from "./interfaces/IZeroCarbonValue.sol";
 ///  (3) sum of balances == totalSupply (OpenZeppelin ERC20); totalSupply + totalRetired == totalIssued;
 ///  (4) for every certificate: units == sum of its lots over all holders + its retiredUnits, and
 ///      for every holder: balanceOf == sum of its lots' units;
-///  (7) a revoked certificate's lots are never debited: every debit goes through `_debitLot`,
-///      which refuses revoked certificates.
+///  (7) a revoked certificate's lots are never debited: every path (transfer, transferFrom, pay,
+///      transferLots, transferLotsFrom, retire, retireLots) takes lots through `_takeTopLots`
+///      (which skips revoked lots) or `_takePickedLots` (which refuses them).
 /// Trust: ISSUER_ROLE (the value exchange) mints with a certificate; REVOKER_ROLE (the operator)
 /// freezes fraudulent certificates; DEFAULT_ADMIN_ROLE manages roles. Nobody can move or burn
 /// a holder's units but the holder (or its ERC-20 spender).
