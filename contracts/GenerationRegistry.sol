@@ -36,7 +36,8 @@ contract GenerationRegistry is AccessControl, Pausable, EIP712, IGenerationRegis
     uint256 private constant SECONDS_PER_HOUR = 3600;
 
     /// @dev One slot per meter, touched once per run of that meter in a batch. uint56 holds
-    /// 72 TWh, decades of a 1 GW plant; additions are SafeCast-checked. uint32 time lasts to 2106.
+    /// 72 TWh, decades of a 1 GW plant; a reading that would overflow one is rejected
+    /// (RegistryTotalsOverflow). uint32 time lasts to 2106.
     struct MeterLedger {
         uint32 lastEnd;
         uint56 generatedWh;
@@ -58,11 +59,17 @@ contract GenerationRegistry is AccessControl, Pausable, EIP712, IGenerationRegis
         uint32 capacityMarginBps;
     }
 
-    /// @dev The meter whose consecutive readings are being accumulated in memory.
+    /// @dev The meter whose consecutive readings are being accumulated in memory. Totals are
+    /// uint256 here and checked against the uint56 slot range per reading, so an absurd value
+    /// rejects that reading alone instead of reverting the batch at the write.
     struct Run {
         bytes32 meterId;
         IMemberRegistry.MeterSpec spec;
-        MeterLedger ledger;
+        uint256 lastEnd;
+        uint256 generatedWh;
+        uint256 consumedWh;
+        uint256 soldWh;
+        uint256 purchasedWh;
         bytes32 evidence;
         bool firstEver;
         uint64 firstStart;
@@ -202,8 +209,9 @@ contract GenerationRegistry is AccessControl, Pausable, EIP712, IGenerationRegis
 
     /// @inheritdoc IGenerationRegistry
     function validateReading(Reading calldata reading) external view {
-        bytes memory reason =
-            _check(reading, _memberRegistry.meterSpec(reading.meterId), _ledgers[reading.meterId].lastEnd, _config);
+        Run memory run;
+        _load(run, reading.meterId);
+        bytes memory reason = _check(reading, run, _config);
         if (reason.length != 0) {
             assembly ("memory-safe") {
                 revert(add(reason, 0x20), mload(reason))
@@ -293,49 +301,60 @@ contract GenerationRegistry is AccessControl, Pausable, EIP712, IGenerationRegis
         Run memory run;
         for (uint256 i = 0; i < readings.length; ++i) {
             Reading calldata reading = readings[i];
-            if (i == 0 || reading.meterId != run.meterId) {
+            bytes32 meterId = reading.meterId;
+            if (i == 0 || meterId != run.meterId) {
                 _flush(run);
-                _load(run, reading.meterId);
+                _load(run, meterId);
             }
-            bytes memory reason = _check(reading, run.spec, run.ledger.lastEnd, config);
+            bytes memory reason = _check(reading, run, config);
             if (reason.length != 0) {
-                emit ReadingRejected(reading.meterId, i, reading, reason);
+                emit ReadingRejected(meterId, i, reading, reason);
                 ++rejected;
                 continue;
             }
             _accumulate(run, reading, readingHashes[i]);
             ++accepted;
-            emit ReadingRecorded(
-                reading.meterId,
-                reading.start,
-                reading.end,
-                reading.generatedWh,
-                reading.consumedWh,
-                reading.soldWh,
-                reading.purchasedWh
-            );
+            _emitReadingRecorded(reading);
         }
         _flush(run);
     }
 
+    /// @dev Emits ReadingRecorded(meterId, start, end, generatedWh, consumedWh, soldWh,
+    /// purchasedWh). Its data is exactly calldata words 1..6 of the reading, already range-checked
+    /// by _hashReading, so they are copied in one go instead of re-encoded field by field.
+    function _emitReadingRecorded(Reading calldata reading) private {
+        bytes32 topic = ReadingRecorded.selector;
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            calldatacopy(ptr, add(reading, 0x20), 0xc0)
+            log2(ptr, 0xc0, topic, calldataload(reading))
+        }
+    }
+
     function _load(Run memory run, bytes32 meterId) private view {
+        MeterLedger memory ledger = _ledgers[meterId];
         run.meterId = meterId;
         run.spec = _memberRegistry.meterSpec(meterId);
-        run.ledger = _ledgers[meterId];
+        run.lastEnd = ledger.lastEnd;
+        run.generatedWh = ledger.generatedWh;
+        run.consumedWh = ledger.consumedWh;
+        run.soldWh = ledger.soldWh;
+        run.purchasedWh = ledger.purchasedWh;
         run.evidence = _evidence[meterId];
-        run.firstEver = run.ledger.lastEnd == 0;
+        run.firstEver = ledger.lastEnd == 0;
         run.dirty = false;
     }
 
     function _accumulate(Run memory run, Reading calldata reading, bytes32 readingHash) private pure {
         if (!run.dirty) run.firstStart = reading.start;
-        MeterLedger memory ledger = run.ledger;
-        // end <= block.timestamp was checked, so it fits uint32 until 2106.
-        ledger.lastEnd = uint32(reading.end);
-        ledger.generatedWh = (uint256(ledger.generatedWh) + reading.generatedWh).toUint56();
-        ledger.consumedWh = (uint256(ledger.consumedWh) + reading.consumedWh).toUint56();
-        ledger.soldWh = (uint256(ledger.soldWh) + reading.soldWh).toUint56();
-        ledger.purchasedWh = (uint256(ledger.purchasedWh) + reading.purchasedWh).toUint56();
+        run.lastEnd = reading.end;
+        // No overflow: _check kept every total within uint56.
+        unchecked {
+            run.generatedWh += reading.generatedWh;
+            run.consumedWh += reading.consumedWh;
+            run.soldWh += reading.soldWh;
+            run.purchasedWh += reading.purchasedWh;
+        }
         bytes32 evidence = run.evidence;
         // Scratch-space hash of (evidence, readingHash): no memory allocation per reading.
         assembly ("memory-safe") {
@@ -350,20 +369,28 @@ contract GenerationRegistry is AccessControl, Pausable, EIP712, IGenerationRegis
     /// @dev One write per slot per run: this is what makes a batch cheap per reading.
     function _flush(Run memory run) private {
         if (!run.dirty) return;
-        _ledgers[run.meterId] = run.ledger;
+        // Every value was range-checked in _check; end <= block.timestamp fits uint32 until 2106.
+        _ledgers[run.meterId] = MeterLedger(
+            uint32(run.lastEnd),
+            uint56(run.generatedWh),
+            uint56(run.consumedWh),
+            uint56(run.soldWh),
+            uint56(run.purchasedWh)
+        );
         _evidence[run.meterId] = run.evidence;
         if (run.firstEver) _claims[run.meterId].periodStart = run.firstStart;
         run.dirty = false;
     }
 
-    /// @return reason Empty when the reading is acceptable, else the ABI-encoded custom error.
-    function _check(
-        Reading calldata reading,
-        IMemberRegistry.MeterSpec memory spec,
-        uint256 meterLastEnd,
-        Config memory config
-    ) private view returns (bytes memory reason) {
+    /// @return reason Empty (unallocated) when the reading is acceptable, else the ABI-encoded
+    /// custom error.
+    function _check(Reading calldata reading, Run memory run, Config memory config)
+        private
+        view
+        returns (bytes memory reason)
+    {
         bytes32 meterId = reading.meterId;
+        IMemberRegistry.MeterSpec memory spec = run.spec;
         if (spec.owner == address(0)) return abi.encodeWithSelector(RegistryUnknownMeter.selector, meterId);
         if (!spec.active) return abi.encodeWithSelector(RegistryInactiveMeter.selector, meterId);
         uint64 start = reading.start;
@@ -373,8 +400,8 @@ contract GenerationRegistry is AccessControl, Pausable, EIP712, IGenerationRegis
                 RegistryBadIntervalLength.selector, meterId, start, end, uint256(config.intervalSeconds)
             );
         }
-        if (start < meterLastEnd) {
-            return abi.encodeWithSelector(RegistryReadingOverlaps.selector, meterId, start, uint64(meterLastEnd));
+        if (start < run.lastEnd) {
+            return abi.encodeWithSelector(RegistryReadingOverlaps.selector, meterId, start, uint64(run.lastEnd));
         }
         if (end > block.timestamp) {
             return abi.encodeWithSelector(RegistryReadingInFuture.selector, meterId, end, block.timestamp);
@@ -384,17 +411,21 @@ contract GenerationRegistry is AccessControl, Pausable, EIP712, IGenerationRegis
                 RegistryReadingBeforeCommissioning.selector, meterId, start, spec.commissionedAt
             );
         }
+        uint64 generatedWh = reading.generatedWh;
         // generated <= capacityW * seconds / 3600 * (1 + margin), compared without division.
         uint256 limitScaled = uint256(spec.capacityW) * (end - start) * (BPS + config.capacityMarginBps);
-        if (uint256(reading.generatedWh) * SECONDS_PER_HOUR * BPS > limitScaled) {
+        if (uint256(generatedWh) * SECONDS_PER_HOUR * BPS > limitScaled) {
             return abi.encodeWithSelector(
-                RegistryGenerationExceedsCapacity.selector,
-                meterId,
-                reading.generatedWh,
-                limitScaled / (SECONDS_PER_HOUR * BPS)
+                RegistryGenerationExceedsCapacity.selector, meterId, generatedWh, limitScaled / (SECONDS_PER_HOUR * BPS)
             );
         }
-        return "";
+        // Totals stay below 2^56 and values below 2^64, so these uint256 sums cannot overflow;
+        // OR-ing them tests all four against the uint56 slot range at once.
+        unchecked {
+            uint256 sums = (run.generatedWh + generatedWh) | (run.consumedWh + reading.consumedWh)
+                | (run.soldWh + reading.soldWh) | (run.purchasedWh + reading.purchasedWh);
+            if (sums > type(uint56).max) return abi.encodeWithSelector(RegistryTotalsOverflow.selector, meterId);
+        }
     }
 
     function _verifyQuorum(bytes32 digest, bytes[] calldata signatures, uint256 required)
@@ -436,11 +467,19 @@ contract GenerationRegistry is AccessControl, Pausable, EIP712, IGenerationRegis
 
     /// @dev EIP-712 hashStruct(Reading). Reading is 7 static words in calldata, so it is copied
     /// whole behind the type hash into free memory without moving the free pointer (no
-    /// allocation per reading). Out-of-range uint64 words are still refused: every field is
-    /// read through Solidity's checked calldata access before it is used.
+    /// allocation per reading). Words 1..6 are uint64: one with higher bits set is refused here,
+    /// as Solidity's ABI decoder would, so views and submitBatch agree.
     function _hashReading(Reading calldata reading) private pure returns (bytes32 structHash) {
         bytes32 typeHash = READING_TYPEHASH;
         assembly ("memory-safe") {
+            let high := or(
+                or(calldataload(add(reading, 0x20)), calldataload(add(reading, 0x40))),
+                or(
+                    or(calldataload(add(reading, 0x60)), calldataload(add(reading, 0x80))),
+                    or(calldataload(add(reading, 0xa0)), calldataload(add(reading, 0xc0)))
+                )
+            )
+            if shr(64, high) { revert(0, 0) }
             let ptr := mload(0x40)
             mstore(ptr, typeHash)
             calldatacopy(add(ptr, 0x20), reading, 0xe0)

@@ -247,7 +247,11 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
         uint256 visited;
         uint256 firstRevoked;
         while (remaining != 0) {
-            if (index == 0) revert ZcvCertificateRevoked(firstRevoked);
+            if (index == 0) {
+                // Out of lots: either revoked lots hold the rest, or the balance is short.
+                if (firstRevoked == 0) revert ERC20InsufficientBalance(from, balanceOf(from), units);
+                revert ZcvCertificateRevoked(firstRevoked);
+            }
             if (visited == MAX_LOTS_PER_TRANSFER) revert ZcvTooManyLots(MAX_LOTS_PER_TRANSFER);
             --index;
             ++visited;

@@ -76,6 +76,8 @@ interface IGenerationRegistry {
     error RegistryReadingInFuture(bytes32 meterId, uint64 end, uint256 now_);
     error RegistryReadingBeforeCommissioning(bytes32 meterId, uint64 start, uint40 commissionedAt);
     error RegistryGenerationExceedsCapacity(bytes32 meterId, uint64 generatedWh, uint256 maxWh);
+    /// @notice The reading would push one of the meter's running totals past 2^56-1 Wh (72 TWh).
+    error RegistryTotalsOverflow(bytes32 meterId);
     // Batch-level errors (revert the whole batch).
     error RegistryEmptyBatch();
     error RegistryBatchTooLarge(uint256 size, uint256 max);

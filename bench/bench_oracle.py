@@ -1,0 +1,197 @@
+"""Oracle end-to-end benchmark: 10,000 readings from 1,000 meters posted by 10 concurrent
+gateway clients (100 meters each, 100 readings per POST) over HTTP to an oracle subprocess,
+measured from each POST to the reading's ReadingRecorded event seen on chain (own Anvil).
+
+run() -> {"oracle_readings_per_s": ..., "oracle_latency_p50_s": ..., "oracle_latency_p99_s": ...}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from eth_account import Account
+from web3 import Web3
+
+from oracle.chain import READING_RECORDED
+from oracle.devchain import Anvil, deploy_registries, free_port, register_meters, rpc, save_deployment
+from oracle.store import Store
+from zcx.ids import meter_label
+
+log = logging.getLogger(__name__)
+
+METERS = 1_000
+SLOTS = 10
+GATEWAYS = 10
+INTERVAL = 1800
+
+
+def _iso(ts: int) -> str:
+    from datetime import datetime, timedelta, timezone
+
+    return datetime.fromtimestamp(ts, timezone(timedelta(hours=9))).isoformat()
+
+
+class ChainWatcher(threading.Thread):
+    """Notes when each (meter, start) first appears in a ReadingRecorded log."""
+
+    def __init__(self, url: str, registry: str, start_block: int) -> None:
+        super().__init__(daemon=True)
+        self.w3 = Web3(Web3.HTTPProvider(url))
+        self.registry = registry
+        self.next_block = start_block
+        self.seen: dict[tuple[str, int], float] = {}
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            head = self.w3.eth.block_number
+            if head >= self.next_block:
+                logs = self.w3.eth.get_logs({
+                    "address": self.registry, "fromBlock": self.next_block, "toBlock": head,
+                    "topics": ["0x" + READING_RECORDED.hex()],
+                })
+                now = time.time()
+                for entry in logs:
+                    key = (meter_label(bytes(entry["topics"][1])),
+                           int.from_bytes(bytes(entry["data"])[:32], "big"))
+                    self.seen.setdefault(key, now)
+                self.next_block = head + 1
+            self.stop.wait(0.02)
+
+
+async def _gateway(url: str, token: str, meters: list[str], epoch: int,
+                   posted: dict[tuple[str, int], float]) -> None:
+    rng = random.Random(meters[0])
+    async with httpx.AsyncClient(timeout=60) as client:
+        for slot in range(SLOTS):
+            start = epoch + slot * INTERVAL
+            body = {"readings": [
+                {"meter_id": m, "interval_start": _iso(start), "interval_end": _iso(start + INTERVAL),
+                 "generated_wh": rng.randint(0, 2_000), "consumed_wh": rng.randint(0, 1_000),
+                 "sold_wh": rng.randint(0, 1_000), "purchased_wh": rng.randint(0, 500)}
+                for m in meters
+            ]}
+            t0 = time.time()
+            r = await client.post(f"{url}/v1/readings", json=body,
+                                  headers={"Authorization": f"Bearer {token}"})
+            if r.status_code != 202:
+                raise RuntimeError(f"POST failed: {r.status_code} {r.text[:300]}")
+            for m in meters:
+                posted[(m, start)] = t0
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def run() -> dict[str, dict[str, Any]]:
+    with tempfile.TemporaryDirectory(prefix="zcx-bench-oracle-", ignore_cleanup_errors=True) as tmp_name:
+        tmp = Path(tmp_name)
+        anvil = Anvil(tmp / "anvil.json").start()
+        proc = None
+        try:
+            key = Account.create().key
+            signer = Account.from_key(key).address
+            record, w3 = deploy_registries(anvil.url, [signer], quorum=1)
+            now = int(w3.eth.get_block("latest")["timestamp"])
+            epoch = (now - 2 * 86400) // INTERVAL * INTERVAL
+            labels = [f"BENCH-{i:05d}" for i in range(METERS)]
+            for i in range(0, METERS, 250):
+                register_meters(w3, record, w3.eth.accounts[3 + i // 250], labels[i:i + 250],
+                                5_000, epoch - 86400)
+            rpc(anvil.url, "anvil_setBalance", [signer, hex(10**22)])
+            save_deployment(record, tmp / "deployments")
+            db = tmp / "oracle.db"
+            store = Store(db)
+            per = METERS // GATEWAYS
+            gateways = []
+            for g in range(GATEWAYS):
+                meters = labels[g * per:(g + 1) * per]
+                token = store.add_gateway(f"gw-{g}")
+                store.bind(f"gw-{g}", meters)
+                gateways.append((token, meters))
+            store.close()
+            port = free_port()
+            env = {**os.environ,
+                   "ZCX_ORACLE_DB_PATH": str(db), "ZCX_ORACLE_RPC_URL": anvil.url,
+                   "ZCX_ORACLE_DEPLOYMENTS_DIR": str(tmp / "deployments"),
+                   "ZCX_ORACLE_DEV_PRIVATE_KEY": "0x" + bytes(key).hex(),
+                   "ZCX_ORACLE_BATCH_MAX_AGE_S": "0.25", "ZCX_ORACLE_BATCH_MAX": "1000"}
+            proc = subprocess.Popen([sys.executable, "-m", "oracle", "serve", "--port", str(port)],
+                                    env=env, stdout=(tmp / "oracle.log").open("wb"),
+                                    stderr=subprocess.STDOUT)
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.time() + 60
+            while True:
+                try:
+                    if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.time() > deadline or proc.poll() is not None:
+                    raise RuntimeError("oracle did not start:\n" + (tmp / "oracle.log").read_text())
+                time.sleep(0.1)
+            watcher = ChainWatcher(anvil.url, record.contracts["GenerationRegistry"],
+                                   int(w3.eth.block_number) + 1)
+            watcher.start()
+            posted: dict[tuple[str, int], float] = {}
+            began = time.time()
+
+            async def post_all() -> None:
+                await asyncio.gather(*(_gateway(url, t, m, epoch, posted) for t, m in gateways))
+
+            asyncio.run(post_all())
+            posting_done = time.time()
+            total = METERS * SLOTS
+            deadline = time.time() + 600
+            while len(watcher.seen) < total and time.time() < deadline:
+                time.sleep(0.05)
+            watcher.stop.set()
+            watcher.join(5)
+            if len(watcher.seen) < total:
+                raise RuntimeError(f"only {len(watcher.seen)} of {total} readings reached the chain")
+            with sqlite3.connect(db) as c:
+                gas, batches = c.execute(
+                    "SELECT SUM(gas_used), COUNT(*) FROM batches WHERE state = 'confirmed'").fetchone()
+            last = max(watcher.seen.values())
+            latencies = [watcher.seen[k] - posted[k] for k in posted]
+            rate = total / (last - began)
+            note = (f"{total} readings, {METERS} meters, {GATEWAYS} concurrent gateways, "
+                    f"{batches} batches, {gas / total:.0f} gas/reading; POSTs took "
+                    f"{posting_done - began:.1f} s; own Anvil, oracle subprocess, automine")
+            return {
+                "oracle_readings_per_s": {"value": round(rate, 1), "unit": "readings/s",
+                                          "target": ">= 1000", "note": note},
+                "oracle_latency_p50_s": {"value": round(_percentile(latencies, 0.5), 3), "unit": "s",
+                                         "note": "POST sent -> ReadingRecorded seen on chain"},
+                "oracle_latency_p99_s": {"value": round(_percentile(latencies, 0.99), 3), "unit": "s",
+                                         "note": "POST sent -> ReadingRecorded seen on chain"},
+            }
+        finally:
+            if os.environ.get("ZCX_BENCH_KEEP_LOG"):
+                (Path(os.environ["ZCX_BENCH_KEEP_LOG"])).write_bytes((tmp / "oracle.log").read_bytes())
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                proc.wait(20)
+            anvil.stop()
+
+
+if __name__ == "__main__":
+    import json
+
+    logging.basicConfig(level=logging.INFO)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    print(json.dumps(run(), indent=2))  # noqa: T201 - a benchmark's output

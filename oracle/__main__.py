@@ -1,0 +1,6 @@
+"""`python -m oracle ...` runs the oracle CLI."""
+
+from oracle.cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,311 @@
+"""The ingest API (FastAPI). Every error answer is application/problem+json naming each bad
+reading by index and field; nothing of a refused request is stored."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from oracle.models import (
+    Attestation,
+    AttestationRequest,
+    Health,
+    MeterReadings,
+    Problem,
+    ProblemItem,
+    ReadingResult,
+    ReadingsAccepted,
+    ReadingsIn,
+    ReadingStatus,
+)
+from oracle.quorum import AttestationRefused, attest
+from oracle.service import NeedChain, Oracle
+from oracle.store import Conflict
+from oracle.submitter import Submitter
+from oracle.validation import Issue, WireReading, check_batch
+
+log = logging.getLogger(__name__)
+
+PROBLEM = "application/problem+json"
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": Problem, "content": {PROBLEM: {}}, "description": text}
+    for code, text in {
+        400: "malformed JSON",
+        401: "missing or wrong gateway token",
+        403: "a meter not bound to this gateway",
+        409: "conflicts with stored readings (nothing is ever overwritten)",
+        413: "body or batch too large",
+        422: "invalid readings (each listed by index and field)",
+        503: "the chain is needed to check a reading and cannot be reached; retry later",
+    }.items()
+}
+
+
+class ProblemError(Exception):
+    def __init__(
+        self, status: int, title: str, detail: str = "", items: list[ProblemItem] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(title)
+        self.problem = Problem(
+            type=f"https://zcx.invalid/problems/{status}", title=title, status=status,
+            detail=detail, errors=items or [],
+        )
+        self.headers = headers or {}
+
+
+def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        problem.model_dump(exclude_none=True), status_code=problem.status,
+        media_type=PROBLEM, headers=headers,
+    )
+
+
+def _items(issues: list[Issue]) -> list[ProblemItem]:
+    return [ProblemItem(index=i.index, field=i.field, message=i.message) for i in issues]
+
+
+def _pydantic_items(exc: ValidationError | RequestValidationError) -> list[ProblemItem]:
+    items = []
+    for err in exc.errors():
+        loc = [p for p in err.get("loc", ()) if p != "body"]
+        index = next((p for p in loc if isinstance(p, int)), None)
+        field = ".".join(str(p) for p in loc if not isinstance(p, int)) or None
+        items.append(ProblemItem(index=index, field=field, message=str(err.get("msg", "invalid"))))
+    return items
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def create_app(
+    oracle: Oracle, run_submitter: bool = True, on_fatal: Callable[[str], None] | None = None
+) -> FastAPI:
+    s = oracle.settings
+    submitter = Submitter(oracle, on_fatal=on_fatal)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if run_submitter:
+            submitter.start()
+        yield
+        submitter.stop()
+
+    app = FastAPI(
+        title="ZCX oracle",
+        version="1",
+        description="Meter gateways post 30-minute readings; the oracle signs and submits them "
+        "to the GenerationRegistry exactly once.",
+        lifespan=lifespan,
+    )
+    app.state.oracle = oracle
+    app.state.submitter = submitter
+
+    @app.exception_handler(ProblemError)
+    async def _problem(_: Request, exc: ProblemError) -> JSONResponse:
+        return problem_response(exc.problem, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return problem_response(
+            Problem(title="invalid request", status=422, errors=_pydantic_items(exc))
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem_response(Problem(title=str(exc.detail), status=exc.status_code))
+
+    def gateway_of(request: Request) -> str:
+        token = _bearer(request)
+        gateway = oracle.store.authenticate(token) if token else None
+        if gateway is None:
+            raise ProblemError(
+                401, "missing or wrong gateway token", "send Authorization: Bearer <token>",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return gateway
+
+    async def read_body(request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > s.max_body_bytes:
+            raise ProblemError(413, "body too large", f"at most {s.max_body_bytes} bytes")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > s.max_body_bytes:
+                raise ProblemError(413, "body too large", f"at most {s.max_body_bytes} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    @app.post(
+        "/v1/readings",
+        status_code=202,
+        response_model=ReadingsAccepted,
+        responses=PROBLEM_RESPONSES,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": ReadingsIn.model_json_schema(
+                    ref_template="#/components/schemas/{model}")}},
+            }
+        },
+        summary="Post readings (atomic: all stored, or none)",
+    )
+    async def post_readings(request: Request) -> ReadingsAccepted:
+        gateway = gateway_of(request)
+        raw = await read_body(request)
+        try:
+            body = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ProblemError(400, "malformed JSON", str(exc)) from exc
+        if isinstance(body, dict) and isinstance(body.get("readings"), list):
+            if len(body["readings"]) > s.max_readings_per_request:
+                raise ProblemError(
+                    413, "batch too large",
+                    f"{len(body['readings'])} readings; at most {s.max_readings_per_request}",
+                )
+        try:
+            parsed = ReadingsIn.model_validate(body)
+        except ValidationError as exc:
+            oracle.metrics.rejected.labels("ingest", "schema").inc()
+            raise ProblemError(422, "invalid readings", items=_pydantic_items(exc)) from exc
+        return await _accept(gateway, parsed)
+
+    async def _accept(gateway: str, parsed: ReadingsIn) -> ReadingsAccepted:
+        from starlette.concurrency import run_in_threadpool
+
+        return await run_in_threadpool(_accept_sync, gateway, parsed)
+
+    def _accept_sync(gateway: str, parsed: ReadingsIn) -> ReadingsAccepted:
+        items: list[ProblemItem] = []
+        wire: list[WireReading] = []
+        for i, r in enumerate(parsed.readings):
+            start, end = r.interval_start.timestamp(), r.interval_end.timestamp()
+            if start != int(start) or end != int(end):
+                items.append(ProblemItem(index=i, field="interval_start", message="whole seconds only"))
+            wire.append(
+                WireReading(r.meter_id, int(start), int(end), r.generated_wh, r.consumed_wh,
+                            r.sold_wh, r.purchased_wh)
+            )
+        unbound = oracle.store.unbound(gateway, {w.meter for w in wire})
+        if unbound:
+            oracle.metrics.rejected.labels("ingest", "forbidden").inc(len(wire))
+            raise ProblemError(
+                403, "meter not bound to this gateway", items=[
+                    ProblemItem(index=i, field="meter_id", message=f"meter {w.meter!r} is not bound to gateway {gateway!r}")
+                    for i, w in enumerate(wire) if w.meter in unbound
+                ],
+            )
+        try:
+            issues = check_batch(wire, oracle.rules(), oracle.spec_of)
+        except NeedChain as exc:
+            raise ProblemError(503, "chain unreachable", str(exc), headers={"Retry-After": "5"}) from exc
+        items += _items([i for i in issues if i.kind != "conflict"])
+        if items:
+            oracle.metrics.rejected.labels("ingest", "invalid").inc(len(wire))
+            raise ProblemError(422, "invalid readings", items=items)
+        conflicts = [i for i in issues if i.kind == "conflict"]
+        if conflicts:
+            raise ProblemError(409, "conflicting readings", items=_items(conflicts))
+        try:
+            statuses = oracle.store.accept(wire, f"gateway:{gateway}")
+        except Conflict as exc:
+            oracle.metrics.rejected.labels("ingest", "conflict").inc(len(wire))
+            raise ProblemError(409, "conflicting readings", "nothing is ever overwritten",
+                               items=_items(exc.issues)) from exc
+        accepted = statuses.count("accepted")
+        oracle.metrics.accepted.inc(accepted)
+        return ReadingsAccepted(
+            accepted=accepted,
+            duplicates=len(statuses) - accepted,
+            results=[
+                ReadingResult(index=i, meter_id=w.meter, interval_start=w.start, status=st)  # type: ignore[arg-type]
+                for i, (w, st) in enumerate(zip(wire, statuses, strict=True))
+            ],
+        )
+
+    @app.get(
+        "/v1/meters/{meter_id}/readings",
+        response_model=MeterReadings,
+        responses={k: PROBLEM_RESPONSES[k] for k in (401, 403, 422)},
+        summary="Status of a meter's intervals",
+    )
+    def meter_readings(
+        request: Request,
+        meter_id: str,
+        from_: datetime | None = Query(None, alias="from", description="ISO-8601; intervals ending after"),
+        to: datetime | None = Query(None, description="ISO-8601; intervals starting before"),
+    ) -> MeterReadings:
+        gateway = gateway_of(request)
+        if not oracle.store.is_bound(gateway, meter_id):
+            raise ProblemError(403, "meter not bound to this gateway")
+        for name, value in (("from", from_), ("to", to)):
+            if value is not None and value.tzinfo is None:
+                raise ProblemError(422, "invalid query", items=[
+                    ProblemItem(field=name, message="needs a UTC offset")])
+        rows = oracle.store.readings_of(
+            meter_id,
+            int(from_.timestamp()) if from_ else None,
+            int(to.timestamp()) if to else None,
+        )
+        return MeterReadings(
+            meter_id=meter_id,
+            readings=[
+                ReadingStatus(
+                    meter_id=r.meter, interval_start=r.start, interval_end=r.end,
+                    generated_wh=r.gen, consumed_wh=r.cons, sold_wh=r.sold,
+                    purchased_wh=r.purchased, status=r.state,  # type: ignore[arg-type]
+                    tx_hash=r.tx_hash, block_number=r.block, reason=r.reason,
+                )
+                for r in rows
+            ],
+        )
+
+    @app.post(
+        "/v1/attestations",
+        response_model=Attestation,
+        responses={k: PROBLEM_RESPONSES[k] for k in (401, 409, 422, 503)},
+        summary="A peer oracle's signature over a proposed batch (quorum)",
+    )
+    def post_attestation(request: Request, body: AttestationRequest) -> Attestation:
+        if s.peer_token is not None and _bearer(request) != s.peer_token.get_secret_value():
+            raise ProblemError(401, "missing or wrong peer token")
+        try:
+            return attest(oracle, body)
+        except AttestationRefused as exc:
+            raise ProblemError(exc.status, exc.title, items=exc.items) from exc
+
+    @app.get("/healthz", response_model=Health, responses={503: {"model": Health}})
+    def healthz() -> JSONResponse:
+        store_ok = oracle.store.ping()
+        health = Health(
+            store=store_ok,
+            chain=oracle.chain_ok,
+            chain_detail=oracle.chain_detail,
+            signer=oracle.signer.address if oracle.signer else None,
+            leader=s.leader,
+            queue_depth=oracle.store.queue_depth() if store_ok else 0,
+            fatal=oracle.fatal,
+        )
+        ok = store_ok and oracle.chain_ok and not oracle.fatal
+        return JSONResponse(health.model_dump(), status_code=200 if ok else 503)
+
+    @app.get("/metrics", response_class=Response)
+    def metrics() -> Response:
+        return Response(generate_latest(oracle.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,324 @@
+"""Chain access over plain JSON-RPC with web3.py (no Ape at run time): ABIs from the compiled
+project, the recorded deployment, liveness checks, registry views and fast log decoding."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import requests
+from eth_abi import decode as abi_decode
+from eth_utils import keccak, to_checksum_address
+from web3 import Web3
+from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
+
+from zcx import deployments
+from zcx.deployments import Deployment
+from zcx.errors import DecodedError, ErrorDecoder
+
+log = logging.getLogger(__name__)
+
+MANIFEST = Path(__file__).resolve().parent.parent / ".build" / "__local__.json"
+CONTRACTS = ("MemberRegistry", "GenerationRegistry", "ZeroCarbonValue", "ValueExchange")
+
+READING_RECORDED = keccak(text="ReadingRecorded(bytes32,uint64,uint64,uint64,uint64,uint64,uint64)")
+READING_REJECTED = keccak(
+    text="ReadingRejected(bytes32,uint256,(bytes32,uint64,uint64,uint64,uint64,uint64,uint64),bytes)"
+)
+BATCH_APPLIED = keccak(text="BatchApplied(bytes32,address,uint256,uint256,address[],bytes[])")
+
+
+class ChainUnavailable(Exception):
+    """The node cannot be reached now; retry later."""
+
+
+class ChainMismatch(Exception):
+    """The chain no longer holds the recorded deployment (reset chain, missing contracts)."""
+
+
+@cache
+def load_abis(manifest: Path = MANIFEST) -> dict[str, list[dict[str, Any]]]:
+    """ABIs of the project's contracts from Ape's compiled manifest (.build/__local__.json)."""
+    if not manifest.is_file():
+        raise FileNotFoundError(f"{manifest} not found: run `ape compile` in the project first")
+    data = json.loads(manifest.read_text())
+    types = data.get("contractTypes", {})
+    missing = [name for name in CONTRACTS if name not in types]
+    if missing:
+        raise FileNotFoundError(f"{manifest} lacks {missing}: run `ape compile`")
+    return {name: types[name]["abi"] for name in CONTRACTS}
+
+
+def load_bytecode(name: str, manifest: Path = MANIFEST) -> str:
+    data = json.loads(manifest.read_text())
+    return str(data["contractTypes"][name]["deploymentBytecode"]["bytecode"])
+
+
+@cache
+def error_decoder() -> ErrorDecoder:
+    return ErrorDecoder(load_abis().values())
+
+
+def decode_error(data: bytes) -> DecodedError:
+    return error_decoder().decode(data)
+
+
+@dataclass(frozen=True)
+class MeterSpec:
+    owner: str
+    capacity_w: int
+    commissioned_at: int
+    method: int
+    active: bool
+    flagged: bool
+
+    @property
+    def known(self) -> bool:
+        return int(self.owner, 16) != 0
+
+
+@dataclass(frozen=True)
+class RegistryConfig:
+    interval_seconds: int
+    capacity_margin_bps: int
+    quorum: int
+    signers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    """One registry event of a receipt, decoded by hand (web3's generic decoder is slow)."""
+
+    kind: str  # "recorded" | "rejected" | "applied"
+    meter_id: bytes = b""
+    start: int = 0
+    index: int = -1
+    reason: bytes = b""
+    digest: bytes = b""
+
+
+def _translate(exc: BaseException) -> ChainUnavailable:
+    return ChainUnavailable(f"cannot reach the chain node: {exc}")
+
+
+UNAVAILABLE = (requests.exceptions.RequestException, OSError, TimeoutError)
+
+
+class Chain:
+    """A connection to one EVM node and the registry of one recorded deployment."""
+
+    def __init__(self, rpc_url: str, deployments_dir: Path, timeout_s: float = 10.0) -> None:
+        self.rpc_url = rpc_url
+        self.deployments_dir = deployments_dir
+        provider = Web3.HTTPProvider(
+            rpc_url, request_kwargs={"timeout": timeout_s}, exception_retry_configuration=None
+        )
+        self.w3 = Web3(provider)
+        self.abis = load_abis()
+        self.deployment: Deployment | None = None
+        self.registry: Any = None
+        self.members: Any = None
+        self.chain_id: int = 0
+
+    # ---------------------------------------------------------------- connection
+
+    def call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Runs a web3 call, turning transport failures into ChainUnavailable."""
+        try:
+            return fn(*args, **kwargs)
+        except UNAVAILABLE as exc:
+            raise _translate(exc) from exc
+
+    def connect(self) -> Deployment:
+        """Loads the deployment of the node's chain and checks that it is live."""
+        self.chain_id = int(self.call(lambda: self.w3.eth.chain_id))
+        try:
+            self.deployment = deployments.load(self.chain_id, self.deployments_dir)
+        except FileNotFoundError as exc:
+            raise ChainMismatch(str(exc)) from exc
+        reg = self.deployment.address("GenerationRegistry")
+        mem = self.deployment.address("MemberRegistry")
+        self.registry = self.w3.eth.contract(
+            address=to_checksum_address(reg), abi=self.abis["GenerationRegistry"]
+        )
+        self.members = self.w3.eth.contract(
+            address=to_checksum_address(mem), abi=self.abis["MemberRegistry"]
+        )
+        self.check_live()
+        return self.deployment
+
+    @property
+    def registry_address(self) -> str:
+        return str(self.registry.address)
+
+    def check_live(self) -> None:
+        """Raises ChainMismatch when the chain was reset or the contracts are gone."""
+        assert self.deployment is not None
+        dep = self.deployment
+        chain_id = int(self.call(lambda: self.w3.eth.chain_id))
+        if chain_id != dep.chain_id:
+            raise ChainMismatch(f"node is chain {chain_id}, deployment is for chain {dep.chain_id}")
+        height = int(self.call(lambda: self.w3.eth.block_number))
+        if height < dep.deployment_block:
+            raise ChainMismatch(
+                f"chain {chain_id} is at block {height}, before the deployment block "
+                f"{dep.deployment_block}: the chain was reset; redeploy (`ape run deploy`) and "
+                "start the oracle with a fresh store"
+            )
+        block = self.call(self.w3.eth.get_block, dep.deployment_block)
+        got = bytes(block["hash"]).hex()
+        if got != dep.deployment_block_hash.removeprefix("0x").lower():
+            raise ChainMismatch(
+                f"block {dep.deployment_block} hash is 0x{got}, the deployment recorded "
+                f"{dep.deployment_block_hash}: the chain was reset; redeploy and use a fresh store"
+            )
+        for name in ("MemberRegistry", "GenerationRegistry"):
+            address = to_checksum_address(dep.address(name))
+            if not self.call(self.w3.eth.get_code, address):
+                raise ChainMismatch(f"no contract code at {name} {address}: wrong chain or reset")
+
+    # ---------------------------------------------------------------- views
+
+    def registry_config(self) -> RegistryConfig:
+        fns = self.registry.functions
+        return RegistryConfig(
+            interval_seconds=int(self.call(fns.intervalSeconds().call)),
+            capacity_margin_bps=int(self.call(fns.capacityMarginBps().call)),
+            quorum=int(self.call(fns.quorum().call)),
+            signers=tuple(str(s) for s in self.call(fns.signers().call)),
+        )
+
+    def meter_spec(self, meter_id: bytes) -> MeterSpec:
+        raw = self.call(self.members.functions.meterSpec(meter_id).call)
+        owner, capacity, commissioned, method, active, flagged = raw
+        return MeterSpec(str(owner), int(capacity), int(commissioned), int(method), active, flagged)
+
+    def last_end(self, meter_id: bytes) -> int:
+        return int(self.call(self.registry.functions.lastEnd(meter_id).call))
+
+    def is_batch_applied(self, digest: bytes) -> bool:
+        return bool(self.call(self.registry.functions.isBatchApplied(digest).call))
+
+    def head(self) -> tuple[int, int, int]:
+        """(block number, timestamp, gas limit) of the latest block."""
+        block = self.call(self.w3.eth.get_block, "latest")
+        return int(block["number"]), int(block["timestamp"]), int(block["gasLimit"])
+
+    # ---------------------------------------------------------------- transactions
+
+    def receipt(self, tx_hash: bytes) -> Any | None:
+        try:
+            return self.call(self.w3.eth.get_transaction_receipt, tx_hash)
+        except TransactionNotFound:
+            return None
+
+    def tx_known(self, tx_hash: bytes) -> bool:
+        try:
+            self.call(self.w3.eth.get_transaction, tx_hash)
+            return True
+        except TransactionNotFound:
+            return False
+
+    def send_raw(self, raw: bytes) -> None:
+        """Sends a signed transaction; 'already known' counts as sent."""
+        try:
+            self.call(self.w3.eth.send_raw_transaction, raw)
+        except Web3RPCError as exc:
+            text = str(exc).lower()
+            if "already known" in text or "already imported" in text:
+                return
+            raise
+
+    def nonce(self, address: str) -> int:
+        return int(self.call(self.w3.eth.get_transaction_count, address, "pending"))
+
+    def fees(self) -> dict[str, int]:
+        block = self.call(self.w3.eth.get_block, "latest")
+        base = int(block.get("baseFeePerGas", 0) or 0)
+        tip = 1_000_000_000 if base else 0
+        if not base:
+            return {"gasPrice": int(self.call(lambda: self.w3.eth.gas_price))}
+        return {"maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip}
+
+    def revert_reason(self, tx: dict[str, Any], block: int | str) -> DecodedError | None:
+        """Replays a transaction as a call to recover its custom error."""
+        call = {k: tx[k] for k in ("from", "to", "data") if k in tx}
+        try:
+            self.call(self.w3.eth.call, call, block)
+        except ContractLogicError as exc:
+            data = exc.data
+            if isinstance(data, str) and data.startswith("0x"):
+                return decode_error(bytes.fromhex(data[2:]))
+            return None
+        return None
+
+    def find_applied_tx(self, digest: bytes, page: int = 5_000) -> bytes | None:
+        """The hash of the transaction whose BatchApplied carries `digest` (searched backwards)."""
+        assert self.deployment is not None
+        latest = int(self.call(lambda: self.w3.eth.block_number))
+        low_bound = self.deployment.deployment_block
+        high = latest
+        while high >= low_bound:
+            low = max(low_bound, high - page + 1)
+            logs = self.call(
+                self.w3.eth.get_logs,
+                {
+                    "address": self.registry.address,
+                    "fromBlock": low,
+                    "toBlock": high,
+                    "topics": ["0x" + BATCH_APPLIED.hex(), "0x" + digest.hex()],
+                },
+            )
+            if logs:
+                return bytes(logs[-1]["transactionHash"])
+            high = low - 1
+        return None
+
+
+def decode_logs(receipt: Any, registry: str) -> list[LogRecord]:
+    """ReadingRecorded / ReadingRejected / BatchApplied of the registry in a receipt, in order."""
+    out: list[LogRecord] = []
+    registry = registry.lower()
+    for entry in receipt["logs"]:
+        if str(entry["address"]).lower() != registry or not entry["topics"]:
+            continue
+        topic0 = bytes(entry["topics"][0])
+        data = bytes(entry["data"])
+        if topic0 == READING_RECORDED:
+            start = int.from_bytes(data[0:32], "big")
+            out.append(LogRecord("recorded", meter_id=bytes(entry["topics"][1]), start=start))
+        elif topic0 == READING_REJECTED:
+            index, _reading, reason = abi_decode(
+                ["uint256", "(bytes32,uint64,uint64,uint64,uint64,uint64,uint64)", "bytes"], data
+            )
+            out.append(
+                LogRecord(
+                    "rejected",
+                    meter_id=bytes(entry["topics"][1]),
+                    start=int(_reading[1]),
+                    index=int(index),
+                    reason=bytes(reason),
+                )
+            )
+        elif topic0 == BATCH_APPLIED:
+            out.append(LogRecord("applied", digest=bytes(entry["topics"][1])))
+    return out
+
+
+def wait_for_rpc(url: str, timeout_s: float = 30.0) -> None:
+    """Blocks until a JSON-RPC node answers at `url` (used by tests and benchmarks)."""
+    deadline = time.monotonic() + timeout_s
+    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 2}, exception_retry_configuration=None))
+    while True:
+        try:
+            w3.eth.chain_id  # noqa: B018
+            return
+        except UNAVAILABLE:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)

@@ -1,0 +1,58 @@
+"""Oracle configuration: pydantic-settings with the ZCX_ORACLE_ prefix, overridable by CLI flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from zcx.deployments import DEFAULT_DIR
+
+
+class OracleSettings(BaseSettings):
+    """Every field can be set as ZCX_ORACLE_<FIELD> (e.g. ZCX_ORACLE_RPC_URL)."""
+
+    model_config = SettingsConfigDict(env_prefix="ZCX_ORACLE_", extra="ignore")
+
+    # Chain
+    rpc_url: str = "http://127.0.0.1:8545"
+    deployments_dir: Path = DEFAULT_DIR
+    rpc_timeout_s: float = 10.0
+
+    # Store
+    db_path: Path = Path("oracle.db")
+
+    # HTTP
+    host: str = "127.0.0.1"
+    port: int = 8600
+    max_body_bytes: int = 2_000_000
+    max_readings_per_request: int = 5_000
+    max_future_s: int = 120
+    meter_cache_ttl_s: float = 300.0
+
+    # Keys: exactly one source. The dev key is refused unless the chain id is 31337.
+    keystore: Path | None = None
+    keystore_password: SecretStr | None = None
+    ape_account: str | None = None
+    dev_private_key: SecretStr | None = None
+
+    # Batching and submission
+    batch_max: int = 1000
+    batch_max_age_s: float = 1.0
+    gas_per_reading: int = 22_000
+    gas_base: int = 120_000
+    block_gas_fraction: float = 0.8
+    poll_interval_s: float = 0.05
+    backoff_max_s: float = 15.0
+    liveness_check_s: float = 5.0
+    max_inflight_batches: int = 8
+
+    # Quorum: the leader forms batches and asks peers (their base URLs) for attestations.
+    leader: bool = True
+    peers: list[str] = Field(default_factory=list)
+    peer_token: SecretStr | None = None
+    peer_timeout_s: float = 10.0
+
+    # Test-only fault injection: exit hard at a named point of the submit path.
+    crash_point: str | None = None

@@ -1,0 +1,545 @@
+"""The oracle's durable outbox: SQLite in WAL mode with synchronous=FULL, so a reading is on disk
+before its 202 goes out, and every state change of a reading or batch is one transaction.
+
+Reading states: accepted -> batched -> submitted (tx hash) -> confirmed (block) | rejected (reason).
+Batch states (leader): signing -> signed -> sending -> submitted -> confirmed.
+Batch states (peer that attested): attested -> confirmed.
+A batch's content (and so its EIP-712 digest) is fixed when it is created and never changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from oracle.chain import MeterSpec
+from oracle.validation import Issue, WireReading
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS gateways (
+    name TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE, created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS bindings (
+    meter TEXT PRIMARY KEY, gateway TEXT NOT NULL REFERENCES gateways(name) ON DELETE CASCADE);
+CREATE TABLE IF NOT EXISTS meters (
+    meter TEXT PRIMARY KEY, owner TEXT NOT NULL, capacity_w INTEGER NOT NULL,
+    commissioned_at INTEGER NOT NULL, method INTEGER NOT NULL, active INTEGER NOT NULL,
+    flagged INTEGER NOT NULL, fetched_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS readings (
+    id INTEGER PRIMARY KEY,
+    meter TEXT NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL,
+    gen INTEGER NOT NULL, cons INTEGER NOT NULL, sold INTEGER NOT NULL, purchased INTEGER NOT NULL,
+    state TEXT NOT NULL DEFAULT 'accepted',
+    batch_id INTEGER, batch_pos INTEGER,
+    tx_hash TEXT, block INTEGER, reason TEXT,
+    source TEXT NOT NULL, accepted_at REAL NOT NULL, final_at REAL,
+    UNIQUE (meter, start));
+CREATE INDEX IF NOT EXISTS readings_state_start ON readings (state, start);
+CREATE INDEX IF NOT EXISTS readings_batch ON readings (batch_id, batch_pos);
+CREATE TABLE IF NOT EXISTS batches (
+    id INTEGER PRIMARY KEY, digest BLOB NOT NULL UNIQUE, role TEXT NOT NULL, state TEXT NOT NULL,
+    size INTEGER NOT NULL, created_at REAL NOT NULL,
+    tx_hash BLOB, block INTEGER, gas_used INTEGER,
+    attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at REAL NOT NULL DEFAULT 0, error TEXT);
+CREATE INDEX IF NOT EXISTS batches_state ON batches (state);
+CREATE TABLE IF NOT EXISTS signatures (
+    batch_id INTEGER NOT NULL, signer TEXT NOT NULL, signature BLOB NOT NULL,
+    PRIMARY KEY (batch_id, signer));
+CREATE TABLE IF NOT EXISTS txs (
+    tx_hash BLOB PRIMARY KEY, batch_id INTEGER NOT NULL, nonce INTEGER NOT NULL,
+    raw BLOB NOT NULL, created_at REAL NOT NULL, sent INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS txs_batch ON txs (batch_id);
+"""
+
+FINAL_READING_STATES = ("confirmed", "rejected")
+OPEN_BATCH_STATES = ("signing", "signed", "sending", "submitted", "attested")
+
+
+def hash_token(token: str) -> str:
+    """Tokens are 256-bit random strings, so one SHA-256 is enough (no password stretching)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class StoredReading:
+    id: int
+    meter: str
+    start: int
+    end: int
+    gen: int
+    cons: int
+    sold: int
+    purchased: int
+    state: str
+    batch_id: int | None
+    batch_pos: int | None
+    tx_hash: str | None
+    block: int | None
+    reason: str | None
+    accepted_at: float
+
+    def wire(self) -> WireReading:
+        return WireReading(self.meter, self.start, self.end, self.gen, self.cons, self.sold, self.purchased)
+
+
+@dataclass(frozen=True)
+class Batch:
+    id: int
+    digest: bytes
+    role: str
+    state: str
+    size: int
+    created_at: float
+    tx_hash: bytes | None
+    block: int | None
+    attempts: int
+    next_attempt_at: float
+    error: str | None
+
+
+READING_COLS = (
+    "id, meter, start, end, gen, cons, sold, purchased, state, batch_id, batch_pos, tx_hash, "
+    "block, reason, accepted_at"
+)
+BATCH_COLS = "id, digest, role, state, size, created_at, tx_hash, block, attempts, next_attempt_at, error"
+
+
+class Conflict(Exception):
+    def __init__(self, issues: list[Issue]) -> None:
+        super().__init__(f"{len(issues)} conflicting readings")
+        self.issues = issues
+
+
+class Store:
+    """One SQLite connection shared by the API threads and the submitter, behind a lock."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def ping(self) -> bool:
+        try:
+            return self._query("SELECT 1")[0][0] == 1
+        except sqlite3.Error:
+            return False
+
+    # ---------------------------------------------------------------- meta
+
+    def get_meta(self, key: str) -> Any | None:
+        rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))
+        return json.loads(rows[0][0]) if rows else None
+
+    def set_meta(self, key: str, value: Any) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, json.dumps(value)),
+            )
+
+    # ---------------------------------------------------------------- gateways
+
+    def add_gateway(self, name: str) -> str:
+        """Creates a gateway; returns its token (shown once, stored hashed)."""
+        token = secrets.token_urlsafe(32)
+        with self._tx() as db:
+            if db.execute("SELECT 1 FROM gateways WHERE name = ?", (name,)).fetchone():
+                raise ValueError(f"gateway {name!r} exists; use `gateways rotate` for a new token")
+            db.execute(
+                "INSERT INTO gateways (name, token_hash, created_at) VALUES (?, ?, ?)",
+                (name, hash_token(token), time.time()),
+            )
+        return token
+
+    def rotate_token(self, name: str) -> str:
+        token = secrets.token_urlsafe(32)
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE gateways SET token_hash = ? WHERE name = ?", (hash_token(token), name)
+            )
+            if cur.rowcount == 0:
+                raise ValueError(f"no gateway {name!r}")
+        return token
+
+    def remove_gateway(self, name: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM bindings WHERE gateway = ?", (name,))
+            if db.execute("DELETE FROM gateways WHERE name = ?", (name,)).rowcount == 0:
+                raise ValueError(f"no gateway {name!r}")
+
+    def bind(self, name: str, meters: Iterable[str]) -> None:
+        with self._tx() as db:
+            if not db.execute("SELECT 1 FROM gateways WHERE name = ?", (name,)).fetchone():
+                raise ValueError(f"no gateway {name!r}")
+            for meter in meters:
+                row = db.execute("SELECT gateway FROM bindings WHERE meter = ?", (meter,)).fetchone()
+                if row and row[0] != name:
+                    raise ValueError(f"meter {meter!r} is bound to gateway {row[0]!r}; unbind it first")
+                db.execute(
+                    "INSERT OR IGNORE INTO bindings (meter, gateway) VALUES (?, ?)", (meter, name)
+                )
+
+    def unbind(self, name: str, meters: Iterable[str]) -> None:
+        with self._tx() as db:
+            for meter in meters:
+                db.execute("DELETE FROM bindings WHERE meter = ? AND gateway = ?", (meter, name))
+
+    def gateways(self) -> list[tuple[str, int]]:
+        return [
+            (str(r[0]), int(r[1]))
+            for r in self._query(
+                "SELECT g.name, COUNT(b.meter) FROM gateways g LEFT JOIN bindings b "
+                "ON b.gateway = g.name GROUP BY g.name ORDER BY g.name"
+            )
+        ]
+
+    def authenticate(self, token: str) -> str | None:
+        rows = self._query("SELECT name FROM gateways WHERE token_hash = ?", (hash_token(token),))
+        return str(rows[0][0]) if rows else None
+
+    def unbound(self, gateway: str, meters: Iterable[str]) -> set[str]:
+        wanted = set(meters)
+        bound: set[str] = set()
+        with self._lock:
+            for meter in wanted:
+                row = self._db.execute(
+                    "SELECT 1 FROM bindings WHERE meter = ? AND gateway = ?", (meter, gateway)
+                ).fetchone()
+                if row:
+                    bound.add(meter)
+        return wanted - bound
+
+    def is_bound(self, gateway: str, meter: str) -> bool:
+        return bool(
+            self._query("SELECT 1 FROM bindings WHERE meter = ? AND gateway = ?", (meter, gateway))
+        )
+
+    # ---------------------------------------------------------------- meter cache
+
+    def cached_meter(self, meter: str) -> tuple[MeterSpec, float] | None:
+        rows = self._query(
+            "SELECT owner, capacity_w, commissioned_at, method, active, flagged, fetched_at "
+            "FROM meters WHERE meter = ?",
+            (meter,),
+        )
+        if not rows:
+            return None
+        o, c, t, m, a, f, fetched = rows[0]
+        return MeterSpec(o, c, t, m, bool(a), bool(f)), float(fetched)
+
+    def cache_meter(self, meter: str, spec: MeterSpec) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO meters VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    meter,
+                    spec.owner,
+                    spec.capacity_w,
+                    spec.commissioned_at,
+                    spec.method,
+                    int(spec.active),
+                    int(spec.flagged),
+                    time.time(),
+                ),
+            )
+
+    # ---------------------------------------------------------------- ingest
+
+    def accept(self, readings: Sequence[WireReading], source: str) -> list[str]:
+        """Stores the readings atomically. Returns 'accepted' or 'duplicate' per reading, or
+        raises Conflict (nothing stored) listing every reading that clashes with stored data."""
+        statuses: list[str] = []
+        issues: list[Issue] = []
+        now = time.time()
+        with self._tx() as db:
+            for i, r in enumerate(readings):
+                rows = db.execute(
+                    "SELECT start, end, gen, cons, sold, purchased FROM readings "
+                    "WHERE meter = ? AND start < ? AND end > ?",
+                    (r.meter, r.end, r.start),
+                ).fetchall()
+                if rows:
+                    if len(rows) == 1 and rows[0][0] == r.start and tuple(rows[0][1:]) == r.values():
+                        statuses.append("duplicate")
+                        continue
+                    issues.append(
+                        Issue(
+                            i,
+                            "interval_start",
+                            "an interval of this meter overlapping this one was already accepted "
+                            "with different values; readings are never overwritten",
+                            "conflict",
+                        )
+                    )
+                    continue
+                late = db.execute(
+                    "SELECT start FROM readings WHERE meter = ? AND start >= ? "
+                    "AND state != 'accepted' LIMIT 1",
+                    (r.meter, r.end),
+                ).fetchone()
+                if late:
+                    issues.append(
+                        Issue(
+                            i,
+                            "interval_start",
+                            f"a later interval of this meter (start {late[0]}) was already sent to "
+                            "the chain, which records each meter's intervals in order",
+                            "conflict",
+                        )
+                    )
+                    continue
+                db.execute(
+                    "INSERT INTO readings (meter, start, end, gen, cons, sold, purchased, source, "
+                    "accepted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (r.meter, r.start, r.end, r.generated_wh, r.consumed_wh, r.sold_wh,
+                     r.purchased_wh, source, now),
+                )
+                statuses.append("accepted")
+            if issues:
+                raise Conflict(issues)
+        return statuses
+
+    # ---------------------------------------------------------------- status
+
+    def readings_of(self, meter: str, start: int | None, end: int | None) -> list[StoredReading]:
+        sql = f"SELECT {READING_COLS} FROM readings WHERE meter = ?"
+        args: list[Any] = [meter]
+        if start is not None:
+            sql += " AND end > ?"
+            args.append(start)
+        if end is not None:
+            sql += " AND start < ?"
+            args.append(end)
+        return [StoredReading(*row) for row in self._query(sql + " ORDER BY start", args)]
+
+    def count_readings(self) -> int:
+        return int(self._query("SELECT COUNT(*) FROM readings")[0][0])
+
+    def state_counts(self) -> dict[str, int]:
+        rows = self._query("SELECT state, COUNT(*) FROM readings GROUP BY state")
+        return {str(s): int(n) for s, n in rows}
+
+    def queue_depth(self) -> int:
+        return int(
+            self._query(
+                "SELECT COUNT(*) FROM readings WHERE state NOT IN ('confirmed', 'rejected')"
+            )[0][0]
+        )
+
+    def oldest_open_age(self) -> float:
+        rows = self._query("SELECT MIN(accepted_at) FROM readings WHERE state = 'accepted'")
+        return time.time() - float(rows[0][0]) if rows and rows[0][0] is not None else 0.0
+
+    # ---------------------------------------------------------------- batching (leader)
+
+    def candidates(self, limit: int, max_end: int) -> list[StoredReading]:
+        """Open readings of the meters waiting longest, grouped by meter and ordered by start:
+        per meter a prefix is taken, so anything left behind starts later."""
+        return [
+            StoredReading(*row)
+            for row in self._query(
+                f"SELECT {READING_COLS} FROM readings WHERE state = 'accepted' AND end <= ? "
+                "AND meter IN (SELECT meter FROM readings WHERE state = 'accepted' AND end <= ? "
+                "GROUP BY meter ORDER BY MIN(id) LIMIT ?) ORDER BY meter, start LIMIT ?",
+                (max_end, max_end, limit, limit),
+            )
+        ]
+
+    def count_ready(self, max_end: int) -> int:
+        return int(
+            self._query(
+                "SELECT COUNT(*) FROM readings WHERE state = 'accepted' AND end <= ?", (max_end,)
+            )[0][0]
+        )
+
+    def create_batch(self, readings: Sequence[StoredReading], digest: bytes, role: str) -> int:
+        """Fixes a batch's content: the readings, in order, move to 'batched'."""
+        state = "signing" if role == "lead" else "attested"
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT INTO batches (digest, role, state, size, created_at) VALUES (?, ?, ?, ?, ?)",
+                (digest, role, state, len(readings), time.time()),
+            )
+            batch_id = int(cur.lastrowid or 0)
+            for pos, r in enumerate(readings):
+                changed = db.execute(
+                    "UPDATE readings SET state = 'batched', batch_id = ?, batch_pos = ? "
+                    "WHERE id = ? AND state = 'accepted'",
+                    (batch_id, pos, r.id),
+                ).rowcount
+                if changed != 1:
+                    raise Conflict([Issue(pos, "state", "reading is no longer open", "conflict")])
+        return batch_id
+
+    def batch(self, batch_id: int) -> Batch:
+        return Batch(*self._query(f"SELECT {BATCH_COLS} FROM batches WHERE id = ?", (batch_id,))[0])
+
+    def batch_by_digest(self, digest: bytes) -> Batch | None:
+        rows = self._query(f"SELECT {BATCH_COLS} FROM batches WHERE digest = ?", (digest,))
+        return Batch(*rows[0]) if rows else None
+
+    def batches(self, states: Sequence[str]) -> list[Batch]:
+        marks = ",".join("?" * len(states))
+        return [
+            Batch(*row)
+            for row in self._query(
+                f"SELECT {BATCH_COLS} FROM batches WHERE state IN ({marks}) ORDER BY id", states
+            )
+        ]
+
+    def batch_readings(self, batch_id: int) -> list[StoredReading]:
+        return [
+            StoredReading(*row)
+            for row in self._query(
+                f"SELECT {READING_COLS} FROM readings WHERE batch_id = ? ORDER BY batch_pos",
+                (batch_id,),
+            )
+        ]
+
+    def add_signature(self, batch_id: int, signer: str, signature: bytes) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO signatures (batch_id, signer, signature) VALUES (?, ?, ?)",
+                (batch_id, signer, signature),
+            )
+
+    def signatures(self, batch_id: int) -> list[tuple[str, bytes]]:
+        return [
+            (str(s), bytes(sig))
+            for s, sig in self._query(
+                "SELECT signer, signature FROM signatures WHERE batch_id = ?", (batch_id,)
+            )
+        ]
+
+    def clear_signatures(self, batch_id: int) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM signatures WHERE batch_id = ?", (batch_id,))
+
+    def set_batch_state(
+        self, batch_id: int, state: str, error: str | None = None, retry_in: float | None = None
+    ) -> None:
+        with self._tx() as db:
+            if retry_in is not None:
+                db.execute(
+                    "UPDATE batches SET state = ?, error = ?, attempts = attempts + 1, "
+                    "next_attempt_at = ? WHERE id = ?",
+                    (state, error, time.time() + retry_in, batch_id),
+                )
+            else:
+                db.execute(
+                    "UPDATE batches SET state = ?, error = COALESCE(?, error) WHERE id = ?",
+                    (state, error, batch_id),
+                )
+            if state in ("signing", "signed"):
+                db.execute(
+                    "UPDATE readings SET state = 'batched' WHERE batch_id = ? AND state = 'submitted'",
+                    (batch_id,),
+                )
+
+    # ---------------------------------------------------------------- transactions
+
+    def record_tx(self, batch_id: int, tx_hash: bytes, nonce: int, raw: bytes) -> None:
+        """Written BEFORE the transaction is sent: a crash after sending still knows the hash."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO txs (tx_hash, batch_id, nonce, raw, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (tx_hash, batch_id, nonce, raw, time.time()),
+            )
+            db.execute(
+                "UPDATE batches SET state = 'sending', tx_hash = ? WHERE id = ?", (tx_hash, batch_id)
+            )
+            db.execute(
+                "UPDATE readings SET state = 'submitted', tx_hash = ? WHERE batch_id = ? "
+                "AND state = 'batched'",
+                ("0x" + tx_hash.hex(), batch_id),
+            )
+
+    def mark_sent(self, batch_id: int, tx_hash: bytes) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE txs SET sent = 1 WHERE tx_hash = ?", (tx_hash,))
+            db.execute(
+                "UPDATE batches SET state = 'submitted' WHERE id = ? AND state = 'sending'",
+                (batch_id,),
+            )
+
+    def txs_of(self, batch_id: int) -> list[tuple[bytes, int, bytes]]:
+        return [
+            (bytes(h), int(n), bytes(raw))
+            for h, n, raw in self._query(
+                "SELECT tx_hash, nonce, raw FROM txs WHERE batch_id = ? ORDER BY nonce", (batch_id,)
+            )
+        ]
+
+    def max_nonce(self) -> int | None:
+        rows = self._query("SELECT MAX(nonce) FROM txs")
+        return int(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    def finish_batch(
+        self,
+        batch_id: int,
+        tx_hash: bytes,
+        block: int,
+        gas_used: int,
+        outcomes: dict[int, str | None],
+    ) -> None:
+        """Applies an on-chain result: outcomes maps batch position -> None (recorded) or the
+        decoded rejection reason. Every reading of the batch must be in `outcomes`."""
+        now = time.time()
+        tx = "0x" + tx_hash.hex()
+        with self._tx() as db:
+            for pos, reason in outcomes.items():
+                db.execute(
+                    "UPDATE readings SET state = ?, tx_hash = ?, block = ?, reason = ?, "
+                    "final_at = ? WHERE batch_id = ? AND batch_pos = ?",
+                    ("rejected" if reason else "confirmed", tx, block, reason, now, batch_id, pos),
+                )
+            db.execute(
+                "UPDATE batches SET state = 'confirmed', tx_hash = ?, block = ?, gas_used = ?, "
+                "error = NULL WHERE id = ?",
+                (tx_hash, block, gas_used, batch_id),
+            )
+
+    def final_times(self) -> list[tuple[float, float]]:
+        """(accepted_at, final_at) of finished readings (latency figures)."""
+        return [
+            (float(a), float(f))
+            for a, f in self._query(
+                "SELECT accepted_at, final_at FROM readings WHERE final_at IS NOT NULL"
+            )
+        ]

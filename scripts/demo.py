@@ -1,0 +1,93 @@
+"""`ape run demo`: a community from meter to coin on a local chain (logic in zcx.demo).
+
+By default the demo starts its own Anvil (see zcx.demo.LocalAnvil for why) and stops it at the
+end; `--network ethereum:local:foundry` uses the Anvil that Ape's foundry provider starts instead.
+"""
+
+import contextlib
+from pathlib import Path
+
+import click
+from ape.logging import logger
+
+from zcx.demo import DELIVERY_MODES, DemoError, DemoOptions, local_chain, run_demo
+
+
+@click.command()
+@click.option(
+    "--members", default=60, show_default=True, help="Community size (every kind from 5)."
+)
+@click.option("--days", default=7, show_default=True, help="Days simulated, ending now.")
+@click.option("--seed", default=42, show_default=True, help="Seed of every random figure.")
+@click.option(
+    "--out",
+    "out_dir",
+    default="reports/demo",
+    show_default=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Report folder.",
+)
+@click.option(
+    "--prices",
+    "prices_path",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Contract prices file. Default: config/prices.toml.",
+)
+@click.option(
+    "--delivery",
+    type=click.Choice(DELIVERY_MODES),
+    default="auto",
+    show_default=True,
+    help="oracle: gateways post to the oracle service; direct: FALLBACK that signs and "
+    "submits without it; auto: the oracle when it can run.",
+)
+@click.option(
+    "--speedup", default=0.0, help="Simulated seconds per wall second (0: window in ~30 s)."
+)
+@click.option(
+    "--work-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Keep the oracle's store, logs and Anvil's log here (default: a temporary folder).",
+)
+@click.option(
+    "--network",
+    "network_choice",
+    default=None,
+    help="Ape network choice, e.g. ethereum:local:foundry. Default: the demo's own Anvil.",
+)
+def cli(members, days, seed, out_dir, prices_path, delivery, speedup, work_dir, network_choice):
+    """Deploy, start the oracle, register a community, simulate it, deliver its readings, claim,
+    trade and retire coins, and write the operator's balance report to reports/demo/."""
+    from ape import networks
+
+    try:
+        options = DemoOptions(
+            members=members,
+            days=days,
+            seed=seed,
+            out_dir=out_dir,
+            prices_path=prices_path,
+            delivery=delivery,
+            speedup=speedup,
+            work_dir=work_dir,
+            network_label=network_choice or "ethereum:local:foundry (demo's own Anvil)",
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    with contextlib.ExitStack() as stack:
+        if network_choice is None:
+            logs = work_dir or out_dir
+            url = stack.enter_context(local_chain(Path(logs) / "anvil.log"))
+            logger.info(f"Anvil started on {url}")
+        else:
+            provider = stack.enter_context(networks.parse_network_choice(network_choice))
+            if provider.network.name != "local":
+                raise click.UsageError("the demo runs on a local devnet")
+        try:
+            result = run_demo(options)
+        except DemoError as exc:
+            raise click.ClickException(str(exc)) from exc
+    failed = [name for name, ok in result.checks.items() if not ok]
+    if failed:
+        raise click.ClickException("checks failed: " + "; ".join(failed))
+    logger.success(f"Demo finished; open {result.report_path}")

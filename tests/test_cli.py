@@ -1,0 +1,638 @@
+"""The `zcx holder` / `zcx operator` commands, run in-process with click's CliRunner on the Anvil
+that `ape test` connected (the CLI reuses a connected provider), plus one run of the installed
+`zcx` script as a subprocess that attaches to that same running node over --rpc."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from ape.logging import logger as ape_logger
+from click.testing import CliRunner, Result
+from conftest import INTERVAL, reading
+from hypothesis import given
+from hypothesis import strategies as st
+
+from zcx import deployments
+from zcx.cli import COMMAND_GROUPS, main
+from zcx.deployments import Deployment
+from zcx.holder import (
+    HolderError,
+    format_zcv,
+    parse_amount,
+    parse_cert_pick,
+    parse_time,
+    payment_reference,
+    plan_lot_picks,
+    reference_label,
+)
+from zcx.ids import meter_id
+
+ALICE, BOB, CAROL, OPERATOR = "TEST::3", "TEST::4", "TEST::5", "TEST::1"
+CAROL_ADDRESS = "0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc"  # test account 5
+APRIL_1 = int(datetime(2026, 4, 1, tzinfo=UTC).timestamp())
+MAY_1 = int(datetime(2026, 5, 1, tzinfo=UTC).timestamp())
+
+
+# ---------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def deployment_dir(registered, alice, bob, carol, chain, tmp_path_factory) -> Path:
+    """deployments/<chain_id>.json for the test deployment, in a temporary folder (the project's
+    own deployments/ records the devnet deploy and is left alone)."""
+    block = chain.blocks.head
+    record = Deployment(
+        chain_id=chain.chain_id,
+        network="ethereum:local:foundry",
+        deployment_block=block.number,
+        deployment_block_hash=bytes(block.hash).hex(),
+        contracts=registered.addresses(),
+        roles={},
+        config={},
+    )
+    directory = tmp_path_factory.mktemp("deployments")
+    deployments.save(record, directory)
+    return directory
+
+
+@pytest.fixture(scope="module", autouse=True)
+def keep_ape_log_level():
+    """`zcx` quiets Ape's per-transaction INFO lines; give the test session its level back."""
+    level = ape_logger.level
+    yield
+    ape_logger.set_level(level)
+
+
+@pytest.fixture
+def cli(deployment_dir):
+    runner = CliRunner(mix_stderr=False)
+    env = {
+        "ZCX_DEPLOYMENTS_DIR": str(deployment_dir),
+        "ZCX_NETWORK": None,
+        "ZCX_RPC": None,
+        "ZCX_ACCOUNT": None,
+        "COLUMNS": "160",
+    }
+
+    def run(*args: str, code: int = 0) -> Result:
+        result = runner.invoke(main, list(args), env=env)
+        detail = f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}\n{result.exception!r}"
+        assert result.exit_code == code, detail
+        assert "Traceback" not in result.stdout + result.stderr, detail
+        if code:
+            assert isinstance(result.exception, SystemExit), detail
+        return result
+
+    return run
+
+
+@pytest.fixture
+def generated(submit, epoch):
+    """Verified, unclaimed generation: ALICE-PV 4 x 1.2 kWh, then 3 x 1.2 kWh later on."""
+
+    def _generate(label: str = "ALICE-PV", count: int = 4, first: int = 0, gen: int = 1200):
+        submit([reading(label, epoch + (first + i) * INTERVAL, gen=gen) for i in range(count)])
+
+    return _generate
+
+
+@pytest.fixture
+def two_certificates(cli, generated):
+    """Alice claims twice: certificate 1 (4 800 units), certificate 2 (3 600 units)."""
+    generated(count=4)
+    cli("holder", "claim", "--account", ALICE)
+    generated(count=3, first=4)
+    cli("holder", "claim", "--account", ALICE, "--meter", "ALICE-PV")
+
+
+def _json(result: Result) -> dict:
+    return json.loads(result.stdout)
+
+
+# ---------------------------------------------------------------------------- holder: happy paths
+
+
+def test_claim_then_balance_shows_lots(cli, generated, registered, alice, epoch):
+    generated(count=4)
+    meters = json.loads(cli("holder", "meters", "--account", ALICE, "--json").stdout)
+    assert [(m["meter"], m["unclaimed_wh"]) for m in meters] == [("ALICE-PV", 4800)]
+
+    claimed = cli("holder", "claim", "--account", ALICE)
+    assert "Claimed 4.800 ZCV (4800 units for 4,800 Wh) from meter ALICE-PV as certificate 1" in (
+        claimed.stdout
+    )
+    assert registered.zcv.balanceOf(alice) == 4800
+    assert registered.registry.unclaimedWh(meter_id("ALICE-PV")) == 0
+
+    view = _json(cli("holder", "balance", "--account", ALICE, "--json"))
+    assert (view["units"], view["purchased"], view["used"], view["amortized"]) == (4800, 4800, 0, 0)
+    (lot,) = view["lots"]
+    assert lot == {
+        "index": 0,
+        "certificate_id": 1,
+        "units": 4800,
+        "kwh": "4.800",
+        "meter": "ALICE-PV",
+        "method": "Solar",
+        "period_start": epoch,
+        "period_end": epoch + 4 * INTERVAL,
+        "revoked": False,
+    }
+
+    table = cli("holder", "balance", str(alice.address)).stdout
+    assert "balance 4.800 ZCV (4800 units)" in table
+    for header in (
+        "lot",
+        "certificate",
+        "units",
+        "kWh",
+        "meter",
+        "method",
+        "period (UTC)",
+        "revoked",
+    ):
+        assert header in table
+    assert "ALICE-PV" in table and "Solar" in table and "4,800" in table
+
+
+def test_claim_with_nothing_unclaimed_says_so(cli):
+    result = cli("holder", "claim", "--account", ALICE)
+    assert "has unclaimed generation" in result.stdout
+
+
+def test_transfer_takes_top_lot_and_transfer_lots_takes_named_certificate(
+    cli, two_certificates, registered, alice, bob
+):
+    moved = cli("holder", "transfer", BOB, "1.5", "--account", ALICE)
+    assert "Transferred 1.500 ZCV" in moved.stdout and "cert 2: 1.500" in moved.stdout
+    assert [tuple(lot) for lot in registered.zcv.lotsOf(bob)] == [(2, 1500)]
+
+    cli(
+        "holder",
+        "transfer-lots",
+        str(bob.address),
+        "--cert",
+        "1:500",
+        "--units",
+        "--account",
+        ALICE,
+    )
+    assert [tuple(lot) for lot in registered.zcv.lotsOf(bob)] == [(2, 1500), (1, 500)]
+    assert [tuple(lot) for lot in registered.zcv.lotsOf(alice)] == [(1, 4300), (2, 2100)]
+
+    cli("holder", "transfer-lots", BOB, "--cert", "2:all", "--account", ALICE)
+    assert [tuple(lot) for lot in registered.zcv.lotsOf(alice)] == [(1, 4300)]
+    assert registered.zcv.balanceOf(bob) == 1500 + 500 + 2100
+
+
+def test_pay_records_the_bill_reference(cli, two_certificates, registered, alice, bob, chain):
+    start = chain.blocks.height
+    paid = cli("holder", "pay", BOB, "0.25", "--reference", "BILL-2026-04-0042", "--account", ALICE)
+    assert "Paid 0.250 ZCV" in paid.stdout and "'BILL-2026-04-0042'" in paid.stdout
+    (log,) = list(registered.zcv.Paid.range(start, chain.blocks.height + 1))
+    assert log.to == bob.address and log.units == 250
+    assert bytes(log.paymentReference) == payment_reference("BILL-2026-04-0042")
+    assert registered.zcv.counters(alice).used == 250
+
+
+def test_retire_and_show_retirement(cli, two_certificates, registered, alice):
+    retired = cli(
+        "holder",
+        "retire",
+        "1",
+        "--beneficiary",
+        "Bob Shoten shop",
+        "--reason",
+        "April 2026 load",
+        "--from",
+        "2026-04-01",
+        "--to",
+        "2026-04-30",
+        "--account",
+        ALICE,
+    )
+    assert "as retirement 1" in retired.stdout
+    record = registered.zcv.retirement(1)
+    assert (record.beneficiary, record.holder, record.units) == ("Bob Shoten shop", alice, 1000)
+    assert (record.consumptionStart, record.consumptionEnd) == (APRIL_1, MAY_1)
+    assert list(record.certificateIds) == [2]
+
+    view = _json(cli("holder", "retirement", "1", "--json"))
+    assert view["beneficiary"] == "Bob Shoten shop" and view["reason"] == "April 2026 load"
+    assert view["certificates"] == [[2, 1000]] and view["units"] == 1000
+    table = cli("holder", "retirement", "1").stdout
+    assert "Bob Shoten shop" in table and "2026-04-01 00:00 – 2026-05-01 00:00" in table
+    assert registered.zcv.counters(alice).amortized == 1000
+
+
+def test_retire_named_certificates_uses_retire_lots(cli, two_certificates, registered):
+    cli(
+        "holder",
+        "retire",
+        "--cert",
+        "1:all",
+        "--cert",
+        "2:0.6",
+        "--beneficiary",
+        "Alice home",
+        "--from",
+        "2026-04-01T00:00+09:00",
+        "--to",
+        "2026-04-02T00:00+09:00",
+        "--account",
+        ALICE,
+    )
+    record = registered.zcv.retirement(1)
+    assert sorted(zip(record.certificateIds, record.certificateUnits, strict=True)) == [
+        (1, 4800),
+        (2, 600),
+    ]
+    assert record.consumptionEnd - record.consumptionStart == 86400
+    assert registered.zcv.certificate(1).retiredUnits == 4800
+
+
+def test_show_certificate(cli, two_certificates, alice, epoch):
+    view = _json(cli("holder", "certificate", "1", "--json"))
+    assert (view["id"], view["meter"], view["owner_name"], view["method"]) == (
+        1,
+        "ALICE-PV",
+        "Alice Tanaka",
+        "Solar",
+    )
+    assert (view["wh"], view["units"], view["retired_units"], view["revoked"]) == (
+        4800,
+        4800,
+        0,
+        False,
+    )
+    assert (view["period_start"], view["period_end"]) == (epoch, epoch + 4 * INTERVAL)
+    assert view["issued_to"] == alice.address and view["zone"] == "TEPCO-13"
+    table = cli("holder", "certificate", "2").stdout
+    assert "Certificate 2" in table and "3,600 Wh" in table and "valid" in table
+
+
+# ---------------------------------------------------------------------------- operator
+
+
+def test_operator_registers_member_and_meter(cli, registered, carol, chain):
+    cli(
+        "operator",
+        "register-member",
+        CAROL,
+        "--name",
+        "Carol Elementary School",
+        "--kind",
+        "public-facility",
+        "--account",
+        OPERATOR,
+    )
+    member = registered.members.member(carol)
+    assert (member.name, member.kind, member.active) == ("Carol Elementary School", 1, True)
+
+    cli(
+        "operator",
+        "register-meter",
+        "CAROL-PV",
+        "--owner",
+        str(carol.address),
+        "--method",
+        "solar",
+        "--capacity-w",
+        "20000",
+        "--zone",
+        "TEPCO-13",
+        "--commissioned",
+        "2026-01-15",
+        "--account",
+        OPERATOR,
+    )
+    spec = registered.members.meterSpec(meter_id("CAROL-PV"))
+    assert (spec.owner, spec.capacityW, spec.method, spec.active) == (carol, 20000, 0, True)
+    assert spec.commissionedAt == int(datetime(2026, 1, 15, tzinfo=UTC).timestamp())
+
+    again = cli(
+        "operator",
+        "register-member",
+        CAROL,
+        "--name",
+        "x",
+        "--kind",
+        "household",
+        "--account",
+        OPERATOR,
+        code=1,
+    )
+    assert again.stderr.strip() == f"MembersAlreadyRegistered: {carol.address} is already a member"
+
+
+def test_flagged_meter_cannot_be_claimed(cli, generated):
+    generated(count=2)
+    cli("operator", "flag-meter", "ALICE-PV", "--reason", "generation spike", "--account", OPERATOR)
+    refused = cli("holder", "claim", "--meter", "ALICE-PV", "--account", ALICE, code=1)
+    assert refused.stderr.strip() == (
+        "ExchangeMeterFlagged: the operator has flagged this meter; claims are refused"
+    )
+    cli(
+        "operator",
+        "flag-meter",
+        "ALICE-PV",
+        "--clear",
+        "--reason",
+        "checked",
+        "--account",
+        OPERATOR,
+    )
+    assert "Claimed 2.400 ZCV" in cli("holder", "claim", "--account", ALICE).stdout
+
+
+# ---------------------------------------------------------------------------- errors
+
+
+def test_retire_without_beneficiary_prints_custom_error(cli, two_certificates, registered):
+    result = cli(
+        "holder",
+        "retire",
+        "1",
+        "--beneficiary",
+        "",
+        "--from",
+        "2026-04-01",
+        "--to",
+        "2026-04-30",
+        "--account",
+        ALICE,
+        code=1,
+    )
+    assert result.stderr.strip() == "ZcvEmptyBeneficiary: a retirement must name its beneficiary"
+    assert result.stdout == ""
+    assert registered.zcv.retirementCount() == 0
+
+
+def test_revoked_units_cannot_move_on_any_path(cli, two_certificates, registered, alice):
+    revoked = cli(
+        "operator", "revoke-certificate", "1", "--reason", "meter tampering", "--account", OPERATOR
+    )
+    assert "Revoked certificate 1" in revoked.stdout
+    expected = (
+        "ZcvCertificateRevoked: certificate 1 is revoked; its units cannot move or be retired"
+    )
+
+    lots = cli("holder", "transfer-lots", BOB, "--cert", "1:1", "--account", ALICE, code=1)
+    assert lots.stderr.strip() == expected
+    # 3.6 ZCV of certificate 2 are free; 4 ZCV would need revoked units.
+    plain = cli("holder", "transfer", BOB, "4", "--account", ALICE, code=1)
+    assert plain.stderr.strip() == expected
+    paid = cli("holder", "pay", BOB, "4", "--reference", "BILL-1", "--account", ALICE, code=1)
+    assert paid.stderr.strip() == expected
+    retired = cli(
+        "holder",
+        "retire",
+        "--cert",
+        "1:all",
+        "--beneficiary",
+        "x",
+        "--from",
+        "2026-04-01",
+        "--to",
+        "2026-04-30",
+        "--account",
+        ALICE,
+        code=1,
+    )
+    assert retired.stderr.strip() == expected
+    assert registered.zcv.balanceOf(alice) == 8400
+
+    view = _json(cli("holder", "balance", "--account", ALICE, "--json"))
+    assert [(lot["certificate_id"], lot["revoked"]) for lot in view["lots"]] == [
+        (1, True),
+        (2, False),
+    ]
+    assert "REVOKED" in cli("holder", "balance", "--account", ALICE).stdout
+    again = cli(
+        "operator", "revoke-certificate", "1", "--reason", "x", "--account", OPERATOR, code=1
+    )
+    assert again.stderr.strip() == "ZcvAlreadyRevoked: certificate 1 is already revoked"
+
+
+def test_chain_refusals_name_the_error(cli, two_certificates):
+    cases = [
+        (
+            ("holder", "claim", "--meter", "ALICE-PV", "--account", BOB),
+            "ExchangeNotMeterOwner: only the meter's owner can claim its coins",
+        ),
+        (
+            ("holder", "claim", "--meter", "NO-SUCH-METER", "--account", ALICE),
+            "MembersUnknownMeter: meter NO-SUCH-METER is not registered",
+        ),
+        (("holder", "certificate", "99"), "ZcvUnknownCertificate: there is no certificate 99"),
+        (
+            ("holder", "transfer", BOB, "1", "--account", CAROL),
+            "ERC20InsufficientBalance: balance 0 is less than 1000",
+        ),
+        (
+            (
+                "operator",
+                "register-member",
+                CAROL,
+                "--name",
+                "Mallory",
+                "--kind",
+                "household",
+                "--account",
+                CAROL,
+            ),
+            f"AccessControlUnauthorizedAccount: account {CAROL_ADDRESS} lacks the role this action "
+            "needs",
+        ),
+        (
+            (
+                "holder",
+                "retire",
+                "1",
+                "--beneficiary",
+                "x",
+                "--from",
+                "2026-04-02",
+                "--to",
+                "2026-04-01T00:00",
+                "--account",
+                ALICE,
+            ),
+            "ZcvBadConsumptionPeriod: the consumption period must end after it starts",
+        ),
+    ]
+    for args, expected in cases:
+        assert cli(*args, code=1).stderr.strip() == expected, args
+
+
+def test_refusals_before_the_chain(cli, two_certificates):
+    bad_amount = cli("holder", "transfer", BOB, "1.2345", "--account", ALICE, code=2)
+    assert "ZCV has 3 decimals" in bad_amount.stderr
+    assert (
+        "must be more than zero"
+        in cli("holder", "transfer", BOB, "0", "--account", ALICE, code=2).stderr
+    )
+    too_long = cli("holder", "pay", BOB, "1", "--reference", "x" * 33, "--account", ALICE, code=2)
+    assert "at most 32 fit on chain" in too_long.stderr
+    unknown = cli("holder", "balance", "--account", "no-such-alias", code=1)
+    assert "no Ape account with alias 'no-such-alias'" in unknown.stderr
+    over = cli("holder", "transfer-lots", BOB, "--cert", "1:5", "--account", ALICE, code=1)
+    assert "you hold 4.800 ZCV (4800 units) of certificate 1; 5000 units asked" in over.stderr
+    # retire() itself would misreport this as ZcvCertificateRevoked(0); the SDK checks first.
+    short = cli(
+        "holder",
+        "retire",
+        "9",
+        "--beneficiary",
+        "x",
+        "--from",
+        "2026-04-01",
+        "--to",
+        "2026-04-30",
+        "--account",
+        ALICE,
+        code=1,
+    )
+    assert "balance 8.400 ZCV (8400 units) is less than 9000 units" in short.stderr
+
+
+def test_stale_deployment_record_is_refused(cli, deployment_dir, tmp_path, chain):
+    record = deployments.load(chain.chain_id, deployment_dir)
+    record.deployment_block_hash = "00" * 32
+    deployments.save(record, tmp_path)
+    result = cli("holder", "balance", "TEST::3", "--deployments", str(tmp_path), code=1)
+    assert "this chain does not hold" in result.stderr and "ape run deploy" in result.stderr
+
+
+def test_installed_script_attaches_to_the_running_node(
+    two_certificates, deployment_dir, chain, tmp_path
+):
+    """The real `zcx` entry point in a fresh process, attaching over --rpc to the Anvil this
+    test session runs (it must not start one of its own)."""
+    script = shutil.which("zcx") or str(Path(__file__).parents[1] / ".venv" / "bin" / "zcx")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ZCX_", "APE_FOUNDRY"))}
+    result = subprocess.run(
+        [
+            script,
+            "holder",
+            "balance",
+            "TEST::3",
+            "--json",
+            "--rpc",
+            chain.provider.uri,
+            "--deployments",
+            str(deployment_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    view = json.loads(result.stdout)
+    assert view["units"] == 8400 and [lot["certificate_id"] for lot in view["lots"]] == [1, 2]
+
+
+def test_every_registered_group_loads():
+    """Each lazily registered group imports and shows its help; `zcx --help` lists them all
+    without importing any."""
+    runner = CliRunner(mix_stderr=False)
+    top = runner.invoke(main, ["--help"])
+    assert top.exit_code == 0
+    for name in COMMAND_GROUPS:
+        assert name in top.stdout
+        result = runner.invoke(main, [name, "--help"])
+        assert result.exit_code == 0, (name, result.stderr, result.exception)
+        assert "Commands:" in result.stdout
+
+
+# ---------------------------------------------------------------------------- pure helpers
+
+
+@pytest.mark.parametrize(
+    ("text", "as_units", "units"),
+    [
+        ("1.5", False, 1500),
+        ("0.001", False, 1),
+        ("2", False, 2000),
+        ("1_000", True, 1000),
+        ("1500", True, 1500),
+    ],
+)
+def test_parse_amount(text, as_units, units):
+    assert parse_amount(text, units=as_units) == units
+
+
+@pytest.mark.parametrize(
+    ("text", "as_units"),
+    [
+        ("0.0001", False),
+        ("-1", False),
+        ("0", False),
+        ("abc", False),
+        ("nan", False),
+        ("1.5", True),
+        ("-3", True),
+        ("", False),
+    ],
+)
+def test_parse_amount_refuses(text, as_units):
+    with pytest.raises(HolderError):
+        parse_amount(text, units=as_units)
+
+
+def test_dates_references_and_picks():
+    assert parse_time("2026-04-01") == APRIL_1
+    assert parse_time("2026-04-30", end=True) == MAY_1
+    assert parse_time("2026-04-01T09:00+09:00") == APRIL_1
+    assert parse_time("2026-05-01T00:00", end=True) == MAY_1
+    with pytest.raises(HolderError):
+        parse_time("01/04/2026")
+    assert reference_label(payment_reference("請求書-42")) == "請求書-42"
+    assert payment_reference("0x" + "ab" * 32) == bytes.fromhex("ab" * 32)
+    assert parse_cert_pick("3:1.5") == (3, 1500) and parse_cert_pick("3:all") == (3, None)
+    with pytest.raises(HolderError):
+        parse_cert_pick("x:1")
+    assert format_zcv(1234567) == "1,234.567"
+
+
+@given(
+    lots=st.lists(st.tuples(st.integers(1, 4), st.integers(1, 10**6)), max_size=12),
+    wants=st.lists(
+        st.tuples(st.integers(1, 4), st.none() | st.integers(1, 3 * 10**6)), min_size=1, max_size=4
+    ),
+)
+def test_plan_lot_picks_property(lots, wants):
+    """Picks are strictly descending, match their lot's certificate, never overdraw a lot, and
+    add up to what was asked; or the plan is refused because the holder has too little."""
+    held: dict[int, int] = {}
+    for cid, units in lots:
+        held[cid] = held.get(cid, 0) + units
+    asked: dict[int, int | None] = {}
+    for cid, units in wants:
+        if cid not in asked:
+            asked[cid] = units
+        elif asked[cid] is None or units is None:
+            asked[cid] = None  # "all" of a certificate absorbs any other pick of it
+        else:
+            asked[cid] += units
+    feasible = all(cid in held and (u is None or u <= held[cid]) for cid, u in asked.items())
+    if not feasible:
+        with pytest.raises(HolderError):
+            plan_lot_picks(lots, wants)
+        return
+    picks = plan_lot_picks(lots, wants)
+    indexes = [p.index for p in picks]
+    assert indexes == sorted(set(indexes), reverse=True)
+    for p in picks:
+        assert lots[p.index][0] == p.certificate_id and 0 < p.units <= lots[p.index][1]
+    for cid, units in asked.items():
+        got = sum(p.units for p in picks if p.certificate_id == cid)
+        assert got == (held[cid] if units is None else units)

@@ -1,0 +1,378 @@
+"""`zcx holder`: what a wallet holder does with ZCV: claim, look, transfer, pay, retire."""
+
+from __future__ import annotations
+
+import click
+from rich.table import Table
+
+from zcx.commands.common import (
+    account_option,
+    chain_options,
+    console,
+    echo_json,
+    json_option,
+    parse,
+    session,
+    short_hash,
+    units_option,
+)
+from zcx.holder import (
+    Balance,
+    CertificateView,
+    HolderError,
+    RetirementView,
+    TxResult,
+    format_period,
+    format_time,
+    format_zcv,
+    parse_amount,
+    parse_cert_pick,
+    parse_meter,
+    parse_time,
+    payment_reference,
+)
+
+CERT_HELP = (
+    "Certificate to take units from, as ID:AMOUNT (e.g. 3:1.5, or 3:all); repeat for several. "
+    "See the lots in `zcx holder balance`."
+)
+
+
+@click.group()
+def holder() -> None:
+    """Wallet holders: claim coins for your meters, see your lots, transfer, pay and retire."""
+
+
+def _done(verb: str, result: TxResult, detail: str) -> None:
+    console().print(
+        f"{verb} {detail} [dim](tx {short_hash(result.txn_hash)}, block {result.block})[/dim]"
+    )
+
+
+def _moved(lots: list[tuple[int, int]]) -> str:
+    return ", ".join(f"cert {cid}: {format_zcv(units)}" for cid, units in lots)
+
+
+@holder.command()
+@click.argument("address", required=False)
+@account_option(required=False)
+@json_option
+@chain_options
+def meters(address: str | None, account_alias: str | None, as_json: bool) -> None:
+    """List the meters of ADDRESS (default: --account) with their unclaimed generation."""
+    with session() as zcx:
+        owner = zcx.address_of(address or _need(account_alias, "ADDRESS or --account"))
+        views = zcx.meters(owner)
+    if as_json:
+        echo_json(views)
+        return
+    table = Table(title=f"Meters of {owner}")
+    for name in ("meter", "method", "capacity W", "zone", "commissioned", "unclaimed kWh", "state"):
+        table.add_column(
+            name, justify="right" if name in ("capacity W", "unclaimed kWh") else "left"
+        )
+    for m in views:
+        state = "flagged" if m.flagged else ("active" if m.active else "inactive")
+        table.add_row(
+            m.meter,
+            m.method,
+            f"{m.capacity_w:,}",
+            m.zone,
+            format_time(m.commissioned_at),
+            f"{m.unclaimed_wh / 1000:.3f}",
+            state,
+        )
+    console().print(table)
+
+
+@holder.command()
+@click.option(
+    "--meter",
+    "meter_labels",
+    multiple=True,
+    metavar="LABEL",
+    help="Meter to claim for (label such as ALICE-PV); repeat for several. "
+    "Default: every meter of the account with unclaimed generation.",
+)
+@click.option("--registry", help="Generation registry address (default: the deployment's).")
+@account_option()
+@chain_options
+def claim(meter_labels: tuple[str, ...], registry: str | None, account_alias: str) -> None:
+    """Claim your meters' verified, unclaimed generation as ZCV (one certificate per claim)."""
+    meter_ids = [parse("--meter", parse_meter, label) for label in meter_labels]
+    with session() as zcx:
+        sender = zcx.account(account_alias)
+        if not meter_ids:
+            claimable = zcx.claimable_meters(str(sender.address))
+            if not claimable:
+                console().print(f"No meter of {sender.address} has unclaimed generation.")
+                return
+            meter_ids = [parse_meter(m.meter) for m in claimable]
+        for mid in meter_ids:
+            result = zcx.claim(sender, mid, registry)
+            v = result.values
+            _done(
+                "Claimed",
+                result,
+                f"{format_zcv(v['units'])} ZCV ({v['units']} units for {v['wh']:,} Wh) from "
+                f"meter {v['meter']} as certificate {v['certificate_id']}",
+            )
+
+
+@holder.command()
+@click.argument("address", required=False)
+@account_option(required=False)
+@json_option
+@chain_options
+def balance(address: str | None, account_alias: str | None, as_json: bool) -> None:
+    """Show the balance of ADDRESS (default: --account), its Fig. 6 counters and its lots."""
+    with session() as zcx:
+        who = zcx.address_of(address or _need(account_alias, "ADDRESS or --account"))
+        view = zcx.balance(who)
+    if as_json:
+        echo_json(view)
+        return
+    _print_balance(view)
+
+
+def _print_balance(view: Balance) -> None:
+    out = console()
+    out.print(
+        f"[bold]{view.address}[/bold]  balance [bold]{view.zcv} ZCV[/bold] ({view.units} units)  "
+        f"purchased {format_zcv(view.purchased)} · used {format_zcv(view.used)} · "
+        f"amortized {format_zcv(view.amortized)}"
+    )
+    if not view.lots:
+        out.print("No certificate lots.")
+        return
+    table = Table(caption="Plain transfers take from the last lot upwards; revoked lots stay put.")
+    for name, right in (
+        ("lot", True),
+        ("certificate", True),
+        ("units", True),
+        ("kWh", True),
+        ("meter", False),
+        ("method", False),
+        ("period (UTC)", False),
+        ("revoked", False),
+    ):
+        table.add_column(name, justify="right" if right else "left", no_wrap=True)
+    for lot in view.lots:
+        table.add_row(
+            str(lot.index),
+            str(lot.certificate_id),
+            f"{lot.units:,}",
+            lot.kwh,
+            lot.meter,
+            lot.method,
+            format_period(lot.period_start, lot.period_end),
+            "[red]REVOKED[/red]" if lot.revoked else "no",
+        )
+    out.print(table)
+
+
+@holder.command()
+@click.argument("to")
+@click.argument("amount")
+@units_option
+@account_option()
+@chain_options
+def transfer(to: str, amount: str, as_units: bool, account_alias: str) -> None:
+    """Send AMOUNT ZCV to TO (address or account alias): a plain ERC-20 transfer, taking units
+    from your top lots."""
+    units = parse("AMOUNT", parse_amount, amount, units=as_units)
+    with session() as zcx:
+        sender = zcx.account(account_alias)
+        result = zcx.transfer(sender, zcx.address_of(to), units)
+    _done(
+        "Transferred",
+        result,
+        f"{format_zcv(units)} ZCV to {result.values['to']} ({_moved(result.values['lots'])})",
+    )
+
+
+@holder.command("transfer-lots")
+@click.argument("to")
+@click.option("--cert", "picks", multiple=True, required=True, metavar="ID:AMOUNT", help=CERT_HELP)
+@units_option
+@account_option()
+@chain_options
+def transfer_lots(to: str, picks: tuple[str, ...], as_units: bool, account_alias: str) -> None:
+    """Send units of specific certificates to TO (transferLots)."""
+    wants = [parse("--cert", parse_cert_pick, p, units=as_units) for p in picks]
+    with session() as zcx:
+        sender = zcx.account(account_alias)
+        result = zcx.transfer_lots(sender, zcx.address_of(to), wants)
+    _done(
+        "Transferred",
+        result,
+        f"{format_zcv(result.values['units'])} ZCV to "
+        f"{result.values['to']} ({_moved(result.values['lots'])})",
+    )
+
+
+@holder.command()
+@click.argument("to")
+@click.argument("amount")
+@click.option(
+    "--reference",
+    required=True,
+    metavar="BILL_ID",
+    help="The bill or statement id this pays (at most 32 bytes; recorded on chain).",
+)
+@units_option
+@account_option()
+@chain_options
+def pay(to: str, amount: str, reference: str, as_units: bool, account_alias: str) -> None:
+    """Pay AMOUNT ZCV to TO for a bill: counted as used coins, tagged with --reference."""
+    units = parse("AMOUNT", parse_amount, amount, units=as_units)
+    parse("--reference", payment_reference, reference)
+    with session() as zcx:
+        sender = zcx.account(account_alias)
+        result = zcx.pay(sender, zcx.address_of(to), units, reference)
+    _done(
+        "Paid",
+        result,
+        f"{format_zcv(units)} ZCV to {result.values['to']} for {result.values['reference']!r}",
+    )
+
+
+@holder.command()
+@click.argument("amount", required=False)
+@click.option(
+    "--cert",
+    "picks",
+    multiple=True,
+    metavar="ID:AMOUNT",
+    help=CERT_HELP + " Use instead of AMOUNT to retire named certificates.",
+)
+@click.option(
+    "--beneficiary",
+    required=True,
+    help="Whose consumption this covers (may differ from the holder).",
+)
+@click.option("--reason", default="", help="Why, e.g. 'FY2026 Q1 office load'.")
+@click.option(
+    "--from",
+    "start",
+    required=True,
+    metavar="DATE",
+    help="Consumption period start: ISO date (00:00 UTC) or date-time.",
+)
+@click.option(
+    "--to",
+    "end",
+    required=True,
+    metavar="DATE",
+    help="Consumption period end: an ISO date is inclusive (the period runs to the "
+    "next midnight UTC); a date-time is exclusive.",
+)
+@units_option
+@account_option()
+@chain_options
+def retire(
+    amount: str | None,
+    picks: tuple[str, ...],
+    beneficiary: str,
+    reason: str,
+    start: str,
+    end: str,
+    as_units: bool,
+    account_alias: str,
+) -> None:
+    """Retire AMOUNT ZCV (or --cert picks) for a beneficiary's consumption period."""
+    if (amount is None) == (not picks):
+        raise click.UsageError("give either AMOUNT or --cert ID:AMOUNT picks (not both)")
+    units = parse("AMOUNT", parse_amount, amount, units=as_units) if amount else None
+    wants = [parse("--cert", parse_cert_pick, p, units=as_units) for p in picks]
+    period = (parse("--from", parse_time, start), parse("--to", parse_time, end, end=True))
+    with session() as zcx:
+        sender = zcx.account(account_alias)
+        result = zcx.retire(sender, units, beneficiary, reason, *period, wants=wants)
+    v = result.values
+    _done(
+        "Retired",
+        result,
+        f"{format_zcv(v['units'])} ZCV for {beneficiary!r} "
+        f"({format_period(*period)} UTC) as retirement {v['retirement_id']} "
+        f"({_moved(v['certificates'])})",
+    )
+
+
+@holder.command()
+@click.argument("certificate_id", type=click.IntRange(min=1))
+@json_option
+@chain_options
+def certificate(certificate_id: int, as_json: bool) -> None:
+    """Show certificate CERTIFICATE_ID: where its units came from and where they stand."""
+    with session() as zcx:
+        view = zcx.certificate(certificate_id)
+    if as_json:
+        echo_json(view)
+        return
+    _print_certificate(view)
+
+
+def _print_certificate(c: CertificateView) -> None:
+    table = Table(title=f"Certificate {c.id}", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    rows = [
+        ("status", "[red]REVOKED[/red]" if c.revoked else "valid"),
+        ("meter", c.meter),
+        ("owner", c.owner_name),
+        ("method", c.method),
+        ("generation", f"{c.wh:,} Wh"),
+        ("period (UTC)", format_period(c.period_start, c.period_end)),
+        ("zone", c.zone),
+        ("capacity", f"{c.capacity_w:,} W"),
+        ("units issued", f"{c.units:,} ({format_zcv(c.units)} ZCV)"),
+        ("units retired", f"{c.retired_units:,} ({format_zcv(c.retired_units)} ZCV)"),
+        ("issued to", c.issued_to),
+        ("issued at (UTC)", format_time(c.issued_at)),
+        ("evidence", c.evidence),
+        ("registry", c.registry),
+        ("schema version", str(c.schema_version)),
+    ]
+    for key, value in rows:
+        table.add_row(key, value)
+    console().print(table)
+
+
+@holder.command()
+@click.argument("retirement_id", type=click.IntRange(min=1))
+@json_option
+@chain_options
+def retirement(retirement_id: int, as_json: bool) -> None:
+    """Show retirement record RETIREMENT_ID: who retired what, for whom, from which certificates."""
+    with session() as zcx:
+        view = zcx.retirement(retirement_id)
+    if as_json:
+        echo_json(view)
+        return
+    _print_retirement(view)
+
+
+def _print_retirement(r: RetirementView) -> None:
+    table = Table(title=f"Retirement {r.id}", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    rows = [
+        ("beneficiary", r.beneficiary),
+        ("reason", r.reason or "-"),
+        ("consumption (UTC)", format_period(r.consumption_start, r.consumption_end)),
+        ("units", f"{r.units:,} ({format_zcv(r.units)} ZCV)"),
+        ("certificates", _moved(r.certificates)),
+        ("holder", r.holder),
+        ("retired at (UTC)", format_time(r.retired_at)),
+        ("schema version", str(r.schema_version)),
+    ]
+    for key, value in rows:
+        table.add_row(key, value)
+    console().print(table)
+
+
+def _need(value: str | None, what: str) -> str:
+    if not value:
+        raise HolderError(f"give {what}")
+    return value
