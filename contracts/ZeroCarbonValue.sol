@@ -128,6 +128,8 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
 
     /// @inheritdoc IZeroCarbonValue
     function pay(address to, uint256 units, bytes32 paymentReference) external {
+        // Paying oneself would count "used coins" without anything changing hands.
+        if (to == msg.sender) revert ERC20InvalidReceiver(to);
         _transfer(msg.sender, to, units);
         _counters[msg.sender].used += units;
         emit Paid(msg.sender, to, units, paymentReference);

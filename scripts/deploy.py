@@ -7,6 +7,7 @@ from ape.logging import logger
 
 from zcx import deployments
 from zcx.deploy import attach, deploy_all, describe, is_live
+from zcx.market import deploy_market, deploy_mock_yen
 
 
 def _local_role_defaults() -> tuple[str, list[str]]:
@@ -22,8 +23,21 @@ def _local_role_defaults() -> tuple[str, list[str]]:
 @click.option("--quorum", default=1, show_default=True, help="Signatures needed per batch (k of n).")
 @click.option("--interval-seconds", default=1800, show_default=True, help="Reading length.")
 @click.option("--capacity-margin-bps", default=1000, show_default=True, help="Allowed PQ1 above capacity.")
+@click.option("--payment-token", help="ERC-20 the market settles in. Local default: a fresh mock JPYT.")
+@click.option("--market-fee-bps", default=250, show_default=True, help="Market operator fee.")
 @click.option("--force", is_flag=True, help="Deploy anew even if this chain holds a live deployment.")
-def cli(network, account_alias, operator, signers, quorum, interval_seconds, capacity_margin_bps, force):
+def cli(
+    network,
+    account_alias,
+    operator,
+    signers,
+    quorum,
+    interval_seconds,
+    capacity_margin_bps,
+    payment_token,
+    market_fee_bps,
+    force,
+):
     """Deploy the member registry, generation registry, ZCV token and value exchange, wire their
     roles, and record them in deployments/<chain_id>.json."""
     try:
@@ -51,6 +65,16 @@ def cli(network, account_alias, operator, signers, quorum, interval_seconds, cap
         signers = signers or default_signers
     contracts, first_block = deploy_all(account, operator, signers, quorum, interval_seconds, capacity_margin_bps)
     record = describe(contracts, first_block, network.choice, str(account.address), operator, signers, quorum)
+    if payment_token is None and is_local:
+        payment_token = deploy_mock_yen(account, operator).address
+        record.contracts["MockYenToken"] = str(payment_token)
+    if payment_token is not None:
+        market = deploy_market(
+            account, contracts.zcv, payment_token, market_fee_bps, operator, operator=operator, treasury=operator
+        )
+        record.contracts["ZcvMarket"] = str(market.address)
+    else:
+        logger.warning("No --payment-token given: the market was not deployed.")
     path = deployments.save(record)
     logger.success(f"Deployed to chain {chain.chain_id}; wrote {path}")
     _print(record.contracts, first_block)

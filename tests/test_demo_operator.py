@@ -65,16 +65,23 @@ def test_synthetic_spot_looks_like_jepx():
 
 def test_user_spot_csv(tmp_path, prices):
     path = tmp_path / "spot.csv"
-    stamps = [pd.Timestamp(START + 1800 * i, unit="s", tz="UTC").tz_convert("Asia/Tokyo").isoformat()
-              for i in range(48)]
-    pd.DataFrame({"interval_start": stamps, "price_jpy_per_kwh": range(48)}).to_csv(path, index=False)
+    stamps = [
+        pd.Timestamp(START + 1800 * i, unit="s", tz="UTC").tz_convert("Asia/Tokyo").isoformat()
+        for i in range(48)
+    ]
+    pd.DataFrame({"interval_start": stamps, "price_jpy_per_kwh": range(48)}).to_csv(
+        path, index=False
+    )
     series = csv_spot(path, START, 48)
     assert list(series) == list(range(48)) and series.index[0] == START
     with pytest.raises(PriceConfigError, match="1 slots missing"):
         csv_spot(path, START, 49)
     config = tmp_path / "prices.toml"
-    config.write_text(prices.source.read_text().replace('source = "synthetic"', 'source = "csv"')
-                      .replace('csv = ""', 'csv = "spot.csv"'))
+    config.write_text(
+        prices.source.read_text()
+        .replace('source = "synthetic"', 'source = "csv"')
+        .replace('csv = ""', 'csv = "spot.csv"')
+    )
     assert list(spot_series(load_prices(config), START, 48, seed=0)) == list(range(48))
 
 
@@ -117,14 +124,18 @@ def test_balance_refuses_a_short_price_series(prices):
 
 def test_monthly_statements_from_pq3_and_pq4(prices):
     readings = _readings(1)
-    members = pd.DataFrame([
-        (GEN, "Solar plant", "generator", True, "GEN-1"),
-        (HH, "Sato household", "household", True, "HH-1"),
-    ], columns=["account", "name", "kind", "active", "meter_id"])
+    members = pd.DataFrame(
+        [
+            (GEN, "Solar plant", "generator", True, "GEN-1"),
+            (HH, "Sato household", "household", True, "HH-1"),
+        ],
+        columns=["account", "name", "kind", "active", "meter_id"],
+    )
     month = "2025-11"
     ref = "0x" + payment_reference(statement_id(month, HH)).hex()
-    payments = pd.DataFrame([(HH, GEN, 2_000, ref, 1)],
-                            columns=["from", "to", "units", "payment_reference", "block"])
+    payments = pd.DataFrame(
+        [(HH, GEN, 2_000, ref, 1)], columns=["from", "to", "units", "payment_reference", "block"]
+    )
     frame = statements(readings, members, prices, payments).set_index("name")
     household = frame.loc["Sato household"]
     # 48 kWh bought: 16 night slots (23:00-07:00) at 24 JPY, 32 day slots at 31 JPY.

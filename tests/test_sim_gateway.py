@@ -43,11 +43,15 @@ def test_interval_csv_reads_back_through_the_oracle_parser(small_sim, tmp_path):
     with path.open() as handle:
         parsed, issues = read_interval_csv(csv.DictReader(handle))
     assert issues == []
-    got = [(r.meter, r.start, r.end, r.generated_wh, r.consumed_wh, r.sold_wh, r.purchased_wh)
-           for r in parsed]
+    got = [
+        (r.meter, r.start, r.end, r.generated_wh, r.consumed_wh, r.sold_wh, r.purchased_wh)
+        for r in parsed
+    ]
     cols = ["meter_id", "start", "end", "generated_wh", "consumed_wh", "sold_wh", "purchased_wh"]
-    assert got == [tuple(int(v) if k != "meter_id" else v for k, v in row.items())
-                   for row in small_sim.readings[cols].to_dict("records")]
+    assert got == [
+        tuple(int(v) if k != "meter_id" else v for k, v in row.items())
+        for row in small_sim.readings[cols].to_dict("records")
+    ]
     assert "+09:00" in path.read_text().splitlines()[1]
 
 
@@ -66,7 +70,10 @@ def test_broute_registers_derive_the_same_intervals(small_sim, tmp_path):
     for r in parsed:
         row = sim.loc[(r.meter, r.start)]
         assert (r.generated_wh, r.sold_wh, r.purchased_wh) == (
-            row.generated_wh, row.sold_wh, row.purchased_wh)
+            row.generated_wh,
+            row.sold_wh,
+            row.purchased_wh,
+        )
         # B-route has no battery register: consumption is derived without charge/discharge.
         assert r.consumed_wh == row.generated_wh + row.purchased_wh - row.sold_wh
 
@@ -79,19 +86,31 @@ def live_oracle(accounts, chain, tmp_path_factory):
     signer = Account.from_key(ORACLE_KEY)
     admin.transfer(signer.address, 10**18)
     contracts, first = deploy_all(admin, str(operator.address), [signer.address], 1)
-    deployments.save(describe(contracts, first, "test", str(admin.address), str(operator.address),
-                              [signer.address], 1), work)
+    deployments.save(
+        describe(
+            contracts, first, "test", str(admin.address), str(operator.address), [signer.address], 1
+        ),
+        work,
+    )
     members = build_community(2, 5)
     now = min(int(chain.blocks.head.timestamp), int(pd.Timestamp.now(tz="UTC").timestamp()))
     start, slots = aligned_window(now, 1)
     for spec, account in zip(members, (accounts[6], accounts[7]), strict=True):
         contracts.members.registerMember(account, spec.name, int(spec.kind), sender=operator)
-        contracts.members.registerMeter(meter_id(spec.meter_label), account, 0, spec.capacity_w,
-                                        spec.zone, start - 86400, sender=operator)
+        contracts.members.registerMeter(
+            meter_id(spec.meter_label),
+            account,
+            0,
+            spec.capacity_w,
+            spec.zone,
+            start - 86400,
+            sender=operator,
+        )
     sim = simulate(members, start, slots, 5)
     gateways = provision(work / "oracle.db", {m.gateway: [m.meter_label] for m in members})
-    oracle = OracleProcess(str(chain.provider.uri), work / "oracle.db", work, ORACLE_KEY,
-                           work / "oracle.log")
+    oracle = OracleProcess(
+        str(chain.provider.uri), work / "oracle.db", work, ORACLE_KEY, work / "oracle.log"
+    )
     oracle.start()
     try:
         yield oracle, gateways, sim, contracts
@@ -108,7 +127,9 @@ def test_wrong_token_is_refused(live_oracle):
     oracle, gateways, sim, _ = live_oracle
     forged = Gateway(gateways[0].name, "not-the-token", gateways[0].meters)
     with httpx.Client() as http, pytest.raises(GatewayError) as info:
-        GatewayClient(oracle.base_url, forged, http).post(_rows(sim, forged.meters[0]), PostOutcome())
+        GatewayClient(oracle.base_url, forged, http).post(
+            _rows(sim, forged.meters[0]), PostOutcome()
+        )
     assert info.value.status == 401
     assert info.value.problem["status"] == 401
 
@@ -117,7 +138,9 @@ def test_a_gateway_cannot_report_another_gateways_meter(live_oracle):
     oracle, gateways, sim, _ = live_oracle
     first, second = gateways
     with httpx.Client() as http, pytest.raises(GatewayError) as info:
-        GatewayClient(oracle.base_url, first, http).post(_rows(sim, second.meters[0]), PostOutcome())
+        GatewayClient(oracle.base_url, first, http).post(
+            _rows(sim, second.meters[0]), PostOutcome()
+        )
     assert info.value.status == 403
     assert oracle.meter_statuses(second.meters[0], second.token) == []  # nothing stored
 
@@ -133,8 +156,13 @@ def test_delivery_reposts_are_duplicates_and_changes_conflict(live_oracle):
         client = GatewayClient(oracle.base_url, gw, http)
         client.post(rows, again)
         assert (again.accepted, again.duplicates) == (0, 2)
-        changed = [dict(rows[0], consumed_wh=rows[0]["consumed_wh"] + 1,
-                        purchased_wh=rows[0]["purchased_wh"] + 1)]
+        changed = [
+            dict(
+                rows[0],
+                consumed_wh=rows[0]["consumed_wh"] + 1,
+                purchased_wh=rows[0]["purchased_wh"] + 1,
+            )
+        ]
         with pytest.raises(GatewayError) as info:
             client.post(changed, PostOutcome())
     assert info.value.status == 409

@@ -22,6 +22,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -747,7 +748,9 @@ def summary_table(by_kind: pd.DataFrame, balance_summary: dict[str, float], deli
 
 def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult:
     """Runs every step on the connected chain. Raises DemoError when a step fails."""
-    console = console or Console()
+    if console is None:
+        # Keep the summary table readable in logs and CI, where rich assumes 80 columns.
+        console = Console() if sys.stdout.isatty() else Console(width=120)
     with _sigterm_as_interrupt(), contextlib.ExitStack() as stack:
         work_dir = options.work_dir or Path(
             stack.enter_context(tempfile.TemporaryDirectory(prefix="zcx-demo-"))

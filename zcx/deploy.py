@@ -117,7 +117,15 @@ def error_decoder() -> ErrorDecoder:
     """Decoder for every custom error of the project's contracts (and OpenZeppelin's)."""
 
     abis = []
-    for name in ("MemberRegistry", "GenerationRegistry", "ZeroCarbonValue", "ValueExchange"):
+    for name in (
+        "MemberRegistry",
+        "GenerationRegistry",
+        "ZeroCarbonValue",
+        "ValueExchange",
+        "ZcvMarket",
+        "ZcvEscrow",
+        "MockYenToken",
+    ):
         contract_type = project.get_contract(name).contract_type
         abis.append([entry.model_dump(mode="json", by_alias=True) for entry in contract_type.abi])
     return ErrorDecoder(abis)
