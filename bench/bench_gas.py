@@ -26,7 +26,6 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH_CONTRACTS = ROOT / "bench" / "contracts"
 CACHE_DIR = ROOT / "bench" / "out"
 OZ_REMAPPING = "@openzeppelin/contracts/=node_modules/@openzeppelin/contracts/"
-SOLC_VERSION = "0.8.28"
 NETWORK = "ethereum:local:foundry"
 
 INTERVAL = 1800
@@ -84,6 +83,7 @@ def compile_bench_contracts() -> dict[str, dict[str, Any]]:
     import solcx
     from solcx.exceptions import SolcNotInstalled
 
+    version, settings = project_solc_settings()
     sources = {
         f"bench/contracts/{path.name}": {"content": path.read_text()}
         for path in sorted(BENCH_CONTRACTS.glob("*.sol"))
@@ -93,8 +93,7 @@ def compile_bench_contracts() -> dict[str, dict[str, Any]]:
         "sources": sources,
         "settings": {
             # The project's own settings (ape-config.yaml), so the baselines compete fairly.
-            "optimizer": {"enabled": True, "runs": 200},
-            "evmVersion": "cancun",
+            **settings,
             "remappings": [OZ_REMAPPING],
             "outputSelection": {
                 "*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]}
@@ -103,7 +102,7 @@ def compile_bench_contracts() -> dict[str, dict[str, Any]]:
     }
     oz_dir = ROOT / "node_modules" / "@openzeppelin" / "contracts"
     key = hashlib.sha256(
-        json.dumps([SOLC_VERSION, standard_input, _oz_version(oz_dir)], sort_keys=True).encode()
+        json.dumps([version, standard_input, _oz_version(oz_dir)], sort_keys=True).encode()
     ).hexdigest()[:16]
     cache = CACHE_DIR / f"bench-contracts-{key}.json"
     if cache.exists():
@@ -112,10 +111,10 @@ def compile_bench_contracts() -> dict[str, dict[str, Any]]:
     if not oz_dir.is_dir():
         raise FileNotFoundError(f"{oz_dir} is missing: run `make setup` (npm ci) first")
     try:
-        solc = solcx.install.get_executable(SOLC_VERSION)
+        solc = solcx.install.get_executable(version)
     except SolcNotInstalled as exc:
         raise RuntimeError(
-            f"solc {SOLC_VERSION} is not installed for py-solc-x: run `make setup` "
+            f"solc {version} is not installed for py-solc-x: run `make setup` "
             "(it installs the solc-js bridge into ~/.solcx)"
         ) from exc
     log.info("compiling %d bench contracts with %s", len(sources), solc)
@@ -138,6 +137,23 @@ def compile_bench_contracts() -> dict[str, dict[str, Any]]:
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps(compiled))
     return compiled
+
+
+def project_solc_settings() -> tuple[str, dict[str, Any]]:
+    """The solc version and optimizer/EVM settings of ape-config.yaml's `solidity:` section."""
+    import yaml
+
+    solidity = yaml.safe_load((ROOT / "ape-config.yaml").read_text()).get("solidity", {})
+    settings: dict[str, Any] = {
+        "optimizer": {
+            "enabled": bool(solidity.get("optimize", True)),
+            "runs": int(solidity.get("optimization_runs", 200)),
+        },
+        "evmVersion": solidity.get("evm_version", "cancun"),
+    }
+    if solidity.get("via_ir"):
+        settings["viaIR"] = True
+    return str(solidity["version"]), settings
 
 
 def _oz_version(oz_dir: Path) -> str:

@@ -12,7 +12,7 @@ from zcx import deployments
 from zcx.audit import AuditConfig, audit, write_outputs
 from zcx.audit.cli import cli
 from zcx.audit.events import abis_from_ape
-from zcx.audit.report import certificate_trail, members_ledger, parquet_available
+from zcx.audit.report import certificate_trail, members_ledger
 
 
 @pytest.fixture(scope="module")
@@ -95,12 +95,6 @@ def test_exports_and_html_report(registered, scenario, chain, abis, tmp_path):
     assert (tmp_path / "data" / "trail_1_hops.csv").is_file()
 
 
-@pytest.mark.xfail(
-    not parquet_available(),
-    reason="pyarrow 26 needs NumPy 2; eth-ape 0.8 pins "
-    "NumPy < 2 (pin pyarrow==21.0.0 in pyproject.toml)",
-    strict=True,
-)
 def test_parquet_export(registered, scenario, chain, abis, tmp_path):
     result = audit(_w3(chain), deployment_of(registered, chain), abis)
     write_outputs(result, tmp_path, formats=("parquet",), html=False, trails=[1])

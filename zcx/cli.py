@@ -25,6 +25,14 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
         "zcx.commands.operator:operator",
         "The operator: register members and meters, flag meters, revoke certificates.",
     ),
+    "oracle": (
+        "oracle.cli:cli",
+        "The meter-reading oracle: serve the ingest API, import CSVs, gateways, keys, status.",
+    ),
+    "audit": (
+        "zcx.audit.cli:cli",
+        "Auditors: rebuild the ledger from the chain, check every invariant, export and report.",
+    ),
     "market": (
         "zcx.market_cli:cli",
         "Sell and buy ZCV with its certificates, see the order book, pay statements.",
