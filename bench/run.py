@@ -197,10 +197,13 @@ def merge(
         owner = owned.get(key, {}).get("module", name)
         if owner != name:
             raise FigureError(f"{name}: figure {key!r} already belongs to module {owner!r}")
-    results["figures"] = {k: v for k, v in owned.items() if v.get("module") != name}
+    merged = {k: v for k, v in owned.items() if v.get("module") != name}
     for key, figure in figures.items():
-        results["figures"][key] = {**figure, "module": name}
-    results["runs"][name] = run
+        merged[key] = {**figure, "module": name}
+    # Grouped by module name (a stable sort keeps each module's own order), so re-running one
+    # module does not reshuffle the file or the table.
+    results["figures"] = dict(sorted(merged.items(), key=lambda item: item[1]["module"]))
+    results["runs"] = dict(sorted({**results["runs"], name: run}.items()))
 
 
 def save_results(results: dict[str, Any], path: Path) -> None:

@@ -5,6 +5,7 @@ end; `--network ethereum:local:foundry` uses the Anvil that Ape's foundry provid
 """
 
 import contextlib
+import tempfile
 from pathlib import Path
 
 import click
@@ -76,7 +77,7 @@ def cli(members, days, seed, out_dir, prices_path, delivery, speedup, work_dir, 
         raise click.UsageError(str(exc)) from exc
     with contextlib.ExitStack() as stack:
         if network_choice is None:
-            logs = work_dir or out_dir
+            logs = work_dir or Path(stack.enter_context(tempfile.TemporaryDirectory("-anvil")))
             url = stack.enter_context(local_chain(Path(logs) / "anvil.log"))
             logger.info(f"Anvil started on {url}")
         else:
@@ -87,6 +88,9 @@ def cli(members, days, seed, out_dir, prices_path, delivery, speedup, work_dir, 
             result = run_demo(options)
         except DemoError as exc:
             raise click.ClickException(str(exc)) from exc
+        except KeyboardInterrupt:
+            logger.warning("Interrupted: stopping the oracle and Anvil the demo started.")
+            raise SystemExit(130) from None
     failed = [name for name, ok in result.checks.items() if not ok]
     if failed:
         raise click.ClickException("checks failed: " + "; ".join(failed))

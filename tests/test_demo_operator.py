@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -149,3 +150,15 @@ def test_monthly_statements_from_pq3_and_pq4(prices):
     assert household.statement_id == f"{month}-{HH[:10]}"
     with pytest.raises(ValueError, match="unregistered meters"):
         statements(readings, members.iloc[:1], prices)
+
+
+def test_plan_uses_the_latest_day_of_the_same_type():
+    """Fri 2025-11-07 .. Mon 11-10: Saturday has no earlier day off and falls back to Friday;
+    Sunday plans from Saturday; Monday plans from Friday, not from Sunday."""
+    from zcx.operator.balance import plan
+
+    friday = int(pd.Timestamp("2025-11-07 00:00", tz="Asia/Tokyo").timestamp())
+    slots = friday + 1800 * np.arange(4 * 48)
+    need = np.repeat(np.array([100, 7, 5, 300]), 48)  # Fri, Sat, Sun, Mon
+    forecast = plan(need, slots)
+    assert list(forecast[::48]) == [100, 100, 7, 100]

@@ -21,6 +21,8 @@ from ape.pytest.contextmanagers import RevertInfo
 from conftest import INTERVAL, reading
 from eth_abi import encode
 from eth_utils import keccak
+from hexbytes import HexBytes
+from web3.exceptions import ContractCustomError
 
 from zcx.deploy import error_decoder
 from zcx.errors import ErrorDecoder
@@ -37,7 +39,11 @@ ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 def _plain(value: Any) -> Any:
     """Accounts and contracts compare by address; everything else as is."""
     address = getattr(value, "address", None)
-    return str(address) if address is not None else value
+    if address is not None:
+        value = str(address)
+    if isinstance(value, str) and value.startswith("0x") and len(value) == 42:
+        return value.lower()
+    return value
 
 
 @contextlib.contextmanager
@@ -77,6 +83,28 @@ def _decode_call_revert(message: str) -> tuple[str, dict[str, Any]]:
     raw = bytes.fromhex(match.group(1)) + body
     decoded = _decoder().decode(raw)
     return decoded.name, decoded.args
+
+
+def call_reverts(method: Any, *args: Any, sender: Any, name: str | tuple[str, ...], **inputs: Any) -> None:
+    """Fast exact revert check for property tests: runs the transaction `method(*args)` from
+    `sender` as an eth_call on the pending block (no transaction, no trace) and asserts that it
+    reverts with the custom error `name` and these inputs."""
+    names = (name,) if isinstance(name, str) else name
+    request = {
+        "from": str(sender.address),
+        "to": str(method.contract.address),
+        "data": HexBytes(method.encode_input(*args)),
+    }
+    try:
+        ape.chain.provider.web3.eth.call(request, "pending")  # type: ignore[arg-type]
+    except ContractCustomError as err:
+        decoded = _decoder().decode(HexBytes(str(err.data)))
+    else:
+        raise AssertionError(f"expected {names}, but the call succeeded")
+    assert decoded.name in names, f"expected {names}, got {decoded}"
+    for key, expected in inputs.items():
+        got = decoded.args[key]
+        assert _plain(got) == _plain(expected), f"{decoded.name}.{key}: expected {expected!r}, got {got!r}"
 
 
 def lots(zcv: Any, holder: Any) -> list[tuple[int, int]]:

@@ -253,12 +253,21 @@ class LocalAnvil:
         process, self.process = self.process, None
         if process is None or process.poll() is not None:
             return
-        process.send_signal(signal.SIGTERM)
+        # The child leads its own session (start_new_session): signal its whole group, which
+        # holds only what it started (npm's anvil wrapper runs the anvil binary as a child).
+        _signal_group(process, signal.SIGTERM)
         try:
             process.wait(10)
         except subprocess.TimeoutExpired:
-            process.kill()
+            _signal_group(process, signal.SIGKILL)
             process.wait(5)
+
+
+def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
+    try:
+        os.killpg(process.pid, signum)
+    except ProcessLookupError:
+        pass
 
 
 @contextlib.contextmanager
@@ -696,7 +705,8 @@ def build_report(
     report.add_text(
         f"Contract prices from {r['prices'].source}; wholesale prices: "
         f"{r['prices'].wholesale_source}. The operator plans each slot's wholesale position from "
-        "the same slot one day earlier (on the first day the plan is taken as exact).",
+        "the same slot on the latest earlier day of the same type (working day or weekend/holiday)"
+        "; on the first day there is no history and the plan is taken as exact.",
         "Prices and planning",
     )
     path = report.write()

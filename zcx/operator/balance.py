@@ -4,8 +4,9 @@ Per slot, over every member meter:
 - community supply  = sum of PQ3: what members sold to the operator;
 - community demand  = sum of PQ4: what the operator sold to members;
 - wholesale         = the day-ahead spot position (+ bought, - sold). The operator plans each slot
-  from a persistence forecast: the same slot one day earlier (on the first day, with no history,
-  the plan is taken as exact). It buys the forecast shortage, and sells the forecast surplus;
+  from a persistence forecast (see `plan`): the same slot on the latest earlier day of the same
+  type, working day or day off (on the first day, with no history, the plan is taken as exact).
+  It buys the forecast shortage and sells the forecast surplus;
 - imbalance         = supply + wholesale - demand (+ the grid received more than planned,
   - the grid had to make up a shortage), settled at the spot price times the configured factors.
 
@@ -15,13 +16,39 @@ surplus imbalance at spot x surplus_factor (an income).
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 
 from zcx.operator.prices import PriceConfig
+from zcx.sim.loads import is_day_off
 
 SLOT_SECONDS = 1800
 SLOTS_PER_DAY = 48
+
+
+def plan(need: np.ndarray, slot_starts: np.ndarray) -> np.ndarray:
+    """The day-ahead plan of each slot's net need (demand - supply): the same slot on the latest
+    earlier day of the same type (working day, or weekend / public holiday), else on the day
+    before; on the window's first day there is no history and the plan is the actual need."""
+    local = pd.to_datetime(slot_starts, unit="s", utc=True).tz_convert("Asia/Tokyo")
+    dates = np.array([ts.date() for ts in local])
+    clock = local.strftime("%H:%M")
+    forecast = need.copy()
+    seen: list[dt.date] = []
+    positions = {day: np.flatnonzero(dates == day) for day in dict.fromkeys(dates)}
+    for day, where in positions.items():
+        same_type = [d for d in seen if is_day_off(d) == is_day_off(day)]
+        source = same_type[-1] if same_type else (seen[-1] if seen else None)
+        if source is not None:
+            by_time = {clock[p]: p for p in positions[source]}
+            for position in where:
+                other = by_time.get(clock[position])
+                if other is not None:
+                    forecast[position] = need[other]
+        seen.append(day)
+    return forecast
 
 
 def balance(
@@ -39,9 +66,7 @@ def balance(
     supply = sums["sold_wh"].to_numpy(dtype=np.int64)
     demand = sums["purchased_wh"].to_numpy(dtype=np.int64)
     need = demand - supply
-    forecast = need.copy()
-    if slots > SLOTS_PER_DAY:
-        forecast[SLOTS_PER_DAY:] = need[:-SLOTS_PER_DAY]
+    forecast = plan(need, index)
     wholesale = forecast
     imbalance = supply + wholesale - demand
     price = spot.reindex(index).to_numpy(dtype=float)

@@ -86,18 +86,22 @@ class GatewayClient:
         client: httpx.Client,
         attempts: int = 8,
         backoff_s: float = 0.2,
+        stop: threading.Event | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.gateway = gateway
         self.client = client
         self.attempts = attempts
         self.backoff_s = backoff_s
+        self.stop = stop or threading.Event()
 
     def post(self, readings: Sequence[Mapping[str, Any]], outcome: PostOutcome) -> None:
         body = {"readings": [wire_reading(r) for r in readings]}
         headers = {"Authorization": f"Bearer {self.gateway.token}"}
         delay = self.backoff_s
         for attempt in range(1, self.attempts + 1):
+            if self.stop.is_set():
+                raise GatewayError(self.gateway.name, 0, "delivery stopped")
             try:
                 response = self.client.post(
                     f"{self.base_url}/v1/readings", json=body, headers=headers
@@ -117,7 +121,7 @@ class GatewayClient:
                     raise GatewayError(self.gateway.name, response.status_code, _problem(response))
                 log.warning("gateway %s: %s; retrying", self.gateway.name, response.status_code)
             outcome.retries += 1
-            time.sleep(delay)
+            self.stop.wait(delay)
             delay = min(delay * 2, 5.0)
 
 
@@ -186,7 +190,7 @@ def deliver(
 
     def post(name: str, rows: list[dict[str, Any]]) -> None:
         partial = PostOutcome()
-        GatewayClient(base_url, gw_by_name[name], client()).post(rows, partial)
+        GatewayClient(base_url, gw_by_name[name], client(), stop=stop).post(rows, partial)
         with lock:
             outcome.accepted += partial.accepted
             outcome.duplicates += partial.duplicates
@@ -195,21 +199,25 @@ def deliver(
 
     clock = AcceleratedClock(start, speedup)
     previous = start
+    stop = threading.Event()
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gateway")
     try:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gateway") as pool:
-            for n, boundary in enumerate(boundaries, 1):
-                clock.sleep_until(boundary)
-                due = frame[(frame["end"] > previous) & (frame["end"] <= boundary)]
-                futures = [
-                    pool.submit(post, str(name), group.to_dict("records"))
-                    for name, group in due.groupby("gateway", sort=False)
-                ]
-                for future in futures:
-                    future.result()
-                previous = boundary
-                if on_step:
-                    on_step(n, len(boundaries))
+        for n, boundary in enumerate(boundaries, 1):
+            clock.sleep_until(boundary)
+            due = frame[(frame["end"] > previous) & (frame["end"] <= boundary)]
+            futures = [
+                pool.submit(post, str(name), group.to_dict("records"))
+                for name, group in due.groupby("gateway", sort=False)
+            ]
+            for future in futures:
+                future.result()
+            previous = boundary
+            if on_step:
+                on_step(n, len(boundaries))
     finally:
+        # On an error or Ctrl-C, queued posts are dropped and retrying ones give up at once.
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
         for c in clients:
             c.close()
     return outcome

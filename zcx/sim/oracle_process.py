@@ -31,6 +31,13 @@ class OracleUnavailable(RuntimeError):
     """The oracle package is missing, or its server did not come up."""
 
 
+def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
+    try:
+        os.killpg(process.pid, signum)
+    except ProcessLookupError:
+        pass
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -149,12 +156,14 @@ class OracleProcess:
         process, self.process = self.process, None
         if process is None or process.poll() is not None:
             return
-        process.send_signal(signal.SIGTERM)
+        # The child leads its own session (start_new_session): signal its whole group, which
+        # holds only what it started (npm's anvil wrapper runs the anvil binary as a child).
+        _signal_group(process, signal.SIGTERM)
         try:
             process.wait(grace_s)
         except subprocess.TimeoutExpired:
             log.warning("oracle did not stop in %ss; killing it", grace_s)
-            process.kill()
+            _signal_group(process, signal.SIGKILL)
             process.wait(5)
 
     def __enter__(self) -> OracleProcess:
