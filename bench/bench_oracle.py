@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import random
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -130,7 +131,8 @@ def run() -> dict[str, dict[str, Any]]:
                    "ZCX_ORACLE_DEPLOYMENTS_DIR": str(tmp / "deployments"),
                    "ZCX_ORACLE_DEV_PRIVATE_KEY": "0x" + bytes(key).hex(),
                    "ZCX_ORACLE_BATCH_MAX_AGE_S": "0.25", "ZCX_ORACLE_BATCH_MAX": "1000"}
-            proc = subprocess.Popen([sys.executable, "-m", "oracle", "serve", "--port", str(port)],
+            wrapper = os.environ.get("ZCX_BENCH_ORACLE_WRAPPER", "").split()
+            proc = subprocess.Popen([*wrapper, sys.executable, "-m", "oracle", "serve", "--port", str(port)],
                                     env=env, stdout=(tmp / "oracle.log").open("wb"),
                                     stderr=subprocess.STDOUT)
             url = f"http://127.0.0.1:{port}"
@@ -184,8 +186,8 @@ def run() -> dict[str, dict[str, Any]]:
             if os.environ.get("ZCX_BENCH_KEEP_LOG"):
                 (Path(os.environ["ZCX_BENCH_KEEP_LOG"])).write_bytes((tmp / "oracle.log").read_bytes())
             if proc is not None and proc.poll() is None:
-                proc.terminate()
-                proc.wait(20)
+                proc.send_signal(signal.SIGINT)  # uvicorn (and py-spy, when wrapped) stop cleanly
+                proc.wait(30)
             anvil.stop()
 
 

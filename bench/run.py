@@ -30,6 +30,7 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.table import Table
 
 log = logging.getLogger("bench")
@@ -232,8 +233,8 @@ class Row:
 def render(results: dict[str, Any], ran: set[str], console: Console) -> None:
     table = Table(title="ZCX benchmark figures (bench/results.json)", show_lines=False)
     table.add_column("module")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
+    table.add_column("figure", no_wrap=True)
+    table.add_column("value", justify="right", no_wrap=True)
     table.add_column("unit")
     table.add_column("target")
     table.add_column("status")
@@ -245,19 +246,22 @@ def render(results: dict[str, Any], ran: set[str], console: Console) -> None:
         if not row.fresh:
             date = results["runs"].get(module, {}).get("date", "?")
             module = f"{module} (from {date[:10]})"
+        # Figures are data, not rich markup: "mapping[meterId]" must print as written.
         table.add_row(
-            module,
-            row.key,
+            escape(module),
+            escape(row.key),
             format_value(row.figure["value"]),
-            row.figure["unit"],
-            row.figure.get("target") or "",
+            escape(row.figure["unit"]),
+            escape(row.figure.get("target") or ""),
             status,
             style=None if row.fresh else "dim",
         )
     console.print(table)
     console.print("[bold]Notes[/]")
     for row in rows:
-        console.print(f"  [cyan]{row.key}[/]: {row.figure['note']}", highlight=False)
+        console.print(
+            f"  [cyan]{escape(row.key)}[/]: {escape(row.figure['note'])}", highlight=False
+        )
 
 
 # ---------------------------------------------------------------- CLI

@@ -34,6 +34,13 @@ contract GenerationRegistry is AccessControl, Pausable, EIP712, IGenerationRegis
     uint256 public constant MAX_BATCH_SIZE = 1000;
     uint256 private constant BPS = 10_000;
     uint256 private constant SECONDS_PER_HOUR = 3600;
+    // Byte offsets of a Reading's words in calldata (meterId is word 0).
+    uint256 private constant START = 0x20;
+    uint256 private constant END = 0x40;
+    uint256 private constant GENERATED = 0x60;
+    uint256 private constant CONSUMED = 0x80;
+    uint256 private constant SOLD = 0xa0;
+    uint256 private constant PURCHASED = 0xc0;
 
     /// @dev One slot per meter, touched once per run of that meter in a batch. uint56 holds
     /// 72 TWh, decades of a 1 GW plant; a reading that would overflow one is rejected
@@ -120,13 +127,15 @@ contract GenerationRegistry is AccessControl, Pausable, EIP712, IGenerationRegis
         if (size == 0) revert RegistryEmptyBatch();
         if (size > MAX_BATCH_SIZE) revert RegistryBatchTooLarge(size, MAX_BATCH_SIZE);
 
-        (bytes32 digest, bytes32[] memory readingHashes) = _batchDigest(readings);
-        if (_appliedBatches[digest]) revert RegistryBatchAlreadyApplied(digest);
+        // One pass over calldata applies the readings and hashes them; the signatures over the
+        // resulting digest are checked afterwards, and any batch-level failure reverts it all.
         Config memory config = _config;
+        bytes32[] memory readingHashes = new bytes32[](size);
+        (accepted, rejected) = _applyReadings(readings, readingHashes, config);
+        bytes32 digest = _digestOf(readingHashes);
+        if (_appliedBatches[digest]) revert RegistryBatchAlreadyApplied(digest);
         address[] memory batchSigners = _verifyQuorum(digest, signatures, config.quorum);
         _appliedBatches[digest] = true;
-
-        (accepted, rejected) = _applyReadings(readings, readingHashes, config);
         emit BatchApplied(digest, msg.sender, accepted, rejected, batchSigners, signatures);
     }
 
@@ -191,8 +200,8 @@ contract GenerationRegistry is AccessControl, Pausable, EIP712, IGenerationRegis
     // ---------------------------------------------------------------- views
 
     /// @inheritdoc IGenerationRegistry
-    function batchDigest(Reading[] calldata readings) external view returns (bytes32 digest) {
-        (digest,) = _batchDigest(readings);
+    function batchDigest(Reading[] calldata readings) external view returns (bytes32) {
+        return _batchDigest(readings);
     }
 
     /// @notice The EIP-712 struct hash of one reading.
@@ -209,6 +218,7 @@ contract GenerationRegistry is AccessControl, Pausable, EIP712, IGenerationRegis
 
     /// @inheritdoc IGenerationRegistry
     function validateReading(Reading calldata reading) external view {
+        _hashReading(reading); // range-checks the uint64 words that _check reads unchecked
         Run memory run;
         _load(run, reading.meterId);
         bytes memory reason = _check(reading, run, _config);
@@ -301,6 +311,8 @@ contract GenerationRegistry is AccessControl, Pausable, EIP712, IGenerationRegis
         Run memory run;
         for (uint256 i = 0; i < readings.length; ++i) {
             Reading calldata reading = readings[i];
+            bytes32 readingHash = _hashReading(reading);
+            readingHashes[i] = readingHash;
             bytes32 meterId = reading.meterId;
             if (i == 0 || meterId != run.meterId) {
                 _flush(run);
@@ -312,7 +324,7 @@ contract GenerationRegistry is AccessControl, Pausable, EIP712, IGenerationRegis
                 ++rejected;
                 continue;
             }
-            _accumulate(run, reading, readingHashes[i]);
+            _accumulate(run, reading, readingHash);
             ++accepted;
             _emitReadingRecorded(reading);
         }
@@ -346,14 +358,14 @@ contract GenerationRegistry is AccessControl, Pausable, EIP712, IGenerationRegis
     }
 
     function _accumulate(Run memory run, Reading calldata reading, bytes32 readingHash) private pure {
-        if (!run.dirty) run.firstStart = reading.start;
-        run.lastEnd = reading.end;
+        if (!run.dirty) run.firstStart = uint64(_word(reading, START));
+        run.lastEnd = _word(reading, END);
         // No overflow: _check kept every total within uint56.
         unchecked {
-            run.generatedWh += reading.generatedWh;
-            run.consumedWh += reading.consumedWh;
-            run.soldWh += reading.soldWh;
-            run.purchasedWh += reading.purchasedWh;
+            run.generatedWh += _word(reading, GENERATED);
+            run.consumedWh += _word(reading, CONSUMED);
+            run.soldWh += _word(reading, SOLD);
+            run.purchasedWh += _word(reading, PURCHASED);
         }
         bytes32 evidence = run.evidence;
         // Scratch-space hash of (evidence, readingHash): no memory allocation per reading.
@@ -393,8 +405,8 @@ contract GenerationRegistry is AccessControl, Pausable, EIP712, IGenerationRegis
         IMemberRegistry.MeterSpec memory spec = run.spec;
         if (spec.owner == address(0)) return abi.encodeWithSelector(RegistryUnknownMeter.selector, meterId);
         if (!spec.active) return abi.encodeWithSelector(RegistryInactiveMeter.selector, meterId);
-        uint64 start = reading.start;
-        uint64 end = reading.end;
+        uint64 start = uint64(_word(reading, START));
+        uint64 end = uint64(_word(reading, END));
         if (end <= start || end - start != config.intervalSeconds) {
             return abi.encodeWithSelector(
                 RegistryBadIntervalLength.selector, meterId, start, end, uint256(config.intervalSeconds)
@@ -411,7 +423,7 @@ contract GenerationRegistry is AccessControl, Pausable, EIP712, IGenerationRegis
                 RegistryReadingBeforeCommissioning.selector, meterId, start, spec.commissionedAt
             );
         }
-        uint64 generatedWh = reading.generatedWh;
+        uint64 generatedWh = uint64(_word(reading, GENERATED));
         // generated <= capacityW * seconds / 3600 * (1 + margin), compared without division.
         uint256 limitScaled = uint256(spec.capacityW) * (end - start) * (BPS + config.capacityMarginBps);
         if (uint256(generatedWh) * SECONDS_PER_HOUR * BPS > limitScaled) {
@@ -422,8 +434,8 @@ contract GenerationRegistry is AccessControl, Pausable, EIP712, IGenerationRegis
         // Totals stay below 2^56 and values below 2^64, so these uint256 sums cannot overflow;
         // OR-ing them tests all four against the uint56 slot range at once.
         unchecked {
-            uint256 sums = (run.generatedWh + generatedWh) | (run.consumedWh + reading.consumedWh)
-                | (run.soldWh + reading.soldWh) | (run.purchasedWh + reading.purchasedWh);
+            uint256 sums = (run.generatedWh + generatedWh) | (run.consumedWh + _word(reading, CONSUMED))
+                | (run.soldWh + _word(reading, SOLD)) | (run.purchasedWh + _word(reading, PURCHASED));
             if (sums > type(uint56).max) return abi.encodeWithSelector(RegistryTotalsOverflow.selector, meterId);
         }
     }
@@ -448,21 +460,30 @@ contract GenerationRegistry is AccessControl, Pausable, EIP712, IGenerationRegis
         }
     }
 
-    function _batchDigest(Reading[] calldata readings)
-        private
-        view
-        returns (bytes32 digest, bytes32[] memory readingHashes)
-    {
+    function _batchDigest(Reading[] calldata readings) private view returns (bytes32) {
         uint256 size = readings.length;
-        readingHashes = new bytes32[](size);
+        bytes32[] memory readingHashes = new bytes32[](size);
         for (uint256 i = 0; i < size; ++i) {
             readingHashes[i] = _hashReading(readings[i]);
         }
+        return _digestOf(readingHashes);
+    }
+
+    /// @dev EIP-712 hashStruct(Batch) of the readings' struct hashes, under this domain.
+    function _digestOf(bytes32[] memory readingHashes) private view returns (bytes32) {
         bytes32 arrayHash;
         assembly ("memory-safe") {
-            arrayHash := keccak256(add(readingHashes, 0x20), mul(size, 0x20))
+            arrayHash := keccak256(add(readingHashes, 0x20), mul(mload(readingHashes), 0x20))
         }
-        digest = _hashTypedDataV4(keccak256(abi.encode(BATCH_TYPEHASH, arrayHash)));
+        return _hashTypedDataV4(keccak256(abi.encode(BATCH_TYPEHASH, arrayHash)));
+    }
+
+    /// @dev Word `offset` of a reading in calldata, unchecked: only called on readings whose
+    /// uint64 words _hashReading has already range-checked.
+    function _word(Reading calldata reading, uint256 offset) private pure returns (uint256 value) {
+        assembly ("memory-safe") {
+            value := calldataload(add(reading, offset))
+        }
     }
 
     /// @dev EIP-712 hashStruct(Reading). Reading is 7 static words in calldata, so it is copied

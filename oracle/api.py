@@ -211,6 +211,7 @@ def create_app(
                 ],
             )
         try:
+            oracle.prefetch_specs(w.meter for w in wire)
             issues = check_batch(wire, oracle.rules(), oracle.spec_of)
         except NeedChain as exc:
             raise ProblemError(503, "chain unreachable", str(exc), headers={"Retry-After": "5"}) from exc

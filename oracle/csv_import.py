@@ -211,6 +211,7 @@ def import_file(oracle: Oracle, path: Path, fmt: str, options: BRouteOptions) ->
             rows, options, rules.interval_seconds
         )
     report.readings = len(readings)
+    oracle.prefetch_specs(r.meter for r in readings)
     issues += check_batch(readings, rules, oracle.spec_of)
     if issues:
         report.issues = issues

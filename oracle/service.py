@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import asdict
 
 from oracle.chain import Chain, ChainMismatch, ChainUnavailable, MeterSpec, RegistryConfig
@@ -17,6 +18,9 @@ from oracle.validation import Rules
 from zcx.ids import meter_id as encode_meter_id
 
 log = logging.getLogger(__name__)
+
+
+UNKNOWN_METER_TTL_S = 2.0
 
 
 class NeedChain(Exception):
@@ -37,6 +41,9 @@ class Oracle:
         self.fatal: str | None = None
         self.config: RegistryConfig | None = None
         self._meter_lock = threading.Lock()
+        # Meter specs in memory (warmed from the store's cache, which outlives restarts and
+        # chain outages): validation looks up every reading's meter, so no query per reading.
+        self._specs: dict[str, tuple[MeterSpec, float]] = store.cached_meters()
         cached = store.get_meta("registry_config")
         if cached:
             cached["signers"] = tuple(cached["signers"])
@@ -81,23 +88,48 @@ class Oracle:
             max_future_s=self.settings.max_future_s,
         )
 
+    def prefetch_specs(self, meters: Iterable[str]) -> None:
+        """Looks up, in one JSON-RPC batch, the specs of the meters that are not cached or whose
+        cache is older than the TTL, and caches the registered ones (one store transaction).
+        When the chain is unreachable the stale cache stays in use; spec_of then raises
+        NeedChain only for meters never seen."""
+        ttl = self.settings.meter_cache_ttl_s
+        now = time.time()
+        stale: dict[str, bytes] = {}
+        for meter in set(meters):
+            cached = self._specs.get(meter)
+            if cached is None or now - cached[1] >= ttl:
+                try:
+                    stale[meter] = encode_meter_id(meter)
+                except ValueError:
+                    continue  # validation reports the bad label
+        if not stale or self.chain.members is None:
+            return
+        with self._meter_lock:
+            try:
+                specs = self.chain.meter_specs(list(stale.values()))
+            except ChainUnavailable as exc:
+                log.debug("meter lookup failed (%s); using the cache", exc)
+                return
+            fresh = [(m, spec) for m, spec in zip(stale, specs, strict=True) if spec.known]
+            if fresh:
+                self.store.cache_meters(fresh)
+            for meter, spec in zip(stale, specs, strict=True):
+                # A negative answer is kept only briefly: the meter may be registered soon.
+                fetched = now if spec.known else now - ttl + UNKNOWN_METER_TTL_S
+                self._specs[meter] = (spec, fetched)
+
     def spec_of(self, meter: str) -> MeterSpec | None:
         """The meter's spec: cached within its TTL, else from the chain, else the stale cache."""
-        cached = self.store.cached_meter(meter)
+        cached = self._specs.get(meter)
         if cached and time.time() - cached[1] < self.settings.meter_cache_ttl_s:
             return cached[0]
-        try:
-            meter_bytes = encode_meter_id(meter)
-        except ValueError:
-            return None
-        try:
-            spec = self.chain.meter_spec(meter_bytes) if self.chain.members is not None else None
-        except ChainUnavailable:
-            spec = None
-        if spec is None:
-            if cached:
-                return cached[0]
+        self.prefetch_specs([meter])
+        cached = self._specs.get(meter)
+        if cached is None:
+            try:
+                encode_meter_id(meter)
+            except ValueError:
+                return None
             raise NeedChain(f"cannot look up meter {meter!r}: the chain is unreachable")
-        if spec.known:
-            self.store.cache_meter(meter, spec)
-        return spec
+        return cached[0]

@@ -55,24 +55,64 @@ def domain_separator(chain_id: int, registry: str) -> bytes:
     )
 
 
-def reading_hash(r: Reading) -> bytes:
-    return keccak(
-        READING_TYPEHASH
-        + r.meter_id
-        + r.start.to_bytes(32, "big")
-        + r.end.to_bytes(32, "big")
-        + r.generated_wh.to_bytes(32, "big")
-        + r.consumed_wh.to_bytes(32, "big")
-        + r.sold_wh.to_bytes(32, "big")
-        + r.purchased_wh.to_bytes(32, "big")
+def reading_words(
+    meter_id: bytes, start: int, end: int, gen: int, cons: int, sold: int, purchased: int
+) -> bytes:
+    """A Reading's seven 32-byte ABI words: its calldata in submitBatch, and (behind the type
+    hash) its EIP-712 struct encoding. Values must be uint64 (checked at ingest)."""
+    return (
+        meter_id
+        + start.to_bytes(32, "big")
+        + end.to_bytes(32, "big")
+        + gen.to_bytes(32, "big")
+        + cons.to_bytes(32, "big")
+        + sold.to_bytes(32, "big")
+        + purchased.to_bytes(32, "big")
     )
+
+
+def words_of(r: Reading) -> bytes:
+    return reading_words(
+        r.meter_id, r.start, r.end, r.generated_wh, r.consumed_wh, r.sold_wh, r.purchased_wh
+    )
+
+
+def reading_hash(r: Reading) -> bytes:
+    return keccak(READING_TYPEHASH + words_of(r))
+
+
+def digest_of_words(words: Sequence[bytes], separator: bytes) -> bytes:
+    """EIP-712 digest of `Batch(Reading[] readings)` from each reading's words."""
+    array_hash = keccak(b"".join(keccak(READING_TYPEHASH + w) for w in words))
+    struct_hash = keccak(BATCH_TYPEHASH + array_hash)
+    return keccak(b"\x19\x01" + separator + struct_hash)
 
 
 def fast_batch_digest(readings: Sequence[Reading], chain_id: int, registry: str) -> bytes:
     """EIP-712 digest of `Batch(Reading[] readings)` under the registry's domain."""
-    array_hash = keccak(b"".join(reading_hash(r) for r in readings))
-    struct_hash = keccak(BATCH_TYPEHASH + array_hash)
-    return keccak(b"\x19\x01" + domain_separator(chain_id, registry) + struct_hash)
+    return digest_of_words([words_of(r) for r in readings], domain_separator(chain_id, registry))
+
+
+def _word(n: int) -> bytes:
+    return n.to_bytes(32, "big")
+
+
+def submit_calldata(selector: bytes, words: Sequence[bytes], signatures: Sequence[bytes]) -> bytes:
+    """ABI encoding of submitBatch(Reading[] readings, bytes[] signatures), built directly:
+    a Reading is seven static words, so the array is its length and the words; eth_abi's generic
+    encoder takes ~50 ms for 1,000 readings, this a fraction of a millisecond."""
+    readings_part = _word(len(words)) + b"".join(words)
+    sig_heads = b""
+    sig_bodies = b""
+    offset = 32 * len(signatures)
+    for sig in signatures:
+        padded = sig + bytes(-len(sig) % 32)
+        sig_heads += _word(offset)
+        body = _word(len(sig)) + padded
+        sig_bodies += body
+        offset += len(body)
+    sigs_part = _word(len(signatures)) + sig_heads + sig_bodies
+    return selector + _word(64) + _word(64 + len(readings_part)) + readings_part + sigs_part
 
 
 def recover(digest: bytes, signature: bytes) -> str:

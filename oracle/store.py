@@ -2,7 +2,9 @@
 before its 202 goes out, and every state change of a reading or batch is one transaction.
 
 Reading states: accepted -> batched -> submitted (tx hash) -> confirmed (block) | rejected (reason).
-Batch states (leader): signing -> signed -> sending -> submitted -> confirmed.
+Batch states (leader): signing -> signed -> sending -> submitted -> confirmed, or replaced
+(a whole-batch revert not about the batch as such: its readings were rejected, re-batched or
+returned to the queue).
 Batch states (peer that attested): attested -> confirmed.
 A batch's content (and so its EIP-712 digest) is fixed when it is created and never changes.
 """
@@ -233,16 +235,20 @@ class Store:
         return str(rows[0][0]) if rows else None
 
     def unbound(self, gateway: str, meters: Iterable[str]) -> set[str]:
-        wanted = set(meters)
+        """The meters of `meters` not bound to `gateway` (one query per request)."""
+        wanted = sorted(set(meters))
         bound: set[str] = set()
-        with self._lock:
-            for meter in wanted:
-                row = self._db.execute(
-                    "SELECT 1 FROM bindings WHERE meter = ? AND gateway = ?", (meter, gateway)
-                ).fetchone()
-                if row:
-                    bound.add(meter)
-        return wanted - bound
+        for i in range(0, len(wanted), 500):  # SQLite's bound-parameter limit
+            chunk = wanted[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            bound.update(
+                str(row[0])
+                for row in self._query(
+                    f"SELECT meter FROM bindings WHERE gateway = ? AND meter IN ({marks})",
+                    (gateway, *chunk),
+                )
+            )
+        return set(wanted) - bound
 
     def is_bound(self, gateway: str, meter: str) -> bool:
         return bool(
@@ -263,20 +269,30 @@ class Store:
         return MeterSpec(o, c, t, m, bool(a), bool(f)), float(fetched)
 
     def cache_meter(self, meter: str, spec: MeterSpec) -> None:
+        self.cache_meters([(meter, spec)])
+
+    def cache_meters(self, specs: Sequence[tuple[str, MeterSpec]]) -> None:
+        """Stores looked-up meter specs (one transaction for all of them)."""
+        now = time.time()
         with self._tx() as db:
-            db.execute(
+            db.executemany(
                 "INSERT OR REPLACE INTO meters VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    meter,
-                    spec.owner,
-                    spec.capacity_w,
-                    spec.commissioned_at,
-                    spec.method,
-                    int(spec.active),
-                    int(spec.flagged),
-                    time.time(),
-                ),
+                [
+                    (m, s.owner, s.capacity_w, s.commissioned_at, s.method, int(s.active),
+                     int(s.flagged), now)
+                    for m, s in specs
+                ],
             )
+
+    def cached_meters(self) -> dict[str, tuple[MeterSpec, float]]:
+        """Every cached meter spec with the time it was fetched (warms the in-memory cache)."""
+        return {
+            str(meter): (MeterSpec(o, c, t, m, bool(a), bool(f)), float(fetched))
+            for meter, o, c, t, m, a, f, fetched in self._query(
+                "SELECT meter, owner, capacity_w, commissioned_at, method, active, flagged, "
+                "fetched_at FROM meters"
+            )
+        }
 
     # ---------------------------------------------------------------- ingest
 
@@ -285,16 +301,17 @@ class Store:
         raises Conflict (nothing stored) listing every reading that clashes with stored data."""
         statuses: list[str] = []
         issues: list[Issue] = []
+        rows: list[tuple[Any, ...]] = []
         now = time.time()
         with self._tx() as db:
             for i, r in enumerate(readings):
-                rows = db.execute(
+                found = db.execute(
                     "SELECT start, end, gen, cons, sold, purchased FROM readings "
                     "WHERE meter = ? AND start < ? AND end > ?",
                     (r.meter, r.end, r.start),
                 ).fetchall()
-                if rows:
-                    if len(rows) == 1 and rows[0][0] == r.start and tuple(rows[0][1:]) == r.values():
+                if found:
+                    if len(found) == 1 and found[0][0] == r.start and tuple(found[0][1:]) == r.values():
                         statuses.append("duplicate")
                         continue
                     issues.append(
@@ -323,15 +340,18 @@ class Store:
                         )
                     )
                     continue
-                db.execute(
-                    "INSERT INTO readings (meter, start, end, gen, cons, sold, purchased, source, "
-                    "accepted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows.append(
                     (r.meter, r.start, r.end, r.generated_wh, r.consumed_wh, r.sold_wh,
-                     r.purchased_wh, source, now),
+                     r.purchased_wh, source, now)
                 )
                 statuses.append("accepted")
             if issues:
                 raise Conflict(issues)
+            db.executemany(
+                "INSERT INTO readings (meter, start, end, gen, cons, sold, purchased, source, "
+                "accepted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
         return statuses
 
     # ---------------------------------------------------------------- status
@@ -396,15 +416,58 @@ class Store:
                 (digest, role, state, len(readings), time.time()),
             )
             batch_id = int(cur.lastrowid or 0)
-            for pos, r in enumerate(readings):
-                changed = db.execute(
-                    "UPDATE readings SET state = 'batched', batch_id = ?, batch_pos = ? "
-                    "WHERE id = ? AND state = 'accepted'",
-                    (batch_id, pos, r.id),
-                ).rowcount
-                if changed != 1:
-                    raise Conflict([Issue(pos, "state", "reading is no longer open", "conflict")])
+            changed = db.executemany(
+                "UPDATE readings SET state = 'batched', batch_id = ?, batch_pos = ? "
+                "WHERE id = ? AND state = 'accepted'",
+                [(batch_id, pos, r.id) for pos, r in enumerate(readings)],
+            ).rowcount
+            if changed != len(readings):
+                raise Conflict([Issue(0, "state", "a reading is no longer open", "conflict")])
         return batch_id
+
+    def replace_batch(
+        self,
+        batch_id: int,
+        rejected: dict[int, str],
+        successors: Sequence[tuple[bytes, Sequence[int]]],
+        back: Sequence[int],
+        note: str,
+    ) -> list[int]:
+        """Retires a batch that can never be applied as it is (its transaction was never
+        mined, or reverted as a whole): in one transaction, the readings at the `rejected`
+        positions become rejected with their reason, the others move into new batches
+        (digest, positions) ready to sign, or at the `back` positions return to the queue.
+        Returns the new batch ids."""
+        now = time.time()
+        ids: list[int] = []
+        with self._tx() as db:
+            db.executemany(
+                "UPDATE readings SET state = 'rejected', reason = ?, final_at = ?, tx_hash = NULL "
+                "WHERE batch_id = ? AND batch_pos = ?",
+                [(reason, now, batch_id, pos) for pos, reason in rejected.items()],
+            )
+            for digest, positions in successors:
+                cur = db.execute(
+                    "INSERT INTO batches (digest, role, state, size, created_at) "
+                    "VALUES (?, 'lead', 'signing', ?, ?)",
+                    (digest, len(positions), now),
+                )
+                new_id = int(cur.lastrowid or 0)
+                ids.append(new_id)
+                db.executemany(
+                    "UPDATE readings SET state = 'batched', batch_id = ?, batch_pos = ?, "
+                    "tx_hash = NULL WHERE batch_id = ? AND batch_pos = ?",
+                    [(new_id, new_pos, batch_id, old) for new_pos, old in enumerate(positions)],
+                )
+            db.executemany(
+                "UPDATE readings SET state = 'accepted', batch_id = NULL, batch_pos = NULL, "
+                "tx_hash = NULL WHERE batch_id = ? AND batch_pos = ?",
+                [(batch_id, pos) for pos in back],
+            )
+            db.execute(
+                "UPDATE batches SET state = 'replaced', error = ? WHERE id = ?", (note, batch_id)
+            )
+        return ids
 
     def batch(self, batch_id: int) -> Batch:
         return Batch(*self._query(f"SELECT {BATCH_COLS} FROM batches WHERE id = ?", (batch_id,))[0])
@@ -498,6 +561,10 @@ class Store:
                 (batch_id,),
             )
 
+    def tx_sent_at(self, tx_hash: bytes) -> float | None:
+        rows = self._query("SELECT created_at FROM txs WHERE tx_hash = ?", (tx_hash,))
+        return float(rows[0][0]) if rows else None
+
     def txs_of(self, batch_id: int) -> list[tuple[bytes, int, bytes]]:
         return [
             (bytes(h), int(n), bytes(raw))
@@ -523,12 +590,14 @@ class Store:
         now = time.time()
         tx = "0x" + tx_hash.hex()
         with self._tx() as db:
-            for pos, reason in outcomes.items():
-                db.execute(
-                    "UPDATE readings SET state = ?, tx_hash = ?, block = ?, reason = ?, "
-                    "final_at = ? WHERE batch_id = ? AND batch_pos = ?",
-                    ("rejected" if reason else "confirmed", tx, block, reason, now, batch_id, pos),
-                )
+            db.executemany(
+                "UPDATE readings SET state = ?, tx_hash = ?, block = ?, reason = ?, "
+                "final_at = ? WHERE batch_id = ? AND batch_pos = ?",
+                [
+                    ("rejected" if reason else "confirmed", tx, block, reason, now, batch_id, pos)
+                    for pos, reason in outcomes.items()
+                ],
+            )
             db.execute(
                 "UPDATE batches SET state = 'confirmed', tx_hash = ?, block = ?, gas_used = ?, "
                 "error = NULL WHERE id = ?",

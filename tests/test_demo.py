@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 from rich.console import Console
 
@@ -113,3 +114,40 @@ def test_report_files_exist_and_are_not_empty(demo):
     for table in ("members_by_kind", "balance_30min", "statements", "retirement_trail"):
         assert (directory / f"{table}.csv").stat().st_size > 100, table
     assert (directory / "gateway_readings.csv").stat().st_size > 10_000
+
+
+def test_operator_cli_rebuilds_the_balance_from_the_chain(demo, chain, tmp_path):
+    from click.testing import CliRunner
+
+    from zcx.operator.cli import cli
+
+    args = [
+        "--rpc-url",
+        str(chain.provider.uri),
+        "--deployments-dir",
+        str(demo.options.deployments_dir),
+    ]
+    result = CliRunner().invoke(
+        cli, [*args, "balance", "--out", str(tmp_path), "--seed", str(demo.options.seed)]
+    )
+    assert result.exit_code == 0, result.output
+    rebuilt = pd.read_csv(tmp_path / "balance_30min.csv")
+    for column in ("supply_wh", "demand_wh", "wholesale_wh", "imbalance_wh"):
+        assert list(rebuilt[column]) == list(demo.balance[column]), column
+    assert (tmp_path / "balance.png").stat().st_size > 5_000
+    out = tmp_path / "statements.csv"
+    result = CliRunner().invoke(cli, [*args, "statements", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_csv(out)) == len(demo.statements)
+
+
+def test_operator_cli_says_what_to_do_without_a_deployment(chain, tmp_path):
+    from click.testing import CliRunner
+
+    from zcx.operator.cli import cli
+
+    result = CliRunner().invoke(
+        cli, ["--rpc-url", str(chain.provider.uri), "--deployments-dir", str(tmp_path), "balance"]
+    )
+    assert result.exit_code == 1
+    assert "run `ape run deploy`" in result.output

@@ -6,6 +6,8 @@ invariant after every step. Every example starts from the same chain snapshot an
 
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,9 +29,11 @@ from zcv_support import ZERO_ADDRESS, LotBook, ModelRevert, call_reverts, event_
 from zcx.eip712 import Reading, batch_digest, order_signatures, recover_signer, sign_batch
 from zcx.ids import meter_id
 
+# ZCX_INVARIANT_EXAMPLES / ZCX_INVARIANT_STEPS deepen a run (e.g. nightly); the defaults keep the
+# six machines at about two minutes together.
 SETTINGS = settings(
-    max_examples=3,
-    stateful_step_count=15,
+    max_examples=int(os.environ.get("ZCX_INVARIANT_EXAMPLES", "10")),
+    stateful_step_count=int(os.environ.get("ZCX_INVARIANT_STEPS", "15")),
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
@@ -505,6 +509,8 @@ class IssuedWithinRate(ChainMachine):
         claimed = self.claim(meter, units, error)
         if claimed is not None:
             assert claimed["unitsPerKwh"] == rate
+            certificate = self.zcx.zcv.certificate(claimed["certificateId"])
+            assert (certificate.units, certificate.wh) == (units, wh)
             self.claims[label].append((claimed["certificateId"], wh, rate))
 
     @rule(rate=st.sampled_from(RATES), delta=st.integers(-600, 7200), from_last=st.booleans())
@@ -540,16 +546,17 @@ class IssuedWithinRate(ChainMachine):
 
     @invariant()
     def issued_within_verified_generation_times_rate(self) -> None:
-        self.check_ledgers()
+        registry = self.zcx.registry
         for label, meter in self.meters.items():
-            issued = self.zcx.exchange.issuedUnits(self.zcx.registry, meter.mid)
+            issued = self.zcx.exchange.issuedUnits(registry, meter.mid)
             claims = self.claims[label]
+            # Each claim's Wh at the rate in force when it was claimed (checked in the rule).
             assert issued * 1000 <= sum(wh * rate for _, wh, rate in claims)
             assert issued == sum(wh * rate // 1000 for _, wh, rate in claims)
-            claimed = self.zcx.registry.claimedWh(meter.mid)
-            assert claimed <= self.zcx.registry.meterTotals(meter.mid).generatedWh
-            assert claimed == sum(wh for _, wh, _ in claims)
-            assert issued == sum(self.zcx.zcv.certificate(cid).units for cid, _, _ in claims)
+            claimed = registry.claimedWh(meter.mid)
+            verified = registry.meterTotals(meter.mid).generatedWh
+            assert claimed <= verified == meter.generated
+            assert claimed == sum(wh for _, wh, _ in claims) == meter.claimed
 
 
 def test_invariant_2_issued_le_verified_times_rate(world):
@@ -580,6 +587,7 @@ def holdings(world, submit):
 
 holders = st.sampled_from(HOLDERS)
 recipients = st.sampled_from((*HOLDERS, *HOLDERS, "zero"))
+REVOKED_PATHS = ("transfer", "transferFrom", "pay", "retire", "transferLots", "transferLotsFrom", "retireLots")
 CORRUPTIONS = (None, None, None, None, None, None, "unordered", "mismatch", "stale", "too_small", "zero")
 
 
@@ -704,7 +712,7 @@ class TokenMachine(ChainMachine):
         units = self.draw_amount(data, frm)
         reference = keccak(text=f"bill {units}")
         tx = self.act(
-            frm, to, lambda: self.book.transfer(frm, to, units),
+            frm, to, lambda: self.book.pay(frm, to, units),
             self.zcv.pay, to, units, reference, sender=self.w.accounts[src],
         )
         if tx is not None:
@@ -718,6 +726,18 @@ class TokenMachine(ChainMachine):
         self.act(
             frm, to, lambda: self.book.take_picks(frm, to, picks),
             self.zcv.transferLots, to, picks, sender=self.w.accounts[src],
+        )
+
+    @rule(owner=holders, spender=holders, dst=recipients, data=st.data())
+    def transfer_lots_from(self, owner: str, spender: str, dst: str, data: st.DataObject) -> None:
+        frm, to = self.addr(owner), self.target(dst)
+        picks = self.draw_picks(data, frm)
+        wanted = sum(units for _, _, units in picks)
+        allowance = data.draw(st.sampled_from([wanted, wanted + 3, max(0, wanted - 1)]), label="allowance")
+        self.zcv.approve(self.w.accounts[spender], allowance, sender=self.w.accounts[owner])
+        self.act(
+            frm, to, lambda: self.book.take_picks_from(frm, to, picks, allowance),
+            self.zcv.transferLotsFrom, frm, to, picks, sender=self.w.accounts[spender],
         )
 
     def _retirement_error(self, beneficiary: str, period: tuple[int, int]) -> str | None:
@@ -789,7 +809,7 @@ class TokenMachine(ChainMachine):
         return [n for n in HOLDERS if self.book.balance(self.addr(n)) > self.book.movable(self.addr(n))]
 
     @precondition(lambda self: self._holders_of_revoked())
-    @rule(data=st.data(), path=st.sampled_from(["transfer", "pay", "retire", "transferLots", "retireLots"]))
+    @rule(data=st.data(), path=st.sampled_from(REVOKED_PATHS))
     def move_revoked_units(self, data: st.DataObject, path: str) -> None:
         name = data.draw(st.sampled_from(self._holders_of_revoked()), label="holder")
         frm = self.addr(name)
@@ -804,12 +824,21 @@ class TokenMachine(ChainMachine):
             self.act(frm, to, lambda: book.transfer(frm, to, units), zcv.transfer, to, units, sender=sender)
         elif path == "pay":
             reference = b"\x00" * 32
-            self.act(frm, to, lambda: book.transfer(frm, to, units), zcv.pay, to, units, reference, sender=sender)
+            self.act(frm, to, lambda: book.pay(frm, to, units), zcv.pay, to, units, reference, sender=sender)
         elif path == "retire":
             args = (units, "x", "r", *CONSUMPTION)
             self.act(frm, None, lambda: book.retire(frm, units), zcv.retire, *args, sender=sender)
         elif path == "transferLots":
             self.act(frm, to, lambda: book.take_picks(frm, to, pick), zcv.transferLots, to, pick, sender=sender)
+        elif path in ("transferFrom", "transferLotsFrom"):
+            spender = self.w.accounts[next(n for n in HOLDERS if n != name)]
+            zcv.approve(spender, units, sender=sender)
+            if path == "transferFrom":
+                predict = lambda: book.transfer(frm, to, units)  # noqa: E731
+                self.act(frm, to, predict, zcv.transferFrom, frm, to, units, sender=spender)
+            else:
+                predict = lambda: book.take_picks_from(frm, to, pick, units)  # noqa: E731
+                self.act(frm, to, predict, zcv.transferLotsFrom, frm, to, pick, sender=spender)
         else:
             args = (pick, "x", "r", *CONSUMPTION)
             self.act(frm, None, lambda: book.take_picks(frm, None, pick), zcv.retireLots, *args, sender=sender)

@@ -4,15 +4,18 @@ and the CSV files the oracle's importer reads."""
 from __future__ import annotations
 
 import csv
+import json
 
 import httpx
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 from eth_account import Account
 
 from zcx import deployments
 from zcx.deploy import deploy_all, describe
 from zcx.ids import meter_id
+from zcx.sim.cli import cli as sim_cli
 from zcx.sim.community import build_community
 from zcx.sim.gateway import (
     Gateway,
@@ -145,7 +148,7 @@ def test_a_gateway_cannot_report_another_gateways_meter(live_oracle):
     assert oracle.meter_statuses(second.meters[0], second.token) == []  # nothing stored
 
 
-def test_delivery_reposts_are_duplicates_and_changes_conflict(live_oracle):
+def test_delivery_reposts_are_duplicates_and_changes_conflict(live_oracle, tmp_path):
     oracle, gateways, sim, contracts = live_oracle
     outcome = deliver(sim.readings, gateways, oracle.base_url, speedup=86400 / 4, post_every=24)
     assert outcome.accepted == len(sim.readings) and outcome.duplicates == 0
@@ -166,7 +169,61 @@ def test_delivery_reposts_are_duplicates_and_changes_conflict(live_oracle):
         with pytest.raises(GatewayError) as info:
             client.post(changed, PostOutcome())
     assert info.value.status == 409
+    # The standalone CLI re-posts the same seeded community: all duplicates.
+    tokens = tmp_path / "gateways.json"
+    tokens.write_text(json.dumps({g.name: g.token for g in gateways}))
+    end = pd.Timestamp(sim.end, unit="s", tz="UTC").isoformat()
+    result = CliRunner().invoke(
+        sim_cli,
+        [
+            "post",
+            "--oracle",
+            oracle.base_url,
+            "--gateways",
+            str(tokens),
+            "--members",
+            "2",
+            "--seed",
+            "5",
+            "--days",
+            "1",
+            "--end",
+            end,
+            "--speedup",
+            "1e9",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert f"0 accepted, {len(sim.readings)} duplicates" in result.output
     stored = oracle.meter_statuses(gw.meters[0], gw.token)
     assert len(stored) == sim.slots
     first = next(s for s in stored if s["interval_start"] == rows[0]["start"])
     assert first["consumed_wh"] == rows[0]["consumed_wh"]  # nothing was overwritten
+
+
+def test_sim_cli_writes_the_importer_csvs(tmp_path):
+    result = CliRunner().invoke(
+        sim_cli,
+        [
+            "csv",
+            "--members",
+            "4",
+            "--days",
+            "1",
+            "--end",
+            "2026-06-01T00:00+09:00",
+            "--out",
+            str(tmp_path),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    interval = pd.read_csv(tmp_path / "interval.csv")
+    assert len(interval) == 4 * 48
+    assert interval["interval_end"].iloc[-1] == "2026-06-01T00:00:00+09:00"
+    assert len(pd.read_csv(tmp_path / "broute.csv")) == 4 * 49  # one mark more than slots
+    full = pd.read_csv(tmp_path / "full.csv")
+    assert {"charge_wh", "discharge_wh", "soc_wh"} <= set(full.columns)
+    naive = CliRunner().invoke(
+        sim_cli, ["csv", "--end", "2026-06-01T00:00", "--out", str(tmp_path)]
+    )
+    assert naive.exit_code == 2 and "UTC offset" in naive.output

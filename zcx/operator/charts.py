@@ -79,15 +79,18 @@ def coins_by_kind(certificates: pd.DataFrame, owner_kinds: pd.Series) -> Any:
         zcv,
         color=[KIND_COLORS[k] for k in grouped.index],
     )
-    for bar, count in zip(bars, grouped["certificates"], strict=True):
+    for bar, count, value in zip(bars, grouped["certificates"], zcv, strict=True):
         ax.annotate(
-            f"{count} cert.",
+            f"{value:,.0f} ZCV\n{count} certificates",
             (bar.get_x() + bar.get_width() / 2, bar.get_height()),
             ha="center",
             va="bottom",
             fontsize=8,
         )
     ax.set_yscale("log")
+    ax.set_ylim(
+        bottom=max(zcv.min() / 3, 1e-3) if len(zcv) else 1, top=zcv.max() * 4 if len(zcv) else 10
+    )
     ax.set_ylabel("ZCV issued (1 ZCV = 1 kWh, log scale)")
     ax.set_title("Coins issued per member kind")
     return fig
