@@ -43,7 +43,7 @@ test: setup
 	ape test tests -q -p no:cacheprovider
 
 demo: setup
-	ape run deploy --network ethereum:local:foundry
+	ape run demo
 
 bench: setup
 	$(VENV)/bin/python bench/run.py

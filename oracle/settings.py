@@ -40,13 +40,19 @@ class OracleSettings(BaseSettings):
     # Batching and submission
     batch_max: int = 1000
     batch_max_age_s: float = 1.0
-    gas_per_reading: int = 22_000
-    gas_base: int = 120_000
+    # Gas figures that size a batch and set its gas limit (x1.2), measured on the registry: a
+    # meter's first-ever run writes fresh slots (~57k); each reading adds hashing + calldata.
+    gas_base: int = 150_000
+    gas_per_run: int = 70_000
+    gas_per_reading: int = 9_000
     block_gas_fraction: float = 0.8
     poll_interval_s: float = 0.05
     backoff_max_s: float = 15.0
     liveness_check_s: float = 5.0
     max_inflight_batches: int = 8
+    # A sent transaction without a receipt is looked for in the node's pool (and resent or
+    # re-signed if it is gone) only after this long.
+    resend_after_s: float = 3.0
 
     # Quorum: the leader forms batches and asks peers (their base URLs) for attestations.
     leader: bool = True

@@ -112,6 +112,7 @@ READING_COLS = (
     "id, meter, start, end, gen, cons, sold, purchased, state, batch_id, batch_pos, tx_hash, "
     "block, reason, accepted_at"
 )
+READING_COLS_R = ", ".join("r." + c.strip() for c in READING_COLS.split(","))
 BATCH_COLS = "id, digest, role, state, size, created_at, tx_hash, block, attempts, next_attempt_at, error"
 
 
@@ -388,15 +389,19 @@ class Store:
     # ---------------------------------------------------------------- batching (leader)
 
     def candidates(self, limit: int, max_end: int) -> list[StoredReading]:
-        """Open readings of the meters waiting longest, grouped by meter and ordered by start:
-        per meter a prefix is taken, so anything left behind starts later."""
+        """Open readings of the meters waiting longest, each meter's in order of start (so what
+        is left behind starts later). Meters with readings in an open batch wait for it: the
+        registry records a meter's intervals in order, so a later batch must not overtake."""
         return [
-            StoredReading(*row)
+            StoredReading(*row[:-1])
             for row in self._query(
-                f"SELECT {READING_COLS} FROM readings WHERE state = 'accepted' AND end <= ? "
-                "AND meter IN (SELECT meter FROM readings WHERE state = 'accepted' AND end <= ? "
-                "GROUP BY meter ORDER BY MIN(id) LIMIT ?) ORDER BY meter, start LIMIT ?",
-                (max_end, max_end, limit, limit),
+                "WITH m AS (SELECT meter, MIN(id) AS first FROM readings "
+                "WHERE state = 'accepted' AND end <= ? AND meter NOT IN "
+                "(SELECT meter FROM readings WHERE state IN ('batched', 'submitted')) "
+                "GROUP BY meter ORDER BY first LIMIT ?) "
+                f"SELECT {READING_COLS_R}, m.first FROM readings r JOIN m ON m.meter = r.meter "
+                "WHERE r.state = 'accepted' AND r.end <= ? ORDER BY m.first, r.start LIMIT ?",
+                (max_end, limit, max_end, limit),
             )
         ]
 

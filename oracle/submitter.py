@@ -39,6 +39,7 @@ from oracle.chain import (
 )
 from oracle.quorum import QuorumClient
 from oracle.service import Oracle
+from oracle.settings import OracleSettings
 from oracle.signer import digest_of_words, domain_separator, reading_words, submit_calldata
 from oracle.store import Batch, StoredReading
 from zcx.eip712 import Reading, order_signatures
@@ -46,11 +47,6 @@ from zcx.ids import meter_id as encode_meter_id
 
 log = logging.getLogger(__name__)
 
-# Gas bounds used to size a batch before the node's estimate (measured on the registry: a meter's
-# first-ever run writes three fresh slots; later runs two warm ones; each reading adds hashing).
-GAS_PER_RUN = 70_000
-GAS_PER_READING = 9_000
-GAS_BASE = 150_000
 READING_ARRAY = "(bytes32,uint64,uint64,uint64,uint64,uint64,uint64)[]"
 SUBMIT_SELECTOR = keccak(text=f"submitBatch({READING_ARRAY},bytes[])")[:4]
 # Whole-batch reverts, by what they say about the batch:
@@ -84,10 +80,10 @@ def words(r: StoredReading) -> bytes:
     return reading_words(meter_bytes(r.meter), r.start, r.end, r.gen, r.cons, r.sold, r.purchased)
 
 
-def gas_bound(rows: Sequence[StoredReading]) -> int:
+def gas_bound(rows: Sequence[StoredReading], s: OracleSettings) -> int:
     """A conservative gas figure for a batch, from its layout (runs of one meter)."""
     runs = sum(1 for i, r in enumerate(rows) if i == 0 or rows[i - 1].meter != r.meter)
-    return GAS_BASE + runs * GAS_PER_RUN + len(rows) * GAS_PER_READING
+    return s.gas_base + runs * s.gas_per_run + len(rows) * s.gas_per_reading
 
 
 def split_point(rows: Sequence[StoredReading]) -> int:
@@ -188,13 +184,13 @@ class Submitter:
         cap = min(self.s.batch_max, 1000)
         if ready < cap and self.store.oldest_open_age() < self.s.batch_max_age_s:
             return False
-        budget = int(gas_limit * self.s.block_gas_fraction) - GAS_BASE
+        budget = int(gas_limit * self.s.block_gas_fraction) - self.s.gas_base
         rows = self.store.candidates(cap, timestamp)
         chosen: list[StoredReading] = []
         meters: set[str] = set()
         gas = 0
         for r in rows:
-            extra = GAS_PER_READING + (0 if r.meter in meters else GAS_PER_RUN)
+            extra = self.s.gas_per_reading + (0 if r.meter in meters else self.s.gas_per_run)
             if gas + extra > budget:
                 break
             gas += extra
@@ -299,7 +295,7 @@ class Submitter:
         rows = self.store.batch_readings(batch.id)
         data = submit_calldata(SUBMIT_SELECTOR, [words(r) for r in rows], self._signatures(batch))
         _, _, gas_limit = self._head()
-        gas = min(int(gas_bound(rows) * 1.2), gas_limit)
+        gas = min(int(gas_bound(rows, self.s) * 1.2), gas_limit)
         error = self.chain.simulate(signer.address, data, gas)
         if error is not None and error.data is None and gas < gas_limit:
             # No revert data: most likely out of gas at our figure; try the block's limit.
@@ -423,8 +419,18 @@ class Submitter:
 
     def reconcile(self) -> bool:
         busy = False
-        for batch in self.store.batches(("sending", "submitted")):
-            busy |= self._reconcile_batch(batch)
+        batches = self.store.batches(("sending", "submitted"))
+        if batches:
+            txs = {b.id: self.store.txs_of(b.id) for b in batches}
+            hashes = [h for b in batches for h, _, _ in txs[b.id]]
+            receipts = dict(zip(hashes, self.chain.receipts(hashes), strict=True))
+            for batch in batches:
+                found = [receipts[h] for h, _, _ in reversed(txs[batch.id]) if receipts[h]]
+                if found and found[0] is not None:
+                    self._apply_receipt(batch, found[0])
+                    busy = True
+                else:
+                    busy |= self._unmined(batch, txs[batch.id])
         if self.store.batches(("attested",)) and time.monotonic() - self._last_attest_check > 0.5:
             self._last_attest_check = time.monotonic()
             for batch in self.store.batches(("attested",)):
@@ -432,17 +438,15 @@ class Submitter:
                     busy |= self._settle_applied(batch)
         return busy
 
-    def _reconcile_batch(self, batch: Batch) -> bool:
-        txs = self.store.txs_of(batch.id)
-        for tx_hash, _, _ in reversed(txs):
-            receipt = self.chain.receipt(tx_hash)
-            if receipt is not None:
-                self._apply_receipt(batch, receipt)
-                return True
+    def _unmined(self, batch: Batch, txs: list[tuple[bytes, int, bytes]]) -> bool:
+        """A batch whose transactions have no receipt (yet): wait, resend or re-sign."""
         if not txs:
             self.store.set_batch_state(batch.id, "signed")
             return True
         current_hash, nonce, raw = txs[-1]
+        sent_at = self.store.tx_sent_at(current_hash) or 0.0
+        if batch.state == "submitted" and time.time() - sent_at < self.s.resend_after_s:
+            return False  # just sent: the receipt is normally a block away
         if batch.state == "submitted" and self.chain.tx_known(current_hash):
             return False  # pending in the node's pool; wait for it
         if batch.next_attempt_at > time.time():
@@ -473,15 +477,19 @@ class Submitter:
         self._apply_receipt(batch, receipt)
         return True
 
-    def _apply_receipt(self, batch: Batch, receipt: Any) -> None:
-        tx_hash = bytes(receipt["transactionHash"])
-        block = int(receipt["blockNumber"])
-        if int(receipt["status"]) != 1:
+    def _apply_receipt(self, batch: Batch, receipt: Receipt) -> None:
+        tx_hash = receipt.tx_hash
+        block = receipt.block
+        if receipt.status != 1:
             tx = self.chain.call(self.chain.w3.eth.get_transaction, tx_hash)
-            reason = self.chain.revert_reason(dict(tx), block - 1 if block else "latest")
-            name = reason.name if reason else "unknown revert"
-            log.warning("batch %d: transaction 0x%s reverted: %s", batch.id, tx_hash.hex(), reason)
-            self._batch_failed(batch, name, str(reason or "reverted"))
+            if receipt.gas_used >= int(tx["gas"]):
+                name, text = OUT_OF_GAS, f"used all {receipt.gas_used} gas"
+            else:
+                reason = self.chain.revert_reason(dict(tx), block - 1 if block else "latest")
+                name = reason.name if reason else "revert without data"
+                text = str(reason or "reverted")
+            log.warning("batch %d: transaction 0x%s reverted: %s", batch.id, tx_hash.hex(), text)
+            self._batch_failed(batch, name, text)
             return
         records = decode_logs(receipt, self.chain.registry_address)
         applied = [r for r in records if r.kind == "applied"]
@@ -489,7 +497,7 @@ class Submitter:
             log.error("batch %d: receipt 0x%s does not apply this batch", batch.id, tx_hash.hex())
             return
         readings = self.store.batch_readings(batch.id)
-        position = {(encode_meter_id(r.meter), r.start): r.batch_pos for r in readings}
+        position = {(meter_bytes(r.meter), r.start): r.batch_pos for r in readings}
         outcomes: dict[int, str | None] = {}
         metrics = self.oracle.metrics
         for rec in records:
@@ -505,17 +513,17 @@ class Submitter:
         if missing:
             log.error("batch %d: no outcome for positions %s in the receipt", batch.id, missing[:10])
             return
-        self.store.finish_batch(batch.id, tx_hash, block, int(receipt["gasUsed"]), outcomes)
+        self.store.finish_batch(batch.id, tx_hash, block, receipt.gas_used, outcomes)
         confirmed = sum(1 for v in outcomes.values() if v is None)
         metrics.confirmed.inc(confirmed)
-        metrics.gas.inc(int(receipt["gasUsed"]))
+        metrics.gas.inc(receipt.gas_used)
         metrics.batches.labels("confirmed").inc()
         now = time.time()
         for r in readings:
             metrics.latency.observe(max(now - r.accepted_at, 0.0))
         log.info(
             "batch %d confirmed in block %d: %d recorded, %d rejected, %d gas",
-            batch.id, block, confirmed, len(outcomes) - confirmed, int(receipt["gasUsed"]),
+            batch.id, block, confirmed, len(outcomes) - confirmed, receipt.gas_used,
         )
 
 

@@ -134,10 +134,17 @@ def test_monthly_statements_from_pq3_and_pq4(prices):
     )
     month = "2025-11"
     ref = "0x" + payment_reference(statement_id(month, HH)).hex()
+    stranger = "0x" + "ee" * 20
     payments = pd.DataFrame(
-        [(HH, GEN, 2_000, ref, 1)], columns=["from", "to", "units", "payment_reference", "block"]
+        [
+            (HH, GEN, 2_000, ref, 1),
+            # Neither counts: a stranger paying with HH's reference, HH paying someone else.
+            (stranger, GEN, 5_000, ref, 2),
+            (HH, stranger, 7_000, ref, 3),
+        ],
+        columns=["from", "to", "units", "payment_reference", "block"],
     )
-    frame = statements(readings, members, prices, payments).set_index("name")
+    frame = statements(readings, members, prices, payments, operator=GEN).set_index("name")
     household = frame.loc["Sato household"]
     # 48 kWh bought: 16 night slots (23:00-07:00) at 24 JPY, 32 day slots at 31 JPY.
     assert household.purchased_wh == 48_000

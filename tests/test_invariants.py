@@ -32,7 +32,7 @@ from zcx.ids import meter_id
 # ZCX_INVARIANT_EXAMPLES / ZCX_INVARIANT_STEPS deepen a run (e.g. nightly); the defaults keep the
 # six machines at about two minutes together.
 SETTINGS = settings(
-    max_examples=int(os.environ.get("ZCX_INVARIANT_EXAMPLES", "10")),
+    max_examples=int(os.environ.get("ZCX_INVARIANT_EXAMPLES", "15")),
     stateful_step_count=int(os.environ.get("ZCX_INVARIANT_STEPS", "15")),
     deadline=None,
     database=None,

@@ -132,6 +132,7 @@ def statements_command(ctx: click.Context, month: str | None, out_file: Path) ->
         ledger.members(w3, deployment),
         prices,
         ledger.payments(w3, deployment),
+        operator=deployment.roles["operator"],
     )
     if month:
         frame = frame[frame["month"] == month]

@@ -34,6 +34,7 @@ def statements(
     members: pd.DataFrame,
     prices: PriceConfig,
     payments: pd.DataFrame | None = None,
+    operator: str | None = None,
 ) -> pd.DataFrame:
     """One row per (member, month): kWh figures, JPY amounts, coins credited and the balance due.
 
@@ -74,8 +75,17 @@ def statements(
     ]
     grouped["coins_paid_units"] = 0
     if payments is not None and len(payments):
-        by_ref = payments.groupby("payment_reference")["units"].sum()
-        grouped["coins_paid_units"] = grouped["payment_reference"].map(by_ref).fillna(0).astype(int)
+        if operator is None:
+            raise ValueError("operator: needed to credit coin payments (only a member's own "
+                             "payments to the operator count against its statement)")
+        # A Paid event counts only if this member paid the operator with the statement's
+        # reference: anyone can emit a Paid with any reference.
+        paid = payments[payments["to"].str.lower() == operator.lower()]
+        by_key = paid.groupby([paid["from"].str.lower(), "payment_reference"])["units"].sum()
+        grouped["coins_paid_units"] = [
+            int(by_key.get((account.lower(), reference), 0))
+            for account, reference in zip(grouped["account"], grouped["payment_reference"], strict=True)
+        ]
     grouped["coins_credit_jpy"] = grouped["coins_paid_units"] / UNITS_PER_ZCV * prices.jpy_per_zcv
     grouped["due_jpy"] = (
         grouped["charged_to_member_jpy"]
