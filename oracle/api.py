@@ -8,7 +8,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -54,21 +54,30 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 class ProblemError(Exception):
     def __init__(
-        self, status: int, title: str, detail: str = "", items: list[ProblemItem] | None = None,
+        self,
+        status: int,
+        title: str,
+        detail: str = "",
+        items: list[ProblemItem] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(title)
         self.problem = Problem(
-            type=f"https://zcx.invalid/problems/{status}", title=title, status=status,
-            detail=detail, errors=items or [],
+            type=f"https://zcx.invalid/problems/{status}",
+            title=title,
+            status=status,
+            detail=detail,
+            errors=items or [],
         )
         self.headers = headers or {}
 
 
 def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(
-        problem.model_dump(exclude_none=True), status_code=problem.status,
-        media_type=PROBLEM, headers=headers,
+        problem.model_dump(exclude_none=True),
+        status_code=problem.status,
+        media_type=PROBLEM,
+        headers=headers,
     )
 
 
@@ -134,7 +143,9 @@ def create_app(
         gateway = oracle.store.authenticate(token) if token else None
         if gateway is None:
             raise ProblemError(
-                401, "missing or wrong gateway token", "send Authorization: Bearer <token>",
+                401,
+                "missing or wrong gateway token",
+                "send Authorization: Bearer <token>",
                 headers={"WWW-Authenticate": "Bearer"},
             )
         return gateway
@@ -159,8 +170,13 @@ def create_app(
         openapi_extra={
             "requestBody": {
                 "required": True,
-                "content": {"application/json": {"schema": ReadingsIn.model_json_schema(
-                    ref_template="#/components/schemas/{model}")}},
+                "content": {
+                    "application/json": {
+                        "schema": ReadingsIn.model_json_schema(
+                            ref_template="#/components/schemas/{model}"
+                        )
+                    }
+                },
             }
         },
         summary="Post readings (atomic: all stored, or none)",
@@ -175,7 +191,8 @@ def create_app(
         if isinstance(body, dict) and isinstance(body.get("readings"), list):
             if len(body["readings"]) > s.max_readings_per_request:
                 raise ProblemError(
-                    413, "batch too large",
+                    413,
+                    "batch too large",
                     f"{len(body['readings'])} readings; at most {s.max_readings_per_request}",
                 )
         try:
@@ -196,25 +213,43 @@ def create_app(
         for i, r in enumerate(parsed.readings):
             start, end = r.interval_start.timestamp(), r.interval_end.timestamp()
             if start != int(start) or end != int(end):
-                items.append(ProblemItem(index=i, field="interval_start", message="whole seconds only"))
+                items.append(
+                    ProblemItem(index=i, field="interval_start", message="whole seconds only")
+                )
             wire.append(
-                WireReading(r.meter_id, int(start), int(end), r.generated_wh, r.consumed_wh,
-                            r.sold_wh, r.purchased_wh)
+                WireReading(
+                    r.meter_id,
+                    int(start),
+                    int(end),
+                    r.generated_wh,
+                    r.consumed_wh,
+                    r.sold_wh,
+                    r.purchased_wh,
+                )
             )
         unbound = oracle.store.unbound(gateway, {w.meter for w in wire})
         if unbound:
             oracle.metrics.rejected.labels("ingest", "forbidden").inc(len(wire))
             raise ProblemError(
-                403, "meter not bound to this gateway", items=[
-                    ProblemItem(index=i, field="meter_id", message=f"meter {w.meter!r} is not bound to gateway {gateway!r}")
-                    for i, w in enumerate(wire) if w.meter in unbound
+                403,
+                "meter not bound to this gateway",
+                items=[
+                    ProblemItem(
+                        index=i,
+                        field="meter_id",
+                        message=f"meter {w.meter!r} is not bound to gateway {gateway!r}",
+                    )
+                    for i, w in enumerate(wire)
+                    if w.meter in unbound
                 ],
             )
         try:
             oracle.prefetch_specs(w.meter for w in wire)
             issues = check_batch(wire, oracle.rules(), oracle.spec_of)
         except NeedChain as exc:
-            raise ProblemError(503, "chain unreachable", str(exc), headers={"Retry-After": "5"}) from exc
+            raise ProblemError(
+                503, "chain unreachable", str(exc), headers={"Retry-After": "5"}
+            ) from exc
         items += _items([i for i in issues if i.kind != "conflict"])
         if items:
             oracle.metrics.rejected.labels("ingest", "invalid").inc(len(wire))
@@ -226,8 +261,9 @@ def create_app(
             statuses = oracle.store.accept(wire, f"gateway:{gateway}")
         except Conflict as exc:
             oracle.metrics.rejected.labels("ingest", "conflict").inc(len(wire))
-            raise ProblemError(409, "conflicting readings", "nothing is ever overwritten",
-                               items=_items(exc.issues)) from exc
+            raise ProblemError(
+                409, "conflicting readings", "nothing is ever overwritten", items=_items(exc.issues)
+            ) from exc
         accepted = statuses.count("accepted")
         oracle.metrics.accepted.inc(accepted)
         return ReadingsAccepted(
@@ -248,16 +284,23 @@ def create_app(
     def meter_readings(
         request: Request,
         meter_id: str,
-        from_: datetime | None = Query(None, alias="from", description="ISO-8601; intervals ending after"),
-        to: datetime | None = Query(None, description="ISO-8601; intervals starting before"),
+        from_: Annotated[
+            datetime | None, Query(alias="from", description="ISO-8601; intervals ending after")
+        ] = None,
+        to: Annotated[
+            datetime | None, Query(description="ISO-8601; intervals starting before")
+        ] = None,
     ) -> MeterReadings:
         gateway = gateway_of(request)
         if not oracle.store.is_bound(gateway, meter_id):
             raise ProblemError(403, "meter not bound to this gateway")
         for name, value in (("from", from_), ("to", to)):
             if value is not None and value.tzinfo is None:
-                raise ProblemError(422, "invalid query", items=[
-                    ProblemItem(field=name, message="needs a UTC offset")])
+                raise ProblemError(
+                    422,
+                    "invalid query",
+                    items=[ProblemItem(field=name, message="needs a UTC offset")],
+                )
         rows = oracle.store.readings_of(
             meter_id,
             int(from_.timestamp()) if from_ else None,
@@ -267,10 +310,17 @@ def create_app(
             meter_id=meter_id,
             readings=[
                 ReadingStatus(
-                    meter_id=r.meter, interval_start=r.start, interval_end=r.end,
-                    generated_wh=r.gen, consumed_wh=r.cons, sold_wh=r.sold,
-                    purchased_wh=r.purchased, status=r.state,  # type: ignore[arg-type]
-                    tx_hash=r.tx_hash, block_number=r.block, reason=r.reason,
+                    meter_id=r.meter,
+                    interval_start=r.start,
+                    interval_end=r.end,
+                    generated_wh=r.gen,
+                    consumed_wh=r.cons,
+                    sold_wh=r.sold,
+                    purchased_wh=r.purchased,
+                    status=r.state,  # type: ignore[arg-type]
+                    tx_hash=r.tx_hash,
+                    block_number=r.block,
+                    reason=r.reason,
                 )
                 for r in rows
             ],

@@ -6,17 +6,17 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
-from collections.abc import Sequence
 
 import requests
 from eth_abi import decode as abi_decode
 from eth_utils import keccak, to_checksum_address
 from web3 import Web3
-from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
+from web3.exceptions import ContractLogicError, TransactionNotFound
 
 from zcx import deployments
 from zcx.deployments import Deployment
@@ -176,11 +176,13 @@ class Chain:
         """One raw JSON-RPC call (no web3 middleware). Raises RpcError on an error answer."""
         return self.rpc_batch([(method, params)], raise_errors=True)[0]
 
-    def rpc_batch(self, calls: Sequence[tuple[str, list[Any]]], raise_errors: bool = False) -> list[Any]:
+    def rpc_batch(
+        self, calls: Sequence[tuple[str, list[Any]]], raise_errors: bool = False
+    ) -> list[Any]:
         """Several JSON-RPC calls in one HTTP request; each result, or an RpcError in its place."""
         if not calls:
             return []
-        body = []
+        body: list[dict[str, Any]] = []
         for method, params in calls:
             self._rpc_id += 1
             body.append({"jsonrpc": "2.0", "id": self._rpc_id, "method": method, "params": params})
@@ -191,11 +193,13 @@ class Chain:
         except UNAVAILABLE as exc:
             raise _translate(exc) from exc
         except ValueError as exc:
-            raise ChainUnavailable(f"the node at {self.rpc_url} did not answer JSON: {exc}") from exc
+            raise ChainUnavailable(
+                f"the node at {self.rpc_url} did not answer JSON: {exc}"
+            ) from exc
         if not isinstance(answers, list):  # some nodes answer a batch error as one object
             answers = [answers] * len(calls)
         by_id = {a.get("id"): a for a in answers if isinstance(a, dict)}
-        first = body[0]["id"]
+        first = int(body[0]["id"])
         out: list[Any] = []
         for i in range(len(calls)):
             answer = by_id.get(first + i, {"error": {"message": "no answer in the batch"}})
@@ -204,7 +208,11 @@ class Chain:
                 data = error.get("data")
                 if isinstance(data, dict):  # some nodes nest the revert data
                     data = data.get("data")
-                raw = bytes.fromhex(data[2:]) if isinstance(data, str) and data.startswith("0x") else None
+                raw = (
+                    bytes.fromhex(data[2:])
+                    if isinstance(data, str) and data.startswith("0x")
+                    else None
+                )
                 err = RpcError(str(error.get("message", "error")), raw)
                 if raise_errors:
                     raise err
@@ -291,8 +299,12 @@ class Chain:
             )
             out.append(
                 MeterSpec(
-                    to_checksum_address(owner), int(capacity), int(commissioned), int(method),
-                    bool(active), bool(flagged),
+                    to_checksum_address(owner),
+                    int(capacity),
+                    int(commissioned),
+                    int(method),
+                    bool(active),
+                    bool(flagged),
                 )
             )
         return out
@@ -313,7 +325,12 @@ class Chain:
     def simulate(self, sender: str, data: bytes, gas: int) -> RpcError | None:
         """eth_call of a transaction to the registry at the latest state: None if it would
         succeed with `gas`, else the error (revert data decoded with decode_error)."""
-        call = {"from": sender, "to": self.registry_address, "data": "0x" + data.hex(), "gas": hex(gas)}
+        call = {
+            "from": sender,
+            "to": self.registry_address,
+            "data": "0x" + data.hex(),
+            "gas": hex(gas),
+        }
         result = self.rpc_batch([("eth_call", [call, "latest"])])[0]
         return result if isinstance(result, RpcError) else None
 
@@ -459,7 +476,9 @@ def decode_logs(receipt: Any, registry: str) -> list[LogRecord]:
 def wait_for_rpc(url: str, timeout_s: float = 30.0) -> None:
     """Blocks until a JSON-RPC node answers at `url` (used by tests and benchmarks)."""
     deadline = time.monotonic() + timeout_s
-    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 2}, exception_retry_configuration=None))
+    w3 = Web3(
+        Web3.HTTPProvider(url, request_kwargs={"timeout": 2}, exception_retry_configuration=None)
+    )
     while True:
         try:
             w3.eth.chain_id  # noqa: B018

@@ -36,10 +36,14 @@ def load_signer(settings: OracleSettings, chain_id: int | None) -> Any:
         return keys.from_keystore(settings.keystore, _password(settings, "Keystore password"))
     if settings.ape_account:
         path = keys.ape_keystore_path(settings.ape_account)
-        return keys.from_keystore(path, _password(settings, f"Password of Ape account {settings.ape_account}"))
+        return keys.from_keystore(
+            path, _password(settings, f"Password of Ape account {settings.ape_account}")
+        )
     if settings.dev_private_key:
         if chain_id is None:
-            raise click.ClickException("the chain must be reachable to check that a dev key is allowed")
+            raise click.ClickException(
+                "the chain must be reachable to check that a dev key is allowed"
+            )
         return keys.from_dev_key(settings.dev_private_key.get_secret_value(), chain_id)
     return None
 
@@ -71,21 +75,37 @@ def build(settings: OracleSettings, need_signer: bool = True) -> Any:
 
 
 @click.group()
-@click.option("--db", "db_path", type=click.Path(path_type=Path), help="SQLite store [ZCX_ORACLE_DB_PATH].")
+@click.option(
+    "--db", "db_path", type=click.Path(path_type=Path), help="SQLite store [ZCX_ORACLE_DB_PATH]."
+)
 @click.option("--rpc-url", help="JSON-RPC URL of the chain node [ZCX_ORACLE_RPC_URL].")
-@click.option("--deployments-dir", type=click.Path(path_type=Path), help="Folder of <chain_id>.json.")
+@click.option(
+    "--deployments-dir", type=click.Path(path_type=Path), help="Folder of <chain_id>.json."
+)
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 @click.pass_context
-def cli(ctx: click.Context, db_path: Path | None, rpc_url: str | None,
-        deployments_dir: Path | None, verbose: bool) -> None:
+def cli(
+    ctx: click.Context,
+    db_path: Path | None,
+    rpc_url: str | None,
+    deployments_dir: Path | None,
+    verbose: bool,
+) -> None:
     """The ZCX oracle: meter gateways post readings over HTTP; the oracle stores them durably,
     signs them (EIP-712) and submits them to the GenerationRegistry in batches, exactly once."""
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    overrides = {k: v for k, v in {"db_path": db_path, "rpc_url": rpc_url,
-                                   "deployments_dir": deployments_dir}.items() if v is not None}
+    overrides: dict[str, Any] = {
+        k: v
+        for k, v in {
+            "db_path": db_path,
+            "rpc_url": rpc_url,
+            "deployments_dir": deployments_dir,
+        }.items()
+        if v is not None
+    }
     ctx.obj = {"settings": OracleSettings(**overrides)}
 
 
@@ -95,8 +115,9 @@ def cli(ctx: click.Context, db_path: Path | None, rpc_url: str | None,
 @click.option("--follower", is_flag=True, help="Only attest batches proposed by the leader.")
 @click.option("--peer", "peers", multiple=True, help="Base URL of a peer oracle (leader side).")
 @click.pass_context
-def serve(ctx: click.Context, host: str | None, port: int | None, follower: bool,
-          peers: tuple[str, ...]) -> None:
+def serve(
+    ctx: click.Context, host: str | None, port: int | None, follower: bool, peers: tuple[str, ...]
+) -> None:
     """Serve the ingest API and run the batch submitter until stopped."""
     import uvicorn
 
@@ -123,10 +144,18 @@ def serve(ctx: click.Context, host: str | None, port: int | None, follower: bool
             server.should_exit = True
 
     app = create_app(oracle, on_fatal=on_fatal)
-    log.info("oracle %s serving on http://%s:%d (%s)", oracle.signer.address, settings.host,
-             settings.port, "leader" if settings.leader else "follower")
-    server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port,
-                                           log_level="warning", access_log=False))
+    log.info(
+        "oracle %s serving on http://%s:%d (%s)",
+        oracle.signer.address,
+        settings.host,
+        settings.port,
+        "leader" if settings.leader else "follower",
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host=settings.host, port=settings.port, log_level="warning", access_log=False
+        )
+    )
     server.run()
     if failure:
         raise click.ClickException(failure[0])
@@ -134,24 +163,51 @@ def serve(ctx: click.Context, host: str | None, port: int | None, follower: bool
 
 @cli.command("import-csv")
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["interval", "broute"]), default="interval",
-              show_default=True, help="interval: PQ1..PQ4 per row; broute: cumulative registers.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["interval", "broute"]),
+    default="interval",
+    show_default=True,
+    help="interval: PQ1..PQ4 per row; broute: cumulative registers.",
+)
 @click.option("--meter", help="Meter id for B-route files without a meter_id column.")
-@click.option("--unit", "unit_code", default="0x01", show_default=True,
-              help="ECHONET Lite 0xE1 unit code of the registers (0x01 = 0.1 kWh).")
+@click.option(
+    "--unit",
+    "unit_code",
+    default="0x01",
+    show_default=True,
+    help="ECHONET Lite 0xE1 unit code of the registers (0x01 = 0.1 kWh).",
+)
 @click.option("--coefficient", default=1, show_default=True, help="ECHONET Lite 0xD3 coefficient.")
-@click.option("--digits", default=8, show_default=True, help="ECHONET Lite 0xD7 effective digits (wrap).")
-@click.option("--gap", type=click.Choice(["skip", "split"]), default="skip", show_default=True,
-              help="Missing 30-minute slot: skip the affected intervals, or split the energy evenly.")
+@click.option(
+    "--digits", default=8, show_default=True, help="ECHONET Lite 0xD7 effective digits (wrap)."
+)
+@click.option(
+    "--gap",
+    type=click.Choice(["skip", "split"]),
+    default="skip",
+    show_default=True,
+    help="Missing 30-minute slot: skip the affected intervals, or split the energy evenly.",
+)
 @click.pass_context
-def import_csv(ctx: click.Context, csv_file: Path, fmt: str, meter: str | None, unit_code: str,
-               coefficient: int, digits: int, gap: str) -> None:
+def import_csv(
+    ctx: click.Context,
+    csv_file: Path,
+    fmt: str,
+    meter: str | None,
+    unit_code: str,
+    coefficient: int,
+    digits: int,
+    gap: str,
+) -> None:
     """Import 30-minute values from CSV through the same validation as the API."""
     from oracle.csv_import import BRouteOptions, import_file
 
     oracle = build(_settings(ctx), need_signer=False)
-    options = BRouteOptions(unit_code=int(unit_code, 0), coefficient=coefficient, digits=digits,
-                            gap=gap, meter=meter)
+    options = BRouteOptions(
+        unit_code=int(unit_code, 0), coefficient=coefficient, digits=digits, gap=gap, meter=meter
+    )
     report = import_file(oracle, csv_file, fmt, options)
     click.echo(report.summary())
     if report.issues:
@@ -175,11 +231,22 @@ def status_meter(ctx: click.Context, meter_id: str, limit: int) -> None:
     from oracle.store import Store
 
     store = Store(_settings(ctx).db_path)
-    table = Table("start (UTC unix)", "end", "PQ1", "PQ2", "PQ3", "PQ4", "state", "tx", "block", "reason")
+    table = Table(
+        "start (UTC unix)", "end", "PQ1", "PQ2", "PQ3", "PQ4", "state", "tx", "block", "reason"
+    )
     for r in store.readings_of(meter_id, None, None)[-limit:]:
-        table.add_row(str(r.start), str(r.end), str(r.gen), str(r.cons), str(r.sold),
-                      str(r.purchased), r.state, (r.tx_hash or "")[:14], str(r.block or ""),
-                      r.reason or "")
+        table.add_row(
+            str(r.start),
+            str(r.end),
+            str(r.gen),
+            str(r.cons),
+            str(r.sold),
+            str(r.purchased),
+            r.state,
+            (r.tx_hash or "")[:14],
+            str(r.block or ""),
+            r.reason or "",
+        )
     Console().print(table)
 
 
@@ -194,8 +261,10 @@ def status_queue(ctx: click.Context) -> None:
     for state in ("accepted", "batched", "submitted", "confirmed", "rejected"):
         click.echo(f"{state:<10} {counts.get(state, 0)}")
     for batch in store.batches(OPEN_BATCH_STATES):
-        click.echo(f"batch {batch.id} {batch.state} size={batch.size} attempts={batch.attempts} "
-                   f"error={batch.error or '-'}")
+        click.echo(
+            f"batch {batch.id} {batch.state} size={batch.size} attempts={batch.attempts} "
+            f"error={batch.error or '-'}"
+        )
 
 
 @cli.group()
@@ -292,7 +361,9 @@ def keys_new(ctx: click.Context, path: Path, import_key: bool) -> None:
 
     private = None
     if import_key:
-        private = bytes.fromhex(click.prompt("Private key (hex)", hide_input=True).removeprefix("0x"))
+        private = bytes.fromhex(
+            click.prompt("Private key (hex)", hide_input=True).removeprefix("0x")
+        )
     password = _password(_settings(ctx), "New keystore password", confirm=True)
     try:
         address = write_keystore(path, password, private)

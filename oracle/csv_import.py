@@ -33,8 +33,14 @@ if TYPE_CHECKING:
 
 # ECHONET Lite 0xE1 "unit for cumulative amounts of electric energy" -> kWh per count.
 UNIT_KWH: dict[int, Decimal] = {
-    0x00: Decimal(1), 0x01: Decimal("0.1"), 0x02: Decimal("0.01"), 0x03: Decimal("0.001"),
-    0x04: Decimal("0.0001"), 0x0A: Decimal(10), 0x0B: Decimal(100), 0x0C: Decimal(1000),
+    0x00: Decimal(1),
+    0x01: Decimal("0.1"),
+    0x02: Decimal("0.01"),
+    0x03: Decimal("0.001"),
+    0x04: Decimal("0.0001"),
+    0x0A: Decimal(10),
+    0x0B: Decimal(100),
+    0x0C: Decimal(1000),
     0x0D: Decimal(10000),
 }
 

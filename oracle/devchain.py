@@ -56,8 +56,19 @@ class Anvil:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> Anvil:
-        cmd = [anvil_binary(), "--host", "127.0.0.1", "--port", str(self.port),
-               "--state", str(self.state), "--silent", "--gas-limit", "30000000", *self.extra]
+        cmd = [
+            anvil_binary(),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--state",
+            str(self.state),
+            "--silent",
+            "--gas-limit",
+            "30000000",
+            *self.extra,
+        ]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for_rpc(self.url)
         return self
@@ -80,7 +91,8 @@ def deploy_registries(
     """Deploys MemberRegistry and GenerationRegistry with Anvil's unlocked accounts 0 (admin)
     and 1 (operator); returns the Deployment record (not saved) and the Web3 handle."""
     w3 = Web3(Web3.HTTPProvider(url))
-    admin, operator = w3.eth.accounts[0], w3.eth.accounts[1]
+    accounts = list(w3.eth.accounts)
+    admin, operator = accounts[0], accounts[1]
     abis = load_abis()
     first = int(w3.eth.block_number) + 1
 
@@ -90,8 +102,15 @@ def deploy_registries(
         return str(w3.eth.wait_for_transaction_receipt(tx)["contractAddress"])
 
     members = deploy("MemberRegistry", admin, operator)
-    registry = deploy("GenerationRegistry", admin, members,
-                      [to_checksum_address(s) for s in signers], quorum, interval, margin_bps)
+    registry = deploy(
+        "GenerationRegistry",
+        admin,
+        members,
+        [to_checksum_address(s) for s in signers],
+        quorum,
+        interval,
+        margin_bps,
+    )
     block = w3.eth.get_block(first)
     record = Deployment(
         chain_id=int(w3.eth.chain_id),
@@ -106,18 +125,26 @@ def deploy_registries(
 
 
 def register_meters(
-    w3: Web3, deployment: Deployment, owner: str, labels: Sequence[str], capacity_w: int,
+    w3: Web3,
+    deployment: Deployment,
+    owner: str,
+    labels: Sequence[str],
+    capacity_w: int,
     commissioned_at: int,
 ) -> None:
     """Registers `owner` as a household (if needed) and the meters (Anvil account 1 operates)."""
     from zcx.ids import meter_id
 
-    operator = w3.eth.accounts[1]
-    members = w3.eth.contract(address=to_checksum_address(deployment.contracts["MemberRegistry"]),
-                              abi=load_abis()["MemberRegistry"])
+    operator = list(w3.eth.accounts)[1]
+    members = w3.eth.contract(
+        address=to_checksum_address(deployment.contracts["MemberRegistry"]),
+        abi=load_abis()["MemberRegistry"],
+    )
     last = None
     if not members.functions.isMember(owner).call():
-        tx = members.functions.registerMember(owner, "member", HOUSEHOLD).transact({"from": operator})
+        tx = members.functions.registerMember(owner, "member", HOUSEHOLD).transact(
+            {"from": operator}
+        )
         w3.eth.wait_for_transaction_receipt(tx)
     for label in labels:
         last = members.functions.registerMeter(
@@ -140,8 +167,14 @@ class ServerThread:
 
     def __init__(self, app: Any, port: int | None = None) -> None:
         self.port = port or free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                access_log=False, lifespan="on")
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -163,14 +196,18 @@ class ServerThread:
         self.thread.join(20)
 
 
-def oracle_env(db: Path, rpc_url: str, deployments_dir: Path, key_hex: str, **extra: str) -> dict[str, str]:
+def oracle_env(
+    db: Path, rpc_url: str, deployments_dir: Path, key_hex: str, **extra: str
+) -> dict[str, str]:
     """Environment for an oracle subprocess (`python -m oracle serve`)."""
     env = dict(os.environ)
-    env.update({
-        "ZCX_ORACLE_DB_PATH": str(db),
-        "ZCX_ORACLE_RPC_URL": rpc_url,
-        "ZCX_ORACLE_DEPLOYMENTS_DIR": str(deployments_dir),
-        "ZCX_ORACLE_DEV_PRIVATE_KEY": key_hex,
-    })
+    env.update(
+        {
+            "ZCX_ORACLE_DB_PATH": str(db),
+            "ZCX_ORACLE_RPC_URL": rpc_url,
+            "ZCX_ORACLE_DEPLOYMENTS_DIR": str(deployments_dir),
+            "ZCX_ORACLE_DEV_PRIVATE_KEY": key_hex,
+        }
+    )
     env.update(extra)
     return env

@@ -25,7 +25,9 @@ class Metrics:
             "zcx_oracle_readings_confirmed", "Readings recorded on chain", registry=self.registry
         )
         self.queue = Gauge(
-            "zcx_oracle_queue_depth", "Readings not yet confirmed or rejected", registry=self.registry
+            "zcx_oracle_queue_depth",
+            "Readings not yet confirmed or rejected",
+            registry=self.registry,
         )
         self.queue.set_function(queue_depth)
         self.latency = Histogram(
@@ -34,10 +36,14 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
-        self.gas = Counter("zcx_oracle_gas_used", "Gas used by submitted batches", registry=self.registry)
+        self.gas = Counter(
+            "zcx_oracle_gas_used", "Gas used by submitted batches", registry=self.registry
+        )
         self.batches = Counter(
             "zcx_oracle_batches", "Batches by outcome", ["outcome"], registry=self.registry
         )
         self.chain_errors = Counter(
-            "zcx_oracle_chain_unavailable", "Failed attempts to reach the chain", registry=self.registry
+            "zcx_oracle_chain_unavailable",
+            "Failed attempts to reach the chain",
+            registry=self.registry,
         )

@@ -11,7 +11,9 @@ from zcx.eip712 import UINT64_MAX
 
 def _iso_string(value: Any) -> Any:
     if not isinstance(value, str):
-        raise ValueError("must be an ISO-8601 string with a UTC offset, e.g. 2026-04-01T09:00:00+09:00")
+        raise ValueError(
+            "must be an ISO-8601 string with a UTC offset, e.g. 2026-04-01T09:00:00+09:00"
+        )
     return value
 
 
@@ -24,7 +26,9 @@ class ReadingIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    meter_id: str = Field(min_length=1, max_length=32, description="meter label (UTF-8, <= 32 bytes)")
+    meter_id: str = Field(
+        min_length=1, max_length=32, description="meter label (UTF-8, <= 32 bytes)"
+    )
     interval_start: IsoTime
     interval_end: IsoTime
     generated_wh: Wh = Field(description="PQ1 generated")

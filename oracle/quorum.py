@@ -77,7 +77,9 @@ class QuorumClient:
         config = self.oracle.config
         if not s.peers or config is None:
             return []
-        body = request_for(digest, readings, self.oracle.chain.chain_id, self.oracle.chain.registry_address)
+        body = request_for(
+            digest, readings, self.oracle.chain.chain_id, self.oracle.chain.registry_address
+        )
         headers = {}
         if s.peer_token:
             headers["Authorization"] = f"Bearer {s.peer_token.get_secret_value()}"
@@ -94,8 +96,13 @@ class QuorumClient:
                     log.warning("peer %s unreachable: %s", peer, exc)
                     continue
                 if response.status_code != 200:
-                    log.warning("peer %s refused batch 0x%s: %s %s", peer, digest.hex()[:12],
-                                response.status_code, response.text[:300])
+                    log.warning(
+                        "peer %s refused batch 0x%s: %s %s",
+                        peer,
+                        digest.hex()[:12],
+                        response.status_code,
+                        response.text[:300],
+                    )
                     continue
                 att = Attestation.model_validate(response.json())
                 signature = bytes.fromhex(att.signature.removeprefix("0x"))
@@ -123,8 +130,15 @@ def attest(oracle: Oracle, req: AttestationRequest) -> Attestation:
     for i, r in enumerate(req.readings):
         try:
             readings.append(
-                Reading(encode_meter_id(r.meter_id), r.start, r.end, r.generated_wh,
-                        r.consumed_wh, r.sold_wh, r.purchased_wh)
+                Reading(
+                    encode_meter_id(r.meter_id),
+                    r.start,
+                    r.end,
+                    r.generated_wh,
+                    r.consumed_wh,
+                    r.sold_wh,
+                    r.purchased_wh,
+                )
             )
         except ValueError as exc:
             items.append(ProblemItem(index=i, field="meter_id", message=str(exc)))
@@ -141,13 +155,29 @@ def attest(oracle: Oracle, req: AttestationRequest) -> Attestation:
             found = store.readings_of(r.meter_id, r.start, r.start + 1)
             mine = next((x for x in found if x.start == r.start), None)
             if mine is None:
-                items.append(ProblemItem(index=i, field="meter_id", message="not in this oracle's store"))
+                items.append(
+                    ProblemItem(index=i, field="meter_id", message="not in this oracle's store")
+                )
             elif (mine.end, mine.gen, mine.cons, mine.sold, mine.purchased) != (
-                r.end, r.generated_wh, r.consumed_wh, r.sold_wh, r.purchased_wh
+                r.end,
+                r.generated_wh,
+                r.consumed_wh,
+                r.sold_wh,
+                r.purchased_wh,
             ):
-                items.append(ProblemItem(index=i, field="generated_wh", message="values differ from this oracle's copy"))
+                items.append(
+                    ProblemItem(
+                        index=i,
+                        field="generated_wh",
+                        message="values differ from this oracle's copy",
+                    )
+                )
             elif mine.state != "accepted":
-                items.append(ProblemItem(index=i, field="state", message=f"already {mine.state} in another batch"))
+                items.append(
+                    ProblemItem(
+                        index=i, field="state", message=f"already {mine.state} in another batch"
+                    )
+                )
             else:
                 rows.append(mine)
         if items:
@@ -158,4 +188,6 @@ def attest(oracle: Oracle, req: AttestationRequest) -> Attestation:
             raise AttestationRefused(409, "readings changed state; ask again", []) from exc
         log.info("attested batch 0x%s of %d readings", digest.hex()[:12], len(rows))
     signature = oracle.signer.sign_digest(digest)
-    return Attestation(signer=oracle.signer.address, signature="0x" + signature.hex(), digest="0x" + digest.hex())
+    return Attestation(
+        signer=oracle.signer.address, signature="0x" + signature.hex(), digest="0x" + digest.hex()
+    )

@@ -90,7 +90,9 @@ class StoredReading:
     accepted_at: float
 
     def wire(self) -> WireReading:
-        return WireReading(self.meter, self.start, self.end, self.gen, self.cons, self.sold, self.purchased)
+        return WireReading(
+            self.meter, self.start, self.end, self.gen, self.cons, self.sold, self.purchased
+        )
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,9 @@ READING_COLS = (
     "block, reason, accepted_at"
 )
 READING_COLS_R = ", ".join("r." + c.strip() for c in READING_COLS.split(","))
-BATCH_COLS = "id, digest, role, state, size, created_at, tx_hash, block, attempts, next_attempt_at, error"
+BATCH_COLS = (
+    "id, digest, role, state, size, created_at, tx_hash, block, attempts, next_attempt_at, error"
+)
 
 
 class Conflict(Exception):
@@ -210,9 +214,13 @@ class Store:
             if not db.execute("SELECT 1 FROM gateways WHERE name = ?", (name,)).fetchone():
                 raise ValueError(f"no gateway {name!r}")
             for meter in meters:
-                row = db.execute("SELECT gateway FROM bindings WHERE meter = ?", (meter,)).fetchone()
+                row = db.execute(
+                    "SELECT gateway FROM bindings WHERE meter = ?", (meter,)
+                ).fetchone()
                 if row and row[0] != name:
-                    raise ValueError(f"meter {meter!r} is bound to gateway {row[0]!r}; unbind it first")
+                    raise ValueError(
+                        f"meter {meter!r} is bound to gateway {row[0]!r}; unbind it first"
+                    )
                 db.execute(
                     "INSERT OR IGNORE INTO bindings (meter, gateway) VALUES (?, ?)", (meter, name)
                 )
@@ -279,8 +287,16 @@ class Store:
             db.executemany(
                 "INSERT OR REPLACE INTO meters VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (m, s.owner, s.capacity_w, s.commissioned_at, s.method, int(s.active),
-                     int(s.flagged), now)
+                    (
+                        m,
+                        s.owner,
+                        s.capacity_w,
+                        s.commissioned_at,
+                        s.method,
+                        int(s.active),
+                        int(s.flagged),
+                        now,
+                    )
                     for m, s in specs
                 ],
             )
@@ -312,7 +328,11 @@ class Store:
                     (r.meter, r.end, r.start),
                 ).fetchall()
                 if found:
-                    if len(found) == 1 and found[0][0] == r.start and tuple(found[0][1:]) == r.values():
+                    if (
+                        len(found) == 1
+                        and found[0][0] == r.start
+                        and tuple(found[0][1:]) == r.values()
+                    ):
                         statuses.append("duplicate")
                         continue
                     issues.append(
@@ -342,8 +362,17 @@ class Store:
                     )
                     continue
                 rows.append(
-                    (r.meter, r.start, r.end, r.generated_wh, r.consumed_wh, r.sold_wh,
-                     r.purchased_wh, source, now)
+                    (
+                        r.meter,
+                        r.start,
+                        r.end,
+                        r.generated_wh,
+                        r.consumed_wh,
+                        r.sold_wh,
+                        r.purchased_wh,
+                        source,
+                        now,
+                    )
                 )
                 statuses.append("accepted")
             if issues:
@@ -417,7 +446,8 @@ class Store:
         state = "signing" if role == "lead" else "attested"
         with self._tx() as db:
             cur = db.execute(
-                "INSERT INTO batches (digest, role, state, size, created_at) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO batches (digest, role, state, size, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
                 (digest, role, state, len(readings), time.time()),
             )
             batch_id = int(cur.lastrowid or 0)
@@ -535,7 +565,8 @@ class Store:
                 )
             if state in ("signing", "signed"):
                 db.execute(
-                    "UPDATE readings SET state = 'batched' WHERE batch_id = ? AND state = 'submitted'",
+                    "UPDATE readings SET state = 'batched' WHERE batch_id = ? "
+                    "AND state = 'submitted'",
                     (batch_id,),
                 )
 
@@ -550,12 +581,25 @@ class Store:
                 (tx_hash, batch_id, nonce, raw, time.time()),
             )
             db.execute(
-                "UPDATE batches SET state = 'sending', tx_hash = ? WHERE id = ?", (tx_hash, batch_id)
+                "UPDATE batches SET state = 'sending', tx_hash = ? WHERE id = ?",
+                (tx_hash, batch_id),
             )
             db.execute(
                 "UPDATE readings SET state = 'submitted', tx_hash = ? WHERE batch_id = ? "
                 "AND state = 'batched'",
                 ("0x" + tx_hash.hex(), batch_id),
+            )
+
+    def drop_tx(self, batch_id: int, tx_hash: bytes) -> None:
+        """Forgets a transaction the node refused outright (it is in no pool); the batch is
+        signed again."""
+        with self._tx() as db:
+            db.execute("DELETE FROM txs WHERE tx_hash = ? AND sent = 0", (tx_hash,))
+            db.execute("UPDATE batches SET state = 'signed' WHERE id = ?", (batch_id,))
+            db.execute(
+                "UPDATE readings SET state = 'batched', tx_hash = NULL WHERE batch_id = ? "
+                "AND state = 'submitted'",
+                (batch_id,),
             )
 
     def mark_sent(self, batch_id: int, tx_hash: bytes) -> None:

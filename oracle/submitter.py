@@ -23,9 +23,9 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
-
+from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from eth_utils import keccak
 
@@ -86,11 +86,51 @@ def gas_bound(rows: Sequence[StoredReading], s: OracleSettings) -> int:
     return s.gas_base + runs * s.gas_per_run + len(rows) * s.gas_per_reading
 
 
-def split_point(rows: Sequence[StoredReading]) -> int:
-    """Where to halve a batch: the meter boundary nearest the middle (a run stays whole)."""
-    middle = len(rows) // 2
-    bounds = [i for i in range(1, len(rows)) if rows[i].meter != rows[i - 1].meter]
+def split_point(meters: Sequence[str]) -> int:
+    """Where to halve a batch (its readings' meters, grouped): the meter boundary nearest the
+    middle, so a meter's run stays whole; the middle when the batch is one meter's run."""
+    middle = len(meters) // 2
+    bounds = [i for i in range(1, len(meters)) if meters[i] != meters[i - 1]]
     return min(bounds, key=lambda i: abs(i - middle)) if bounds else max(middle, 1)
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """What becomes of a batch that reverted as a whole (positions in the batch)."""
+
+    rejected: dict[int, str]  # position -> reason (final)
+    successor: list[int]  # positions re-batched now, in order
+    back: list[int]  # positions returned to the queue (batched again later, after successor)
+
+
+def plan_isolation(
+    meters: Sequence[str], verdicts: Sequence[bytes | None], name: str, text: str
+) -> Isolation:
+    """Pure decision for a whole-batch revert whose cause is not the batch as such.
+
+    verdicts[i] is the registry's validateReading answer for reading i: None (acceptable), a
+    custom error (the registry refuses it: rejected with that reason), or revert data it cannot
+    explain (b"" or an unknown selector: this reading breaks the registry's check itself, the
+    culprit; rejected with the batch's revert). If a reading is rejected, all the others form
+    the successor batch. If none is, the batch is halved at a meter boundary: the first part is
+    the successor and the rest returns to the queue (so a meter's later intervals never
+    overtake earlier ones); a lone reading that reverts a batch on its own is rejected."""
+    rejected: dict[int, str] = {}
+    for pos, verdict in enumerate(verdicts):
+        if verdict is None:
+            continue
+        decoded = decode_error(verdict) if verdict else None
+        if decoded is not None and not decoded.name.startswith("unknown error"):
+            rejected[pos] = str(decoded)
+        else:
+            rejected[pos] = f"reverts the registry's reading check ({name}: {text})"
+    keep = [pos for pos in range(len(verdicts)) if pos not in rejected]
+    if rejected:
+        return Isolation(rejected, keep, [])
+    if len(keep) == 1:
+        return Isolation({keep[0]: f"reverts a batch on its own: {name}: {text}"}, [], [])
+    cut = split_point(list(meters))
+    return Isolation({}, keep[:cut], keep[cut:])
 
 
 class Submitter:
@@ -246,7 +286,10 @@ class Submitter:
                 delay = min(2.0 ** min(batch.attempts, 4), self.s.backoff_max_s)
                 log.warning(
                     "batch %d has %d of %d signatures; retrying in %.0f s",
-                    batch.id, len(valid), config.quorum, delay,
+                    batch.id,
+                    len(valid),
+                    config.quorum,
+                    delay,
                 )
                 self.store.set_batch_state(
                     batch.id, "signing", f"{len(valid)} of {config.quorum} signatures", delay
@@ -297,7 +340,7 @@ class Submitter:
         _, _, gas_limit = self._head()
         gas = min(int(gas_bound(rows, self.s) * 1.2), gas_limit)
         error = self.chain.simulate(signer.address, data, gas)
-        if error is not None and error.data is None and gas < gas_limit:
+        if error is not None and not error.data and gas < gas_limit:
             # No revert data: most likely out of gas at our figure; try the block's limit.
             if self.chain.simulate(signer.address, data, gas_limit) is None:
                 log.warning("batch %d needs more than %d gas; using the block limit", batch.id, gas)
@@ -307,18 +350,19 @@ class Submitter:
             return
         if self._fees is None:
             self._fees = self.chain.fees()
-        tx = {
+        nonce = self._next_nonce()
+        tx: dict[str, Any] = {
             "from": signer.address,
             "to": self.chain.registry_address,
             "data": data,
             "value": 0,
-            "nonce": self._next_nonce(),
+            "nonce": nonce,
             "gas": gas,
             "chainId": self.chain.chain_id,
             **self._fees,
         }
         raw, tx_hash = signer.sign_transaction(tx)
-        self.store.record_tx(batch.id, tx_hash, int(tx["nonce"]), raw)
+        self.store.record_tx(batch.id, tx_hash, nonce, raw)
         self._crash("after_record")
         self._send_raw(batch.id, tx_hash, raw)
         self._crash("after_send")
@@ -345,6 +389,13 @@ class Submitter:
                 self._nonce = None
                 log.warning("batch %d: nonce taken (%s); will reconcile", batch_id, exc)
                 return
+            if "gas" in text and ("limit" in text or "exceed" in text or "allowance" in text):
+                # The node will never take this transaction (more gas than a block holds):
+                # forget it (it was refused, so it is nowhere) and split the batch.
+                self._nonce = None
+                self.store.drop_tx(batch_id, tx_hash)
+                self._batch_failed(self.store.batch(batch_id), OUT_OF_GAS, str(exc))
+                return
             log.error("batch %d: node refused the transaction: %s", batch_id, exc)
             self.store.set_batch_state(batch_id, "sending", f"node refused: {exc}", 2.0)
             return
@@ -352,7 +403,7 @@ class Submitter:
 
     def _retry(self, batch: Batch, state: str, error: str) -> None:
         delay = min(2.0 ** min(batch.attempts, 4), self.s.backoff_max_s)
-        log.warning("batch %d: %s; retrying in %.0f s", batch.id, error, delay)
+        log.warning("batch %d: %s; retrying in %.1f s", batch.id, error, delay)
         self.store.set_batch_state(batch.id, state, error, delay)
 
     def _batch_failed(self, batch: Batch, name: str, text: str) -> None:
@@ -372,47 +423,36 @@ class Submitter:
         self.isolate(batch, name, text)
 
     def isolate(self, batch: Batch, name: str, text: str) -> None:
-        """A batch reverted as a whole for a reason that is not about the batch as such (it
-        never reached the chain, or its transaction reverted, so nothing of it is applied).
-        Each reading is checked with the registry's validateReading (one JSON-RPC batch):
-        a reading the registry refuses is rejected with the decoded reason, one that makes the
-        check itself revert without an error is the culprit and is rejected with the batch's
-        revert. The other readings go into a new batch. If no reading is to blame (e.g. out of
-        gas), the batch is halved at a meter boundary: the first half is signed again, the
-        rest returns to the queue; a lone reading that still reverts is rejected."""
+        """A batch reverted as a whole for a reason that is not about the batch as such, and
+        nothing of it is applied (it never reached the chain, or its transaction reverted).
+        Every reading is checked with the registry's validateReading (one JSON-RPC batch) and
+        the batch is replaced as `plan_isolation` says: culprits rejected with the registry's
+        reason, the rest re-batched, or the batch halved when no reading is to blame."""
         rows = self.store.batch_readings(batch.id)
         verdicts = self.chain.validate_readings([words(r) for r in rows])
-        rejected: dict[int, str] = {}
-        for r, verdict in zip(rows, verdicts, strict=True):
-            if verdict is None:
-                continue
-            if verdict:
-                decoded = decode_error(verdict)
-                if not decoded.name.startswith("unknown error"):
-                    rejected[int(r.batch_pos or 0)] = str(decoded)
-                    continue
-            rejected[int(r.batch_pos or 0)] = f"reverts the registry's check: {text}"
-        keep = [int(r.batch_pos or 0) for r in rows if int(r.batch_pos or 0) not in rejected]
-        if rejected:
-            successor, back = keep, []
-        elif len(rows) == 1:
-            rejected = {int(rows[0].batch_pos or 0): f"reverts the batch on its own: {name}: {text}"}
-            successor, back = [], []
-        else:
-            cut = split_point(rows)
-            successor, back = keep[:cut], keep[cut:]
+        plan = plan_isolation([r.meter for r in rows], verdicts, name, text)
+        successor = plan.successor
         digest = self._digest([words(rows[p]) for p in successor]) if successor else b""
         ids = self.store.replace_batch(
-            batch.id, rejected, [(digest, successor)] if successor else [], back,
-            f"replaced after a whole-batch revert: {name}",
+            batch.id,
+            plan.rejected,
+            [(digest, successor)] if successor else [],
+            plan.back,
+            f"replaced after a whole-batch revert: {name}: {text}",
         )
         metrics = self.oracle.metrics
-        for reason in rejected.values():
+        for reason in plan.rejected.values():
             metrics.rejected.labels("chain", reason.split(":")[0]).inc()
         log.warning(
             "batch %d reverted as a whole (%s: %s): %d readings rejected, %d re-batched as %s, "
-            "%d back in the queue", batch.id, name, text, len(rejected), len(successor), ids,
-            len(back),
+            "%d back in the queue",
+            batch.id,
+            name,
+            text,
+            len(plan.rejected),
+            len(successor),
+            ids,
+            len(plan.back),
         )
 
     # ---------------------------------------------------------------- reconciling
@@ -485,9 +525,9 @@ class Submitter:
             if receipt.gas_used >= int(tx["gas"]):
                 name, text = OUT_OF_GAS, f"used all {receipt.gas_used} gas"
             else:
-                reason = self.chain.revert_reason(dict(tx), block - 1 if block else "latest")
-                name = reason.name if reason else "revert without data"
-                text = str(reason or "reverted")
+                revert = self.chain.revert_reason(dict(tx), block - 1 if block else "latest")
+                name = revert.name if revert else "revert without data"
+                text = str(revert or "reverted")
             log.warning("batch %d: transaction 0x%s reverted: %s", batch.id, tx_hash.hex(), text)
             self._batch_failed(batch, name, text)
             return
@@ -511,7 +551,9 @@ class Submitter:
                 metrics.rejected.labels("chain", decode_error(rec.reason).name).inc()
         missing = [r.batch_pos for r in readings if r.batch_pos not in outcomes]
         if missing:
-            log.error("batch %d: no outcome for positions %s in the receipt", batch.id, missing[:10])
+            log.error(
+                "batch %d: no outcome for positions %s in the receipt", batch.id, missing[:10]
+            )
             return
         self.store.finish_batch(batch.id, tx_hash, block, receipt.gas_used, outcomes)
         confirmed = sum(1 for v in outcomes.values() if v is None)
@@ -523,7 +565,11 @@ class Submitter:
             metrics.latency.observe(max(now - r.accepted_at, 0.0))
         log.info(
             "batch %d confirmed in block %d: %d recorded, %d rejected, %d gas",
-            batch.id, block, confirmed, len(outcomes) - confirmed, receipt.gas_used,
+            batch.id,
+            block,
+            confirmed,
+            len(outcomes) - confirmed,
+            receipt.gas_used,
         )
 
 

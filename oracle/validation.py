@@ -71,7 +71,9 @@ def check_reading(index: int, r: WireReading, rules: Rules, spec_of: SpecLookup)
         issues.append(Issue(index, "interval_end", "must be after interval_start"))
     elif r.end - r.start != interval:
         issues.append(
-            Issue(index, "interval_end", f"interval lasts {r.end - r.start} s; must be {interval} s")
+            Issue(
+                index, "interval_end", f"interval lasts {r.end - r.start} s; must be {interval} s"
+            )
         )
     if r.start % interval:
         issues.append(
@@ -81,13 +83,21 @@ def check_reading(index: int, r: WireReading, rules: Rules, spec_of: SpecLookup)
         issues.append(Issue(index, "interval_end", "is in the future"))
     spec = spec_of(r.meter)
     if spec is None or not spec.known:
-        issues.append(Issue(index, "meter_id", f"meter {r.meter!r} is not registered", "unknown_meter"))
+        issues.append(
+            Issue(index, "meter_id", f"meter {r.meter!r} is not registered", "unknown_meter")
+        )
         return issues
     if not spec.active:
-        issues.append(Issue(index, "meter_id", f"meter {r.meter!r} is deactivated", "unknown_meter"))
+        issues.append(
+            Issue(index, "meter_id", f"meter {r.meter!r} is deactivated", "unknown_meter")
+        )
     if r.start < spec.commissioned_at:
         issues.append(
-            Issue(index, "interval_start", f"before the meter's commissioning ({spec.commissioned_at})")
+            Issue(
+                index,
+                "interval_start",
+                f"before the meter's commissioning ({spec.commissioned_at})",
+            )
         )
     seconds = max(r.end - r.start, 0)
     limit_scaled = spec.capacity_w * seconds * (BPS + rules.capacity_margin_bps)
@@ -112,7 +122,12 @@ def check_batch(readings: Sequence[WireReading], rules: Rules, spec_of: SpecLook
         key = (r.meter, r.start)
         if key in seen and readings[seen[key]] != r:
             issues.append(
-                Issue(i, "interval_start", f"conflicts with reading {seen[key]} of this request", "conflict")
+                Issue(
+                    i,
+                    "interval_start",
+                    f"conflicts with reading {seen[key]} of this request",
+                    "conflict",
+                )
             )
         seen.setdefault(key, i)
     return issues

@@ -17,15 +17,32 @@ def _local_role_defaults() -> tuple[str, list[str]]:
 
 
 @click.command(cls=ConnectedProviderCommand)
-@click.option("--account", "account_alias", help="Deployer/admin Ape account alias. Local default: test account 0.")
-@click.option("--operator", help="Operator account (registers members, revokes). Local default: test account 1.")
-@click.option("--signer", "signers", multiple=True, help="Oracle signer address; repeat for n signers.")
-@click.option("--quorum", default=1, show_default=True, help="Signatures needed per batch (k of n).")
+@click.option(
+    "--account",
+    "account_alias",
+    help="Deployer/admin Ape account alias. Local default: test account 0.",
+)
+@click.option(
+    "--operator",
+    help="Operator account (registers members, revokes). Local default: test account 1.",
+)
+@click.option(
+    "--signer", "signers", multiple=True, help="Oracle signer address; repeat for n signers."
+)
+@click.option(
+    "--quorum", default=1, show_default=True, help="Signatures needed per batch (k of n)."
+)
 @click.option("--interval-seconds", default=1800, show_default=True, help="Reading length.")
-@click.option("--capacity-margin-bps", default=1000, show_default=True, help="Allowed PQ1 above capacity.")
-@click.option("--payment-token", help="ERC-20 the market settles in. Local default: a fresh mock JPYT.")
+@click.option(
+    "--capacity-margin-bps", default=1000, show_default=True, help="Allowed PQ1 above capacity."
+)
+@click.option(
+    "--payment-token", help="ERC-20 the market settles in. Local default: a fresh mock JPYT."
+)
 @click.option("--market-fee-bps", default=250, show_default=True, help="Market operator fee.")
-@click.option("--force", is_flag=True, help="Deploy anew even if this chain holds a live deployment.")
+@click.option(
+    "--force", is_flag=True, help="Deploy anew even if this chain holds a live deployment."
+)
 def cli(
     network,
     account_alias,
@@ -45,7 +62,10 @@ def cli(
     except FileNotFoundError:
         existing = None
     if existing and is_live(existing) and not force:
-        logger.info(f"Chain {chain.chain_id} already holds this deployment; keeping it (use --force to redeploy).")
+        logger.info(
+            f"Chain {chain.chain_id} already holds this deployment; keeping it "
+            "(use --force to redeploy)."
+        )
         _print(existing.contracts, existing.deployment_block)
         attach(existing)
         return
@@ -59,18 +79,30 @@ def cli(
         raise click.UsageError("--account is required off the local devnet")
     if not operator or not signers:
         if not is_local:
-            raise click.UsageError("--operator and at least one --signer are required off the local devnet")
+            raise click.UsageError(
+                "--operator and at least one --signer are required off the local devnet"
+            )
         default_operator, default_signers = _local_role_defaults()
         operator = operator or default_operator
         signers = signers or default_signers
-    contracts, first_block = deploy_all(account, operator, signers, quorum, interval_seconds, capacity_margin_bps)
-    record = describe(contracts, first_block, network.choice, str(account.address), operator, signers, quorum)
+    contracts, first_block = deploy_all(
+        account, operator, signers, quorum, interval_seconds, capacity_margin_bps
+    )
+    record = describe(
+        contracts, first_block, network.choice, str(account.address), operator, signers, quorum
+    )
     if payment_token is None and is_local:
         payment_token = deploy_mock_yen(account, operator).address
         record.contracts["MockYenToken"] = str(payment_token)
     if payment_token is not None:
         market = deploy_market(
-            account, contracts.zcv, payment_token, market_fee_bps, operator, operator=operator, treasury=operator
+            account,
+            contracts.zcv,
+            payment_token,
+            market_fee_bps,
+            operator,
+            operator=operator,
+            treasury=operator,
         )
         record.contracts["ZcvMarket"] = str(market.address)
     else:

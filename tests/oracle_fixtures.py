@@ -30,8 +30,15 @@ def iso(ts: int) -> str:
     return datetime.fromtimestamp(ts, timezone(timedelta(hours=9))).isoformat()
 
 
-def wire(meter: str, start: int, gen: int = 1000, cons: int = 400, sold: int = 600, bought: int = 0,
-         length: int = INTERVAL) -> dict[str, Any]:
+def wire(
+    meter: str,
+    start: int,
+    gen: int = 1000,
+    cons: int = 400,
+    sold: int = 600,
+    bought: int = 0,
+    length: int = INTERVAL,
+) -> dict[str, Any]:
     return {
         "meter_id": meter,
         "interval_start": iso(start),
@@ -91,8 +98,11 @@ class RunningOracle:
         )
 
     def status(self, meter: str) -> list[dict[str, Any]]:
-        r = httpx.get(f"{self.url}/v1/meters/{meter}/readings",
-                      headers={"Authorization": f"Bearer {self.token}"}, timeout=10)
+        r = httpx.get(
+            f"{self.url}/v1/meters/{meter}/readings",
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=10,
+        )
         r.raise_for_status()
         return list(r.json()["readings"])
 
@@ -106,12 +116,20 @@ class RunningOracle:
 
 
 def start_oracle(
-    tmp: Path, rpc_url: str, deployments_dir: Path, key: bytes, meters: list[str],
+    tmp: Path,
+    rpc_url: str,
+    deployments_dir: Path,
+    key: bytes,
+    meters: list[str],
     **overrides: Any,
 ) -> Iterator[RunningOracle]:
     settings = OracleSettings(
-        rpc_url=rpc_url, deployments_dir=deployments_dir, db_path=tmp / "oracle.db",
-        batch_max_age_s=0.2, poll_interval_s=0.05, **overrides,
+        rpc_url=rpc_url,
+        deployments_dir=deployments_dir,
+        db_path=tmp / "oracle.db",
+        batch_max_age_s=0.2,
+        poll_interval_s=0.05,
+        **overrides,
     )
     store = Store(settings.db_path)
     oracle = Oracle(settings, store, Chain(rpc_url, deployments_dir), Signer(key, "test key"))
@@ -149,7 +167,9 @@ class OracleProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 (closed with the process)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "oracle", "serve", "--port", str(self.port)],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
 
         def up() -> bool:
@@ -186,16 +206,26 @@ class OracleProcess:
 
 
 def post(url: str, token: str, readings: list[dict[str, Any]]) -> httpx.Response:
-    return httpx.post(f"{url}/v1/readings", json={"readings": readings},
-                      headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    return httpx.post(
+        f"{url}/v1/readings",
+        json={"readings": readings},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
 
 
 def recorded_counts(w3: Any, registry: str) -> dict[tuple[bytes, int], int]:
     """How many times each (meter, start) was recorded on chain (from ReadingRecorded logs)."""
     from oracle.chain import READING_RECORDED
 
-    logs = w3.eth.get_logs({"address": registry, "fromBlock": 0, "toBlock": "latest",
-                            "topics": ["0x" + READING_RECORDED.hex()]})
+    logs = w3.eth.get_logs(
+        {
+            "address": registry,
+            "fromBlock": 0,
+            "toBlock": "latest",
+            "topics": ["0x" + READING_RECORDED.hex()],
+        }
+    )
     counts: dict[tuple[bytes, int], int] = {}
     for entry in logs:
         key = (bytes(entry["topics"][1]), int.from_bytes(bytes(entry["data"])[:32], "big"))

@@ -819,7 +819,9 @@ def test_reading_that_would_overflow_a_total_is_skipped_not_the_whole_batch(
     absurd = replace(at("BOB-PV", epoch, 0), consumed_wh=2**64 - 2)  # e.g. a meter's no-data code
     tx = submit([good, absurd])
     assert recorded(tx, registry) == [good.as_tuple()]
-    assert [(i, name) for i, name, _ in rejected(tx, registry, decoder)] == [(1, "RegistryTotalsOverflow")]
+    assert [(i, name) for i, name, _ in rejected(tx, registry, decoder)] == [
+        (1, "RegistryTotalsOverflow")
+    ]
 
 
 def test_member_totals_sum_over_the_members_meters(

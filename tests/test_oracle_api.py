@@ -46,8 +46,10 @@ def api(solo, oracle_keys, tmp_path):
 
 def test_digest_parity(solo, chain, epoch):
     contracts = solo[0]
-    readings = [Reading(meter_id(m), epoch + i * INTERVAL, epoch + (i + 1) * INTERVAL, i, 2, 3, 4)
-                for i, m in enumerate(["API-A", "API-B", "API-A"])]
+    readings = [
+        Reading(meter_id(m), epoch + i * INTERVAL, epoch + (i + 1) * INTERVAL, i, 2, 3, 4)
+        for i, m in enumerate(["API-A", "API-B", "API-A"])
+    ]
     fast = fast_batch_digest(readings, chain.chain_id, str(contracts.registry.address))
     assert fast == batch_digest(readings, chain.chain_id, str(contracts.registry.address))
     assert fast == bytes(contracts.registry.batchDigest([r.as_tuple() for r in readings]))
@@ -137,6 +139,7 @@ def test_403_meter_of_another_gateway(api, epoch):
 
 def test_409_never_overwrites(api, epoch):
     assert api.post([wire("API-A", epoch, gen=100)]).status_code == 202
+
     def values():
         return [r.wire() for r in api.store.readings_of("API-A", None, None)]
 
@@ -168,13 +171,21 @@ def test_413_too_large(api, epoch):
 
 BAD_READINGS = [
     # (description, mutate(reading dict, epoch) -> reading dict, field expected)
-    ("missing value", lambda r, e: {k: v for k, v in r.items() if k != "consumed_wh"}, "consumed_wh"),
+    (
+        "missing value",
+        lambda r, e: {k: v for k, v in r.items() if k != "consumed_wh"},
+        "consumed_wh",
+    ),
     ("negative", lambda r, e: {**r, "sold_wh": -1}, "sold_wh"),
     ("not an integer", lambda r, e: {**r, "generated_wh": 1.5}, "generated_wh"),
     ("a string number", lambda r, e: {**r, "purchased_wh": "5"}, "purchased_wh"),
     ("beyond uint64", lambda r, e: {**r, "consumed_wh": 2**64}, "consumed_wh"),
     ("implausibly large", lambda r, e: {**r, "consumed_wh": 2**62}, "consumed_wh"),
-    ("no UTC offset", lambda r, e: {**r, "interval_start": "2026-01-01T00:00:00"}, "interval_start"),
+    (
+        "no UTC offset",
+        lambda r, e: {**r, "interval_start": "2026-01-01T00:00:00"},
+        "interval_start",
+    ),
     ("end before start", lambda r, e: {**r, "interval_end": iso(e - INTERVAL)}, "interval_end"),
     ("end equals start", lambda r, e: {**r, "interval_end": iso(e)}, "interval_end"),
     ("15-minute interval", lambda r, e: {**r, "interval_end": iso(e + 900)}, "interval_end"),
@@ -199,7 +210,9 @@ def test_422_invalid_reading(api, epoch, case):
 
 def test_422_inactive_meter_and_capacity_edge(api, epoch):
     body = _problem(api.post([wire("API-OFF", epoch)]), 422)
-    assert body["errors"][0]["field"] == "meter_id" and "deactivated" in body["errors"][0]["message"]
+    assert (
+        body["errors"][0]["field"] == "meter_id" and "deactivated" in body["errors"][0]["message"]
+    )
     # Exactly at the limit is fine: 4 kW x 0.5 h x 1.1 = 2,200 Wh.
     assert api.post([wire("API-A", epoch, gen=2_200)]).status_code == 202
     assert api.store.count_readings() == 1
@@ -222,6 +235,7 @@ def test_status_window(api, epoch):
     starts = [x["interval_start"] for x in r.json()["readings"]]
     assert starts == [epoch + INTERVAL, epoch + 2 * INTERVAL]
     wait_until(lambda: all(x["status"] == "confirmed" for x in api.status("API-B")))
-    r = httpx.get(f"{api.url}/v1/meters/API-OTHER/readings",
-                  headers={"Authorization": f"Bearer {api.token}"})
+    r = httpx.get(
+        f"{api.url}/v1/meters/API-OTHER/readings", headers={"Authorization": f"Bearer {api.token}"}
+    )
     _problem(r, 403)

@@ -100,8 +100,9 @@ def test_kill_at_every_point_then_exactly_once(devnet, tmp_path, oracle_keys):
     expected = {(meter_id(r["meter_id"]), epoch + s * INTERVAL) for s in range(7) for r in sent[:5]}
     assert set(counts) == expected
     assert set(counts.values()) == {1}
-    registry = w3.eth.contract(address=record.contracts["GenerationRegistry"],
-                               abi=load_abis()["GenerationRegistry"])
+    registry = w3.eth.contract(
+        address=record.contracts["GenerationRegistry"], abi=load_abis()["GenerationRegistry"]
+    )
     for m in METERS:
         totals = registry.functions.meterTotals(meter_id(m)).call()
         assert totals[0] == sum(100 + s for s in range(7))

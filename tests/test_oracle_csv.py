@@ -65,8 +65,9 @@ def csv_net(admin, operator, bob, oracle_keys, chain, epoch, tmp_path_factory):
     contracts, _ = deploy_all(admin, operator.address, [signer], quorum=1)
     contracts.members.registerMember(bob, "Bob Shoten KK", 2, sender=operator)
     for label in ("CSV-1", "CSV-2"):
-        contracts.members.registerMeter(meter_id(label), bob, 0, 6_000, "TEPCO-13", epoch - 86400,
-                                        sender=operator)
+        contracts.members.registerMeter(
+            meter_id(label), bob, 0, 6_000, "TEPCO-13", epoch - 86400, sender=operator
+        )
     chain.provider.set_balance(signer, 10**21)
     directory = tmp_path_factory.mktemp("csvdeploy")
     write_deployment(chain.provider.web3, contracts.addresses(), directory)
@@ -76,7 +77,8 @@ def csv_net(admin, operator, bob, oracle_keys, chain, epoch, tmp_path_factory):
 def _run(csv_net, db, *args):
     _, directory, uri = csv_net
     return CliRunner().invoke(
-        cli, ["--db", str(db), "--rpc-url", uri, "--deployments-dir", str(directory), *args],
+        cli,
+        ["--db", str(db), "--rpc-url", uri, "--deployments-dir", str(directory), *args],
         catch_exceptions=False,
     )
 
@@ -91,8 +93,16 @@ def test_import_broute_then_confirmed(csv_net, tmp_path, epoch, oracle_keys):
         fwd, rev, gen = (fwd + 700) % 10**8, rev + 200, gen + 900
     (tmp_path / "broute.csv").write_text("\n".join(lines) + "\n")
     db = tmp_path / "oracle.db"
-    result = _run(csv_net, db, "import-csv", str(tmp_path / "broute.csv"), "--format", "broute",
-                  "--unit", "0x03")
+    result = _run(
+        csv_net,
+        db,
+        "import-csv",
+        str(tmp_path / "broute.csv"),
+        "--format",
+        "broute",
+        "--unit",
+        "0x03",
+    )
     assert result.exit_code == 0, result.output
     assert "2 readings, 2 accepted" in result.output and "2 intervals skipped" in result.output
     rows = Store(db).readings_of("CSV-1", None, None)

@@ -42,8 +42,9 @@ def devnet(tmp_path, oracle_keys):
 
 def test_outage_queues_then_confirms(devnet, tmp_path, oracle_keys):
     anvil, record, w3, epoch = devnet
-    for api in start_oracle(tmp_path, anvil.url, tmp_path / "deployments", oracle_keys[0], METERS,
-                            backoff_max_s=1.0):
+    for api in start_oracle(
+        tmp_path, anvil.url, tmp_path / "deployments", oracle_keys[0], METERS, backoff_max_s=1.0
+    ):
         assert api.post([wire(m, epoch) for m in METERS]).status_code == 202
         api.wait_final(4)
 
@@ -51,7 +52,8 @@ def test_outage_queues_then_confirms(devnet, tmp_path, oracle_keys):
         for slot in range(1, 6):
             r = api.post([wire(m, epoch + slot * INTERVAL) for m in METERS])
             assert r.status_code == 202, r.text
-        wait_until(lambda: httpx.get(f"{api.url}/healthz").status_code == 503, 10, "chain down")
+        health_url = f"{api.url}/healthz"
+        wait_until(lambda url=health_url: httpx.get(url).status_code == 503, 10, "chain down")
         health = httpx.get(f"{api.url}/healthz").json()
         assert health["store"] and not health["chain"] and health["queue_depth"] == 20
         assert api.store.state_counts() == {"confirmed": 4, "accepted": 20}

@@ -26,8 +26,9 @@ METERS = ["Q-1", "Q-2"]
 def quorum_net(zcx, operator, carol, oracle_keys, chain, epoch, tmp_path_factory):
     zcx.members.registerMember(carol, "Carol School", 1, sender=operator)
     for label in METERS:
-        zcx.members.registerMeter(meter_id(label), carol, 0, 10_000, "KANSAI", epoch - 86400,
-                                  sender=operator)
+        zcx.members.registerMeter(
+            meter_id(label), carol, 0, 10_000, "KANSAI", epoch - 86400, sender=operator
+        )
     chain.provider.set_balance(Account.from_key(oracle_keys[0]).address, 10**21)
     directory = tmp_path_factory.mktemp("qdeploy")
     write_deployment(chain.provider.web3, zcx.addresses(), directory)

@@ -30,4 +30,6 @@ def test_meter_to_retirement(registered, submit, alice, bob, epoch):
     assert [tuple(lot) for lot in registered.zcv.lotsOf(bob)] == [(1, 1000)]
     registered.zcv.retire(500, "Bob Shoten shop", "FY2026 Q4", epoch, epoch + 86400, sender=bob)
     assert registered.zcv.counters(bob).amortized == 500
-    assert registered.zcv.totalSupply() + registered.zcv.totalRetired() == registered.zcv.totalIssued()
+    assert (
+        registered.zcv.totalSupply() + registered.zcv.totalRetired() == registered.zcv.totalIssued()
+    )

@@ -929,7 +929,11 @@ def _run(
             chain_readings, spot, prices, simulation.start, simulation.slots
         )
         monthly = statements(
-            chain_readings, members_frame, prices, payments, operator=str(accounts.test_accounts[1].address)
+            chain_readings,
+            members_frame,
+            prices,
+            payments,
+            operator=str(accounts.test_accounts[1].address),
         )
         rate = int(contracts.exchange.rateAt(int(chain.blocks.head.timestamp)))
         checks = verify(contracts, simulation, chain_readings, certificates, rate)

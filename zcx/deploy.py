@@ -80,7 +80,9 @@ def describe(
         chain_id=chain.chain_id,
         network=network,
         deployment_block=first_block,
-        deployment_block_hash=block.hash.hex() if isinstance(block.hash, bytes) else str(block.hash),
+        deployment_block_hash=block.hash.hex()
+        if isinstance(block.hash, bytes)
+        else str(block.hash),
         contracts=contracts.addresses(),
         roles={"admin": admin, "operator": operator, "oracle_signers": list(signers)},
         config={

@@ -26,7 +26,9 @@ class Deployment:
         try:
             return self.contracts[name]
         except KeyError:
-            raise KeyError(f"deployment for chain {self.chain_id} has no contract {name!r}") from None
+            raise KeyError(
+                f"deployment for chain {self.chain_id} has no contract {name!r}"
+            ) from None
 
 
 def path_for(chain_id: int, directory: Path = DEFAULT_DIR) -> Path:

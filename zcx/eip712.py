@@ -102,13 +102,17 @@ def batch_digest(readings: Sequence[Reading], chain_id: int, registry: str) -> b
     return keccak(b"\x19" + signable.version + signable.header + signable.body)
 
 
-def sign_batch(readings: Sequence[Reading], chain_id: int, registry: str, private_key: Any) -> bytes:
+def sign_batch(
+    readings: Sequence[Reading], chain_id: int, registry: str, private_key: Any
+) -> bytes:
     """One oracle's 65-byte signature over the batch."""
     signable = encode_typed_data(full_message=typed_batch(readings, chain_id, registry))
     return bytes(Account.sign_message(signable, private_key).signature)
 
 
-def recover_signer(readings: Sequence[Reading], chain_id: int, registry: str, signature: bytes) -> str:
+def recover_signer(
+    readings: Sequence[Reading], chain_id: int, registry: str, signature: bytes
+) -> str:
     """The address that produced `signature` over the batch (for auditors and quorum peers)."""
     signable = encode_typed_data(full_message=typed_batch(readings, chain_id, registry))
     return str(Account.recover_message(signable, signature=signature))
@@ -122,7 +126,9 @@ def order_signatures(signed: Iterable[tuple[str, bytes]]) -> list[bytes]:
     return [by_signer[key] for key in sorted(by_signer)]
 
 
-def sign_quorum(readings: Sequence[Reading], chain_id: int, registry: str, private_keys: Iterable[Any]) -> list[bytes]:
+def sign_quorum(
+    readings: Sequence[Reading], chain_id: int, registry: str, private_keys: Iterable[Any]
+) -> list[bytes]:
     """Signatures of several oracle keys, ordered for `submitBatch` (local/test use)."""
     signed = []
     for key in private_keys:

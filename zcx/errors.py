@@ -21,7 +21,8 @@ SENTENCES: dict[str, str] = {
     "RegistryReadingBeforeCommissioning": "the interval starts before the meter was commissioned",
     "RegistryGenerationExceedsCapacity": "generation {generatedWh} Wh exceeds what the meter's "
     "capacity allows ({maxWh} Wh)",
-    "RegistryTotalsOverflow": "the reading would overflow the meter's running totals (implausible value)",
+    "RegistryTotalsOverflow": "the reading would overflow the meter's running totals "
+    "(implausible value)",
     "RegistryBatchAlreadyApplied": "this batch was already applied",
     "RegistryQuorumNotMet": "only {validSigners} oracle signatures; {quorum} needed",
     "RegistryDuplicateSigner": "the same oracle signed twice",
@@ -32,7 +33,8 @@ SENTENCES: dict[str, str] = {
     "ExchangeMeterFlagged": "the operator has flagged this meter; claims are refused",
     "ExchangeUnknownRegistry": "the exchange does not accept this registry",
     "ExchangeNothingToIssue": "the claimable generation is worth less than one unit",
-    "ZcvCertificateRevoked": "certificate {certificateId} is revoked; its units cannot move or be retired",
+    "ZcvCertificateRevoked": "certificate {certificateId} is revoked; "
+    "its units cannot move or be retired",
     "ZcvTooManyLots": "the transfer would touch more than {maxLots} certificate lots; send less "
     "or pick lots explicitly",
     "ZcvLotMismatch": "lot {index} does not hold the named certificate (lots changed?)",

@@ -62,7 +62,11 @@ class Report:
         path = self.directory / f"{name}.csv"
         frame.to_csv(path, index=False)
         shown = frame.head(max_rows).to_html(index=False, border=0, classes="table")
-        note = f"<p>First {max_rows} of {len(frame)} rows; all in {name}.csv.</p>" if len(frame) > max_rows else ""
+        note = (
+            f"<p>First {max_rows} of {len(frame)} rows; all in {name}.csv.</p>"
+            if len(frame) > max_rows
+            else ""
+        )
         self.sections.append(_Section("table", name, caption, shown + note))
         return path
 
@@ -82,7 +86,8 @@ class Report:
                     parts.append(f"<h2>{html.escape(s.caption)}</h2>")
                 parts.append(f"<p>{html.escape(s.body)}</p>")
             elif s.kind == "figure":
-                parts.append(f"<h2>{html.escape(s.caption)}</h2><img src='{s.name}.png' alt='{html.escape(s.caption)}'>")
+                caption = html.escape(s.caption)
+                parts.append(f"<h2>{caption}</h2><img src='{s.name}.png' alt='{caption}'>")
             else:
                 parts.append(f"<h2>{html.escape(s.caption)}</h2>{s.body}")
         parts.append("</body></html>")

@@ -76,15 +76,19 @@ def statements(
     grouped["coins_paid_units"] = 0
     if payments is not None and len(payments):
         if operator is None:
-            raise ValueError("operator: needed to credit coin payments (only a member's own "
-                             "payments to the operator count against its statement)")
+            raise ValueError(
+                "operator: needed to credit coin payments (only a member's own "
+                "payments to the operator count against its statement)"
+            )
         # A Paid event counts only if this member paid the operator with the statement's
         # reference: anyone can emit a Paid with any reference.
         paid = payments[payments["to"].str.lower() == operator.lower()]
         by_key = paid.groupby([paid["from"].str.lower(), "payment_reference"])["units"].sum()
         grouped["coins_paid_units"] = [
             int(by_key.get((account.lower(), reference), 0))
-            for account, reference in zip(grouped["account"], grouped["payment_reference"], strict=True)
+            for account, reference in zip(
+                grouped["account"], grouped["payment_reference"], strict=True
+            )
         ]
     grouped["coins_credit_jpy"] = grouped["coins_paid_units"] / UNITS_PER_ZCV * prices.jpy_per_zcv
     grouped["due_jpy"] = (
