@@ -14,8 +14,10 @@ import {IZeroCarbonValue} from "./interfaces/IZeroCarbonValue.sol";
 ///    certificate. At most MAX_LOTS_PER_TRANSFER lots are visited, which bounds the gas of any
 ///    transfer; a holder with more, smaller lots sends in several transfers or uses `transferLots`.
 ///  - `transferLots`/`retireLots` move exactly the lots the caller names.
-///  - Cost model: per lot moved, one sender lot slot, one revocation flag read, one recipient lot
-///    slot (plus the recipient's lot count when a new lot is pushed) and one LotMoved event.
+///  - Cost model: a holder's lot count and top lot share one slot (`Holding`). Per lot moved: the
+///    sender's Holding (or, below the top, one lot slot), one revocation flag read, the
+///    recipient's Holding (plus one lot slot when a new certificate pushes the old top down) and
+///    one LotMoved event. Emptied lot slots are never cleared, so they are cheap to reuse.
 /// Invariants kept here:
 ///  (3) sum of balances == totalSupply (OpenZeppelin ERC20); totalSupply + totalRetired == totalIssued;
 ///  (4) for every certificate: units == sum of its lots over all holders + its retiredUnits, and
@@ -45,7 +47,16 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
     uint256 private _certificateCount;
     mapping(uint256 retirementId => Retirement) private _retirements;
     uint256 private _retirementCount;
-    mapping(address holder => uint256) private _lotCount;
+    /// @dev A holder's lot count and top lot share one slot, so the common transfer (units from
+    /// the sender's top lot, merged into the recipient's top lot) touches one slot per side.
+    struct Holding {
+        uint32 count;
+        uint64 topCertificateId;
+        uint160 topUnits;
+    }
+
+    mapping(address holder => Holding) private _holdings;
+    /// @dev Lots below the top: indexes 0 .. count-2 (the top, index count-1, is in the Holding).
     mapping(address holder => mapping(uint256 index => Lot)) private _lots;
     mapping(address account => AccountCounters) private _counters;
     uint256 private _totalIssued;
@@ -196,10 +207,10 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
 
     /// @inheritdoc IZeroCarbonValue
     function lotsOf(address holder) external view returns (Lot[] memory lots) {
-        uint256 count = _lotCount[holder];
-        lots = new Lot[](count);
-        for (uint256 i = 0; i < count; ++i) {
-            lots[i] = _lots[holder][i];
+        Holding memory holding = _holdings[holder];
+        lots = new Lot[](holding.count);
+        for (uint256 i = 0; i < holding.count; ++i) {
+            lots[i] = _lotAt(holder, holding, i);
         }
     }
 
@@ -243,8 +254,8 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
         uint64[] memory certificateIds,
         uint256[] memory certificateUnits
     ) private returns (uint256 taken) {
-        uint256 count = _lotCount[from];
-        uint256 index = count;
+        Holding memory holding = _holdings[from];
+        uint256 index = holding.count;
         uint256 remaining = units;
         uint256 visited;
         uint256 firstRevoked;
@@ -257,7 +268,7 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
             if (visited == MAX_LOTS_PER_TRANSFER) revert ZcvTooManyLots(MAX_LOTS_PER_TRANSFER);
             --index;
             ++visited;
-            Lot memory lot = _lots[from][index];
+            Lot memory lot = _lotAt(from, holding, index);
             if (_certificates[lot.certificateId].revoked) {
                 if (firstRevoked == 0) firstRevoked = lot.certificateId;
                 continue;
@@ -267,7 +278,7 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
             unchecked {
                 remaining -= take;
             }
-            count = _debitLot(from, index, lot, take, count);
+            _debitLot(from, holding, index, lot, take);
             if (to != address(0)) _creditLot(to, lot.certificateId, take);
             if (certificateIds.length != 0) {
                 certificateIds[taken] = lot.certificateId;
@@ -276,7 +287,7 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
             ++taken;
             emit LotMoved(from, to, lot.certificateId, take);
         }
-        _lotCount[from] = count;
+        _holdings[from] = holding;
     }
 
     /// @dev Takes exactly the picked lots (strictly descending indexes, so earlier removals never
@@ -292,21 +303,21 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
         if (picks.length == 0) revert ZcvZeroUnits();
         if (picks.length > MAX_LOTS_PER_TRANSFER) revert ZcvTooManyLots(MAX_LOTS_PER_TRANSFER);
         if (to == from) revert ERC20InvalidReceiver(to);
-        uint256 count = _lotCount[from];
+        Holding memory holding = _holdings[from];
         uint256 previousIndex = type(uint256).max;
         for (uint256 i = 0; i < picks.length; ++i) {
             LotPick calldata pick = picks[i];
             if (pick.index >= previousIndex) revert ZcvLotPicksUnordered(pick.index);
             previousIndex = pick.index;
-            if (pick.index >= count) revert ZcvLotMismatch(pick.index, pick.certificateId, 0);
-            Lot memory lot = _lots[from][pick.index];
+            if (pick.index >= holding.count) revert ZcvLotMismatch(pick.index, pick.certificateId, 0);
+            Lot memory lot = _lotAt(from, holding, pick.index);
             if (lot.certificateId != pick.certificateId) {
                 revert ZcvLotMismatch(pick.index, pick.certificateId, lot.certificateId);
             }
             if (_certificates[lot.certificateId].revoked) revert ZcvCertificateRevoked(lot.certificateId);
             if (pick.units == 0) revert ZcvZeroUnits();
             if (pick.units > lot.units) revert ZcvLotTooSmall(pick.index, pick.units, lot.units);
-            count = _debitLot(from, pick.index, lot, pick.units, count);
+            _debitLot(from, holding, pick.index, lot, pick.units);
             if (to != address(0)) _creditLot(to, lot.certificateId, pick.units);
             if (record) {
                 certificateIds[i] = lot.certificateId;
@@ -315,40 +326,61 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
             units += pick.units;
             emit LotMoved(from, to, lot.certificateId, pick.units);
         }
-        _lotCount[from] = count;
+        _holdings[from] = holding;
     }
 
-    /// @dev Removes `take` units from lot `index`; an emptied lot is replaced by the top lot
-    /// (swap and pop). The vacated top slot is left as it was: it stays non-zero, so pushing a
-    /// lot there later costs a 2,900-gas rewrite instead of a 20,000-gas fresh slot.
-    /// @return The new lot count.
-    function _debitLot(address holder, uint256 index, Lot memory lot, uint256 take, uint256 count)
+    /// @dev Lot `index` of a holder whose Holding is `holding` (the top lives in the Holding).
+    function _lotAt(address holder, Holding memory holding, uint256 index) private view returns (Lot memory) {
+        if (index == holding.count - 1) return Lot(holding.topCertificateId, holding.topUnits);
+        return _lots[holder][index];
+    }
+
+    /// @dev Removes `take` units from lot `index`, updating `holding` in memory (the caller
+    /// stores it). An emptied top is replaced by the highest lot below it; an emptied lower lot
+    /// by that same highest lot below the top. Vacated slots are not cleared: they stay
+    /// non-zero, so a later push there is a 2,900-gas rewrite instead of a 20,000-gas new slot.
+    function _debitLot(address holder, Holding memory holding, uint256 index, Lot memory lot, uint256 take)
         private
-        returns (uint256)
     {
+        uint256 top = holding.count - 1;
         if (take < lot.units) {
-            // take < lot.units, so this cannot underflow.
+            // take < lot.units, so this cannot underflow; lot units never exceed uint160.
             unchecked {
-                _lots[holder][index].units = uint192(lot.units - take);
+                if (index == top) holding.topUnits = uint160(lot.units - take);
+                else _lots[holder][index].units = uint192(lot.units - take);
             }
-            return count;
+            return;
         }
-        uint256 top = count - 1;
-        if (index != top) _lots[holder][index] = _lots[holder][top];
-        return top;
+        if (top != 0) {
+            uint256 last = top - 1; // highest index below the top
+            if (index == top) {
+                Lot memory next = _lots[holder][last];
+                holding.topCertificateId = next.certificateId;
+                holding.topUnits = uint160(next.units);
+            } else if (index != last) {
+                _lots[holder][index] = _lots[holder][last];
+            }
+        }
+        // count >= 1 here (a lot was taken), so this cannot underflow.
+        unchecked {
+            holding.count -= 1;
+        }
     }
 
     function _creditLot(address holder, uint64 certificateId, uint256 units) private {
-        uint256 count = _lotCount[holder];
-        if (count != 0) {
-            Lot storage top = _lots[holder][count - 1];
-            if (top.certificateId == certificateId) {
-                top.units = (uint256(top.units) + units).toUint192();
-                return;
+        Holding memory holding = _holdings[holder];
+        if (holding.count != 0 && holding.topCertificateId == certificateId) {
+            holding.topUnits = (uint256(holding.topUnits) + units).toUint160();
+        } else {
+            // The old top moves below; the new lot becomes the top.
+            if (holding.count != 0) {
+                _lots[holder][holding.count - 1] = Lot(holding.topCertificateId, holding.topUnits);
             }
+            holding.topCertificateId = certificateId;
+            holding.topUnits = units.toUint160();
+            holding.count += 1;
         }
-        _lots[holder][count] = Lot(certificateId, units.toUint192());
-        _lotCount[holder] = count + 1;
+        _holdings[holder] = holding;
     }
 
     function _checkRetirement(uint256 units, string calldata beneficiary, uint64 start, uint64 end) private pure {

@@ -269,8 +269,8 @@ def test_units_trace_to_their_certificates_through_several_hops(zcv, mint_to, al
 def test_transfer_lots_moves_exactly_the_picked_units(zcv, mint_to, alice, bob):
     c1, c2, c3 = mint_to(alice, [1000]), mint_to(alice, [2000]), mint_to(alice, [2500])
     tx = zcv.transferLots(bob, [(2, c3, 500), (0, c1, 1000)], sender=alice)
-    # index 0 is emptied and refilled by the top lot (swap and pop).
-    assert lots(zcv, alice) == [(c3, 2000), (c2, 2000)]
+    # index 0 is emptied and refilled by the highest lot below the top; the top stays in place.
+    assert lots(zcv, alice) == [(c2, 2000), (c3, 2000)]
     assert lots(zcv, bob) == [(c3, 500), (c1, 1000)]
     assert event_args(tx, zcv.Transfer) == [{"from": alice.address, "to": bob.address, "value": 1500}]
     assert [e["certificateId"] for e in event_args(tx, zcv.LotMoved)] == [c3, c1]
@@ -380,7 +380,10 @@ def test_plain_transfer_touching_more_than_max_lots_reverts(zcv, many_lots, caro
 def test_transfer_lots_reaches_deep_lots_of_a_large_stack(zcv, many_lots, carol, bob):
     cid, units = many_lots[0]
     zcv.transferLots(bob, [(0, cid, units)], sender=carol)
-    assert lots(zcv, carol)[0] == many_lots[-1]  # the top lot filled the hole
+    after = lots(zcv, carol)
+    assert after[0] == many_lots[-2]  # the highest lot below the top filled the hole
+    assert after[-1] == many_lots[-1]  # and the top stayed in place
+    assert len(after) == len(many_lots) - 1
 
 
 # --------------------------------------------------------------------------- pay
