@@ -64,10 +64,13 @@ def audit(
         )
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
+    # The audit covers the contracts it has ABIs for (the core four); a deployment may also
+    # record others (the market, a mock payment token), whose events it does not read.
+    audited = {name: address for name, address in deployment.contracts.items() if name in abis}
     ledger = build_ledger(
         w3,
         chain_id,
-        deployment.contracts,
+        audited,
         abis,
         from_block=deployment.deployment_block if from_block is None else from_block,
         to_block=to_block,
