@@ -155,6 +155,8 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
         uint64 consumptionEnd
     ) external returns (uint256 retirementId) {
         _checkRetirement(units, beneficiary, consumptionStart, consumptionEnd);
+        uint256 balance = balanceOf(msg.sender);
+        if (balance < units) revert ERC20InsufficientBalance(msg.sender, balance, units);
         uint64[] memory certificateIds = new uint64[](MAX_LOTS_PER_TRANSFER);
         uint256[] memory certificateUnits = new uint256[](MAX_LOTS_PER_TRANSFER);
         uint256 lotCount = _takeTopLots(msg.sender, address(0), units, certificateIds, certificateUnits);

@@ -1,4 +1,5 @@
-"""ValueExchange: who may claim, what a claim mints, the rate schedule, several registries, pause."""
+"""ValueExchange: who may claim, what a claim mints, the rate schedule, several registries,
+pause."""
 
 from __future__ import annotations
 
@@ -174,7 +175,9 @@ def test_certificate_period_spans_a_gap_in_readings(registered, submit, alice, e
 # --------------------------------------------------------------------------- rates
 
 
-def test_rate_schedule_applies_from_its_time(registered, exchange, submit, admin, alice, epoch, chain):
+def test_rate_schedule_applies_from_its_time(
+    registered, exchange, submit, admin, alice, epoch, chain
+):
     now = chain.pending_timestamp
     effective = now + 3600
     tx = exchange.scheduleRate(2000, effective, sender=admin)
@@ -202,7 +205,9 @@ def test_rate_in_the_past_or_out_of_order_is_refused(exchange, admin, chain):
     with reverts_with("ExchangeRateInPast", effectiveFrom=now - 60):
         exchange.scheduleRate(2000, now - 60, sender=admin)
     exchange.scheduleRate(2000, now + 7200, sender=admin)
-    with reverts_with("ExchangeRateOutOfOrder", effectiveFrom=now + 3600, lastEffectiveFrom=now + 7200):
+    with reverts_with(
+        "ExchangeRateOutOfOrder", effectiveFrom=now + 3600, lastEffectiveFrom=now + 7200
+    ):
         exchange.scheduleRate(1500, now + 3600, sender=admin)
     exchange.scheduleRate(1500, now + 7200, sender=admin)  # same time: the later entry wins
     assert exchange.rateAt(now + 7200) == 1500
@@ -254,7 +259,9 @@ def second_platform(registered, project, admin, operator, alice, oracle_addresse
         project.GenerationRegistry, admin, members, oracle_addresses, 2, INTERVAL, 1000
     )
     members.registerMember(alice, "Alice Tanaka (Kansai)", HOUSEHOLD, sender=operator)
-    members.registerMeter(meter_id("ALICE-KANSAI"), alice, SOLAR, 3_000, "KEPCO-27", epoch, sender=operator)
+    members.registerMeter(
+        meter_id("ALICE-KANSAI"), alice, SOLAR, 3_000, "KEPCO-27", epoch, sender=operator
+    )
     return members, ledger
 
 
@@ -268,7 +275,9 @@ def test_second_registry_issues_certificates_of_its_own(
     with reverts_with("RegistryUnknownSigner"):
         ledger.submitBatch(
             [r.as_tuple() for r in readings],
-            sign_quorum(readings, chain.chain_id, str(registered.registry.address), oracle_keys[:2]),
+            sign_quorum(
+                readings, chain.chain_id, str(registered.registry.address), oracle_keys[:2]
+            ),
             sender=alice,
         )
     ledger.submitBatch(
@@ -293,7 +302,12 @@ def test_second_registry_issues_certificates_of_its_own(
     second = event_args(tx, exchange.Claimed)[0]["certificateId"]
     a, b = registered.zcv.certificate(first), registered.zcv.certificate(second)
     assert a.registry == registered.registry.address and b.registry == ledger.address
-    assert (b.ownerName, b.zone, b.capacityW, b.wh) == ("Alice Tanaka (Kansai)", "KEPCO-27", 3000, 1500)
+    assert (b.ownerName, b.zone, b.capacityW, b.wh) == (
+        "Alice Tanaka (Kansai)",
+        "KEPCO-27",
+        3000,
+        1500,
+    )
     assert bytes(b.evidence) == bytes(ledger.evidenceHead(mid))
     assert exchange.issuedUnits(ledger, mid) == 1500
     assert exchange.issuedUnits(registered.registry, mid) == 0

@@ -7,7 +7,6 @@ invariant after every step. Every example starts from the same chain snapshot an
 from __future__ import annotations
 
 import os
-
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,7 +66,9 @@ class World:
 
 
 @pytest.fixture
-def world(registered, chain, alice, bob, carol, admin, operator, submitter, oracle_keys, epoch, decoder):
+def world(
+    registered, chain, alice, bob, carol, admin, operator, submitter, oracle_keys, epoch, decoder
+):
     """Alice's, Bob's and Carol's meters on the 2-of-3 registry."""
     registered.members.registerMember(carol, "Carol Bakery", HOUSEHOLD, sender=operator)
     registered.members.registerMeter(
@@ -370,7 +371,9 @@ class OnlyQuorumAddsReadings(ChainMachine):
         domain=st.sampled_from(DOMAINS),
         order=st.sampled_from(ORDERS),
     )
-    def submit_signed(self, label: str, fraction: float, picks: list[int], domain: str, order: str) -> None:
+    def submit_signed(
+        self, label: str, fraction: float, picks: list[int], domain: str, order: str
+    ) -> None:
         readings = [self.good_reading(self.meters[label], fraction)]
         chain_id, registry = self.w.chain.chain_id, str(self.zcx.registry.address)
         if domain == "other_chain":
@@ -410,7 +413,9 @@ class OnlyQuorumAddsReadings(ChainMachine):
         registry, admin = self.zcx.registry, self.w.admin
         if address in self.signers:
             if self.quorum > len(self.signers) - 1:
-                call_reverts(registry.removeSigner, address, sender=admin, name="RegistryInvalidQuorum")
+                call_reverts(
+                    registry.removeSigner, address, sender=admin, name="RegistryInvalidQuorum"
+                )
                 return
             registry.removeSigner(address, sender=admin)
             self.signers.discard(address)
@@ -422,7 +427,10 @@ class OnlyQuorumAddsReadings(ChainMachine):
     def set_quorum(self, quorum: int) -> None:
         if quorum == 0 or quorum > len(self.signers):
             call_reverts(
-                self.zcx.registry.setQuorum, quorum, sender=self.w.admin, name="RegistryInvalidQuorum"
+                self.zcx.registry.setQuorum,
+                quorum,
+                sender=self.w.admin,
+                name="RegistryInvalidQuorum",
             )
             return
         self.zcx.registry.setQuorum(quorum, sender=self.w.admin)
@@ -430,9 +438,8 @@ class OnlyQuorumAddsReadings(ChainMachine):
 
     @rule(who=st.sampled_from(["alice", "operator", "submitter"]))
     def outsider_adds_a_signer(self, who: str) -> None:
-        account = self.w.operator if who == "operator" else (
-            self.w.submitter if who == "submitter" else self.w.accounts[who]
-        )
+        account = {"operator": self.w.operator, "submitter": self.w.submitter}.get(who)
+        account = account or self.w.accounts[who]
         call_reverts(
             self.zcx.registry.addSigner,
             account,
@@ -479,14 +486,24 @@ class IssuedWithinRate(ChainMachine):
         self.w.chain.pending_timestamp = t
         return t
 
-    @rule(label=st.sampled_from(LABELS), fractions=st.lists(st.floats(0, 1), min_size=1, max_size=3))
+    @rule(
+        label=st.sampled_from(LABELS), fractions=st.lists(st.floats(0, 1), min_size=1, max_size=3)
+    )
     def generate(self, label: str, fractions: list[float]) -> None:
         meter = self.meters[label]
         start = self.next_start(meter)
         cap = max_wh(meter.capacity_w)
         self.submit(
             [
-                Reading(meter.mid, start + i * INTERVAL, start + (i + 1) * INTERVAL, int(cap * f), 0, 0, 0)
+                Reading(
+                    meter.mid,
+                    start + i * INTERVAL,
+                    start + (i + 1) * INTERVAL,
+                    int(cap * f),
+                    0,
+                    0,
+                    0,
+                )
                 for i, f in enumerate(fractions)
             ]
         )
@@ -577,7 +594,14 @@ def holdings(world, submit):
         ("alice", "ALICE-PV", [800]),
     ):
         start = int(zcx.registry.lastEnd(meter_id(label))) or world.epoch
-        submit([Reading(meter_id(label), start + i * INTERVAL, start + (i + 1) * INTERVAL, wh, 0, 0, 0) for i, wh in enumerate(whs)])
+        submit(
+            [
+                Reading(
+                    meter_id(label), start + i * INTERVAL, start + (i + 1) * INTERVAL, wh, 0, 0, 0
+                )
+                for i, wh in enumerate(whs)
+            ]
+        )
         zcx.exchange.claim(zcx.registry, meter_id(label), sender=acct[name])
     zcx.zcv.transfer(acct["bob"], 300, sender=acct["alice"])
     zcx.zcv.transfer(acct["carol"], 5000, sender=acct["bob"])
@@ -587,8 +611,28 @@ def holdings(world, submit):
 
 holders = st.sampled_from(HOLDERS)
 recipients = st.sampled_from((*HOLDERS, *HOLDERS, "zero"))
-REVOKED_PATHS = ("transfer", "transferFrom", "pay", "retire", "transferLots", "transferLotsFrom", "retireLots")
-CORRUPTIONS = (None, None, None, None, None, None, "unordered", "mismatch", "stale", "too_small", "zero")
+REVOKED_PATHS = (
+    "transfer",
+    "transferFrom",
+    "pay",
+    "retire",
+    "transferLots",
+    "transferLotsFrom",
+    "retireLots",
+)
+CORRUPTIONS = (
+    None,
+    None,
+    None,
+    None,
+    None,
+    None,
+    "unordered",
+    "mismatch",
+    "stale",
+    "too_small",
+    "zero",
+)
 
 
 class TokenMachine(ChainMachine):
@@ -609,7 +653,7 @@ class TokenMachine(ChainMachine):
             cert = zcv.certificate(cid)
             self.book.units[cid], self.book.retired[cid] = cert.units, cert.retiredUnits
         self.book.total_issued, self.book.total_retired = zcv.totalIssued(), zcv.totalRetired()
-        for label, meter in self.meters.items():
+        for meter in self.meters.values():
             meter.last_end = self.zcx.registry.lastEnd(meter.mid)
             meter.generated = self.zcx.registry.meterTotals(meter.mid).generatedWh
             meter.claimed = self.zcx.registry.claimedWh(meter.mid)
@@ -619,7 +663,9 @@ class TokenMachine(ChainMachine):
     def target(self, name: str) -> str:
         return ZERO_ADDRESS if name == "zero" else self.addr(name)
 
-    def act(self, src: str, to: str | None, predict: Any, method: Any, *args: Any, sender: Any) -> Any:
+    def act(
+        self, src: str, to: str | None, predict: Any, method: Any, *args: Any, sender: Any
+    ) -> Any:
         """Runs the model's prediction, then the transaction; checks reverts and LotMoved."""
         try:
             taken = predict()
@@ -638,14 +684,18 @@ class TokenMachine(ChainMachine):
 
     def draw_amount(self, data: st.DataObject, holder: str) -> int:
         balance = self.book.balance(holder)
-        return data.draw(st.one_of(st.integers(0, balance), st.integers(balance, balance + 5)), label="units")
+        return data.draw(
+            st.one_of(st.integers(0, balance), st.integers(balance, balance + 5)), label="units"
+        )
 
     def draw_picks(self, data: st.DataObject, holder: str) -> list[tuple[int, int, int]]:
         stack = self.book.view(holder)
         if not stack:
             return [(0, 1, 1)]
         chosen = data.draw(
-            st.lists(st.integers(0, len(stack) - 1), min_size=1, max_size=min(4, len(stack)), unique=True),
+            st.lists(
+                st.integers(0, len(stack) - 1), min_size=1, max_size=min(4, len(stack)), unique=True
+            ),
             label="lots",
         )
         picks = [
@@ -686,15 +736,22 @@ class TokenMachine(ChainMachine):
         frm, to = self.addr(src), self.target(dst)
         units = self.draw_amount(data, frm)
         self.act(
-            frm, to, lambda: self.book.transfer(frm, to, units),
-            self.zcv.transfer, to, units, sender=self.w.accounts[src],
+            frm,
+            to,
+            lambda: self.book.transfer(frm, to, units),
+            self.zcv.transfer,
+            to,
+            units,
+            sender=self.w.accounts[src],
         )
 
     @rule(owner=holders, spender=holders, dst=recipients, data=st.data())
     def transfer_from(self, owner: str, spender: str, dst: str, data: st.DataObject) -> None:
         frm, to = self.addr(owner), self.target(dst)
         units = self.draw_amount(data, frm)
-        allowance = data.draw(st.sampled_from([units, units + 7, max(0, units - 1)]), label="allowance")
+        allowance = data.draw(
+            st.sampled_from([units, units + 7, max(0, units - 1)]), label="allowance"
+        )
         self.zcv.approve(self.w.accounts[spender], allowance, sender=self.w.accounts[owner])
 
         def predict() -> list[tuple[int, int]]:
@@ -712,8 +769,14 @@ class TokenMachine(ChainMachine):
         units = self.draw_amount(data, frm)
         reference = keccak(text=f"bill {units}")
         tx = self.act(
-            frm, to, lambda: self.book.pay(frm, to, units),
-            self.zcv.pay, to, units, reference, sender=self.w.accounts[src],
+            frm,
+            to,
+            lambda: self.book.pay(frm, to, units),
+            self.zcv.pay,
+            to,
+            units,
+            reference,
+            sender=self.w.accounts[src],
         )
         if tx is not None:
             self.counters[frm][1] += units
@@ -724,8 +787,13 @@ class TokenMachine(ChainMachine):
         frm, to = self.addr(src), self.target(dst)
         picks = self.draw_picks(data, frm)
         self.act(
-            frm, to, lambda: self.book.take_picks(frm, to, picks),
-            self.zcv.transferLots, to, picks, sender=self.w.accounts[src],
+            frm,
+            to,
+            lambda: self.book.take_picks(frm, to, picks),
+            self.zcv.transferLots,
+            to,
+            picks,
+            sender=self.w.accounts[src],
         )
 
     @rule(owner=holders, spender=holders, dst=recipients, data=st.data())
@@ -733,11 +801,19 @@ class TokenMachine(ChainMachine):
         frm, to = self.addr(owner), self.target(dst)
         picks = self.draw_picks(data, frm)
         wanted = sum(units for _, _, units in picks)
-        allowance = data.draw(st.sampled_from([wanted, wanted + 3, max(0, wanted - 1)]), label="allowance")
+        allowance = data.draw(
+            st.sampled_from([wanted, wanted + 3, max(0, wanted - 1)]), label="allowance"
+        )
         self.zcv.approve(self.w.accounts[spender], allowance, sender=self.w.accounts[owner])
         self.act(
-            frm, to, lambda: self.book.take_picks_from(frm, to, picks, allowance),
-            self.zcv.transferLotsFrom, frm, to, picks, sender=self.w.accounts[spender],
+            frm,
+            to,
+            lambda: self.book.take_picks_from(frm, to, picks, allowance),
+            self.zcv.transferLotsFrom,
+            frm,
+            to,
+            picks,
+            sender=self.w.accounts[spender],
         )
 
     def _retirement_error(self, beneficiary: str, period: tuple[int, int]) -> str | None:
@@ -747,9 +823,15 @@ class TokenMachine(ChainMachine):
             return "ZcvBadConsumptionPeriod"
         return None
 
-    @rule(src=holders, data=st.data(), beneficiary=st.sampled_from(["Town hall", "Carol Bakery", ""]),
-          period=st.sampled_from([CONSUMPTION, CONSUMPTION, (5, 5)]))
-    def retire(self, src: str, data: st.DataObject, beneficiary: str, period: tuple[int, int]) -> None:
+    @rule(
+        src=holders,
+        data=st.data(),
+        beneficiary=st.sampled_from(["Town hall", "Carol Bakery", ""]),
+        period=st.sampled_from([CONSUMPTION, CONSUMPTION, (5, 5)]),
+    )
+    def retire(
+        self, src: str, data: st.DataObject, beneficiary: str, period: tuple[int, int]
+    ) -> None:
         frm = self.addr(src)
         units = self.draw_amount(data, frm)
 
@@ -762,21 +844,34 @@ class TokenMachine(ChainMachine):
             return self.book.retire(frm, units)
 
         tx = self.act(
-            frm, None, predict,
-            self.zcv.retire, units, beneficiary, "r", *period, sender=self.w.accounts[src],
+            frm,
+            None,
+            predict,
+            self.zcv.retire,
+            units,
+            beneficiary,
+            "r",
+            *period,
+            sender=self.w.accounts[src],
         )
         if tx is not None:
             self.counters[frm][2] += units
             (retired,) = event_args(tx, self.zcv.Retired)
             assert retired["beneficiary"] == beneficiary and retired["units"] == units
 
-    @rule(src=holders, data=st.data(), beneficiary=st.sampled_from(["Town hall", "Carol Bakery", ""]))
+    @rule(
+        src=holders, data=st.data(), beneficiary=st.sampled_from(["Town hall", "Carol Bakery", ""])
+    )
     def retire_lots(self, src: str, data: st.DataObject, beneficiary: str) -> None:
         frm = self.addr(src)
         picks = self.draw_picks(data, frm)
 
         def predict() -> list[tuple[int, int]]:
-            saved = ([list(lot) for lot in self.book.stack(frm)], dict(self.book.retired), self.book.total_retired)
+            saved = (
+                [list(lot) for lot in self.book.stack(frm)],
+                dict(self.book.retired),
+                self.book.total_retired,
+            )
             taken = self.book.take_picks(frm, None, picks)
             error = self._retirement_error(beneficiary, CONSUMPTION)
             if error:
@@ -785,8 +880,15 @@ class TokenMachine(ChainMachine):
             return taken
 
         tx = self.act(
-            frm, None, predict,
-            self.zcv.retireLots, picks, beneficiary, "r", *CONSUMPTION, sender=self.w.accounts[src],
+            frm,
+            None,
+            predict,
+            self.zcv.retireLots,
+            picks,
+            beneficiary,
+            "r",
+            *CONSUMPTION,
+            sender=self.w.accounts[src],
         )
         if tx is not None:
             self.counters[frm][2] += sum(units for _, _, units in picks)
@@ -796,8 +898,12 @@ class TokenMachine(ChainMachine):
         cid = data.draw(st.integers(1, len(self.book.units)), label="certificate")
         if cid in self.book.revoked:
             call_reverts(
-                self.zcv.revokeCertificate, cid, "fraud",
-                sender=self.w.operator, name="ZcvAlreadyRevoked", certificateId=cid,
+                self.zcv.revokeCertificate,
+                cid,
+                "fraud",
+                sender=self.w.operator,
+                name="ZcvAlreadyRevoked",
+                certificateId=cid,
             )
             return
         self.zcv.revokeCertificate(cid, "fraud", sender=self.w.operator)
@@ -806,7 +912,9 @@ class TokenMachine(ChainMachine):
         self.frozen[cid] = (held, self.book.retired[cid])
 
     def _holders_of_revoked(self) -> list[str]:
-        return [n for n in HOLDERS if self.book.balance(self.addr(n)) > self.book.movable(self.addr(n))]
+        return [
+            n for n in HOLDERS if self.book.balance(self.addr(n)) > self.book.movable(self.addr(n))
+        ]
 
     @precondition(lambda self: self._holders_of_revoked())
     @rule(data=st.data(), path=st.sampled_from(REVOKED_PATHS))
@@ -818,18 +926,45 @@ class TokenMachine(ChainMachine):
         stack = self.book.view(frm)
         index = next(i for i, (cid, _) in enumerate(stack) if cid in self.book.revoked)
         pick = [(index, stack[index][0], 1)]
-        units = data.draw(st.integers(self.book.movable(frm) + 1, self.book.balance(frm)), label="units")
+        units = data.draw(
+            st.integers(self.book.movable(frm) + 1, self.book.balance(frm)), label="units"
+        )
         book, zcv = self.book, self.zcv
         if path == "transfer":
-            self.act(frm, to, lambda: book.transfer(frm, to, units), zcv.transfer, to, units, sender=sender)
+            self.act(
+                frm,
+                to,
+                lambda: book.transfer(frm, to, units),
+                zcv.transfer,
+                to,
+                units,
+                sender=sender,
+            )
         elif path == "pay":
             reference = b"\x00" * 32
-            self.act(frm, to, lambda: book.pay(frm, to, units), zcv.pay, to, units, reference, sender=sender)
+            self.act(
+                frm,
+                to,
+                lambda: book.pay(frm, to, units),
+                zcv.pay,
+                to,
+                units,
+                reference,
+                sender=sender,
+            )
         elif path == "retire":
             args = (units, "x", "r", *CONSUMPTION)
             self.act(frm, None, lambda: book.retire(frm, units), zcv.retire, *args, sender=sender)
         elif path == "transferLots":
-            self.act(frm, to, lambda: book.take_picks(frm, to, pick), zcv.transferLots, to, pick, sender=sender)
+            self.act(
+                frm,
+                to,
+                lambda: book.take_picks(frm, to, pick),
+                zcv.transferLots,
+                to,
+                pick,
+                sender=sender,
+            )
         elif path in ("transferFrom", "transferLotsFrom"):
             spender = self.w.accounts[next(n for n in HOLDERS if n != name)]
             zcv.approve(spender, units, sender=sender)
@@ -841,7 +976,14 @@ class TokenMachine(ChainMachine):
                 self.act(frm, to, predict, zcv.transferLotsFrom, frm, to, pick, sender=spender)
         else:
             args = (pick, "x", "r", *CONSUMPTION)
-            self.act(frm, None, lambda: book.take_picks(frm, None, pick), zcv.retireLots, *args, sender=sender)
+            self.act(
+                frm,
+                None,
+                lambda: book.take_picks(frm, None, pick),
+                zcv.retireLots,
+                *args,
+                sender=sender,
+            )
         assert self.book.balance(frm) > self.book.movable(frm)  # the prediction was a revert
 
 

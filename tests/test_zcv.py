@@ -4,7 +4,7 @@ retirements, the Fig. 6 counters and revocation, each also from the attacker's s
 from __future__ import annotations
 
 import pytest
-from conftest import INTERVAL, reading
+from conftest import INTERVAL
 from eth_utils import keccak
 from zcv_support import (
     MAX_LOTS,
@@ -73,7 +73,9 @@ def test_transfer_moves_balance_and_emits_lot_moved_then_transfer(zcv, mint_to, 
     assert zcv.totalSupply() == 1000
     names = [log.event_name for log in tx.events]
     assert names == ["LotMoved", "Transfer"]
-    assert event_args(tx, zcv.Transfer) == [{"from": alice.address, "to": bob.address, "value": 300}]
+    assert event_args(tx, zcv.Transfer) == [
+        {"from": alice.address, "to": bob.address, "value": 300}
+    ]
     assert event_args(tx, zcv.LotMoved) == [
         {"from": alice.address, "to": bob.address, "certificateId": cid, "units": 300}
     ]
@@ -146,7 +148,9 @@ def test_only_the_exchange_can_issue(zcv, registered, request, who, alice):
         b"\x00" * 32,
         1_000_000,
     )
-    with reverts_with("AccessControlUnauthorizedAccount", account=caller, neededRole=keccak(text="ISSUER_ROLE")):
+    with reverts_with(
+        "AccessControlUnauthorizedAccount", account=caller, neededRole=keccak(text="ISSUER_ROLE")
+    ):
         zcv.issue(alice, forged, sender=caller)
     assert zcv.totalSupply() == 0 and zcv.certificateCount() == 0
     assert zcv.hasRole(zcv.ISSUER_ROLE(), registered.exchange)
@@ -272,7 +276,9 @@ def test_transfer_lots_moves_exactly_the_picked_units(zcv, mint_to, alice, bob):
     # index 0 is emptied and refilled by the highest lot below the top; the top stays in place.
     assert lots(zcv, alice) == [(c2, 2000), (c3, 2000)]
     assert lots(zcv, bob) == [(c3, 500), (c1, 1000)]
-    assert event_args(tx, zcv.Transfer) == [{"from": alice.address, "to": bob.address, "value": 1500}]
+    assert event_args(tx, zcv.Transfer) == [
+        {"from": alice.address, "to": bob.address, "value": 1500}
+    ]
     assert [e["certificateId"] for e in event_args(tx, zcv.LotMoved)] == [c3, c1]
     assert zcv.balanceOf(alice) == 4000 and zcv.balanceOf(bob) == 1500
     assert_conserved(zcv, [alice, bob], [c1, c2, c3])
@@ -282,7 +288,9 @@ def test_transfer_lots_from_spends_the_allowance(zcv, mint_to, alice, bob, carol
     c1, c2 = mint_to(alice, [1000]), mint_to(alice, [2000])
     zcv.approve(bob, 500, sender=alice)
     tx = zcv.transferLotsFrom(alice, carol, [(0, c1, 300)], sender=bob)
-    assert event_args(tx, zcv.Transfer) == [{"from": alice.address, "to": carol.address, "value": 300}]
+    assert event_args(tx, zcv.Transfer) == [
+        {"from": alice.address, "to": carol.address, "value": 300}
+    ]
     assert zcv.allowance(alice, bob) == 200
     assert lots(zcv, carol) == [(c1, 300)] and lots(zcv, alice) == [(c1, 700), (c2, 2000)]
     with reverts_with("ERC20InsufficientAllowance", spender=bob, allowance=200, needed=201):
@@ -350,8 +358,8 @@ def test_transfer_lots_cannot_reach_another_holders_lots(zcv, mint_to, alice, bo
 
 @pytest.fixture
 def many_lots(zcv, mint_to, alice, bob, carol):
-    """Carol holds MAX_LOTS + 2 single-unit... lots: alternating Alice and Bob certificates never
-    merge, so each transfer pushes a new lot. Returns the lots (bottom first)."""
+    """Carol holds MAX_LOTS + 2 small lots: transfers alternating between Alice's and Bob's
+    certificates never merge, so each one pushes a new lot. Returns the lots (bottom first)."""
     a = mint_to(alice, [2000])
     b = mint_to(bob, [2000])
     for i in range(MAX_LOTS + 2):
@@ -451,7 +459,9 @@ def test_retire_burns_and_records_a_versioned_retirement(zcv, mint_to, alice, bo
             "certificateUnits": [600, 1700],
         }
     ]
-    assert event_args(tx, zcv.Transfer) == [{"from": bob.address, "to": ZERO_ADDRESS, "value": 2300}]
+    assert event_args(tx, zcv.Transfer) == [
+        {"from": bob.address, "to": ZERO_ADDRESS, "value": 2300}
+    ]
     assert zcv.balanceOf(bob) == 300 and lots(zcv, bob) == [(c2, 300)]
     assert zcv.totalSupply() == 700
     assert zcv.totalRetired() == 2300 and zcv.totalIssued() == 3000
@@ -512,6 +522,18 @@ def test_retire_more_than_balance_is_refused(zcv, mint_to, alice, bob):
     assert zcv.balanceOf(alice) == 1000 and zcv.totalRetired() == 0
 
 
+def test_retire_shortfall_beside_revoked_lots_reports_insufficient_balance(
+    zcv, mint_to, alice, operator
+):
+    c1 = mint_to(alice, [1000])
+    zcv.revokeCertificate(c1, "fraud", sender=operator)
+    mint_to(alice, [500])
+    with reverts_with("ERC20InsufficientBalance", sender=alice, balance=1500, needed=1501):
+        zcv.transfer(operator, 1501, sender=alice)  # what transfer reports
+    with reverts_with("ERC20InsufficientBalance", sender=alice, balance=1500, needed=1501):
+        zcv.retire(*retire_args(1501), sender=alice)
+
+
 # --------------------------------------------------------------------------- Fig. 6 counters
 
 
@@ -536,7 +558,9 @@ def test_fig6_counters(zcv, mint_to, alice, bob, carol):
 def test_only_the_revoker_can_revoke(zcv, mint_to, alice, request, who):
     cid = mint_to(alice, [1000])
     caller = request.getfixturevalue(who)
-    with reverts_with("AccessControlUnauthorizedAccount", account=caller, neededRole=keccak(text="REVOKER_ROLE")):
+    with reverts_with(
+        "AccessControlUnauthorizedAccount", account=caller, neededRole=keccak(text="REVOKER_ROLE")
+    ):
         zcv.revokeCertificate(cid, "fraud", sender=caller)
     assert not zcv.certificate(cid).revoked
 

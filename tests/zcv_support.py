@@ -61,7 +61,9 @@ def reverts_with(name: str | tuple[str, ...], **inputs: Any) -> Iterator[RevertI
     assert actual in names, f"expected {names}, got {actual}{args}"
     for key, expected in inputs.items():
         got = args[key]
-        assert _plain(got) == _plain(expected), f"{actual}.{key}: expected {expected!r}, got {got!r}"
+        assert _plain(got) == _plain(expected), (
+            f"{actual}.{key}: expected {expected!r}, got {got!r}"
+        )
 
 
 @functools.cache
@@ -85,7 +87,9 @@ def _decode_call_revert(message: str) -> tuple[str, dict[str, Any]]:
     return decoded.name, decoded.args
 
 
-def call_reverts(method: Any, *args: Any, sender: Any, name: str | tuple[str, ...], **inputs: Any) -> None:
+def call_reverts(
+    method: Any, *args: Any, sender: Any, name: str | tuple[str, ...], **inputs: Any
+) -> None:
     """Fast exact revert check for property tests: runs the transaction `method(*args)` from
     `sender` as an eth_call on the pending block (no transaction, no trace) and asserts that it
     reverts with the custom error `name` and these inputs."""
@@ -104,7 +108,9 @@ def call_reverts(method: Any, *args: Any, sender: Any, name: str | tuple[str, ..
     assert decoded.name in names, f"expected {names}, got {decoded}"
     for key, expected in inputs.items():
         got = decoded.args[key]
-        assert _plain(got) == _plain(expected), f"{decoded.name}.{key}: expected {expected!r}, got {got!r}"
+        assert _plain(got) == _plain(expected), (
+            f"{decoded.name}.{key}: expected {expected!r}, got {got!r}"
+        )
 
 
 def lots(zcv: Any, holder: Any) -> list[tuple[int, int]]:
@@ -140,7 +146,9 @@ def next_start(zcx: Any, label: str, epoch: int) -> int:
     return last if last else epoch
 
 
-def record(zcx: Any, submit: Callable[..., Any], label: str, whs: Sequence[int], epoch: int) -> list:
+def record(
+    zcx: Any, submit: Callable[..., Any], label: str, whs: Sequence[int], epoch: int
+) -> list:
     """Submits one reading per Wh figure, back to back from the meter's watermark."""
     start = next_start(zcx, label, epoch)
     readings = [
