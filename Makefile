@@ -52,6 +52,7 @@ lint: setup
 	$(VENV)/bin/pip install -q ruff mypy
 	ruff check zcx oracle scripts tests bench
 	ruff format --check zcx oracle scripts tests bench
+	mypy zcx oracle
 
 clean:
 	rm -rf $(STAMPS) .build contracts/.cache

@@ -87,12 +87,18 @@ def registered(zcx, operator, alice, bob, epoch):
     """Alice (household, 5 kW PV meter ALICE-PV) and Bob (business, 50 kW PV meter BOB-PV)."""
     zcx.members.registerMember(alice, "Alice Tanaka", HOUSEHOLD, sender=operator)
     zcx.members.registerMember(bob, "Bob Shoten KK", BUSINESS, sender=operator)
-    zcx.members.registerMeter(meter_id("ALICE-PV"), alice, SOLAR, 5_000, "TEPCO-13", epoch - 86400, sender=operator)
-    zcx.members.registerMeter(meter_id("BOB-PV"), bob, SOLAR, 50_000, "TEPCO-13", epoch - 86400, sender=operator)
+    zcx.members.registerMeter(
+        meter_id("ALICE-PV"), alice, SOLAR, 5_000, "TEPCO-13", epoch - 86400, sender=operator
+    )
+    zcx.members.registerMeter(
+        meter_id("BOB-PV"), bob, SOLAR, 50_000, "TEPCO-13", epoch - 86400, sender=operator
+    )
     return zcx
 
 
-def reading(label: str, start: int, gen: int = 1000, cons: int = 400, sold: int = 600, bought: int = 0) -> Reading:
+def reading(
+    label: str, start: int, gen: int = 1000, cons: int = 400, sold: int = 600, bought: int = 0
+) -> Reading:
     return Reading(meter_id(label), start, start + INTERVAL, gen, cons, sold, bought)
 
 

@@ -335,7 +335,8 @@ def check_issued_within_verified(ledger: Ledger, config: AuditConfig) -> list[Fi
                 )
             )
             continue
-        pos, cum, starts, ends = streams.get(c.meter_id, (np.array([]), np.array([]), None, None))
+        empty = np.array([], dtype=np.int64)
+        pos, cum, starts, ends = streams.get(c.meter_id, (empty, empty, empty, empty))
         n = int(np.searchsorted(pos, int(c.registry_pos)))
         done, last_end = previous.get(c.meter_id, (0, None))
         verified = int(cum[n - 1] - (cum[done - 1] if done else 0)) if n else 0
