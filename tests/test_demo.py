@@ -92,6 +92,36 @@ def test_households_paid_and_a_business_retired_for_a_beneficiary(demo):
     assert len(credited) == len(paid_refs)
 
 
+def test_coins_were_traded_on_the_market_and_a_bill_settled_on_chain(demo):
+    from ape import project
+
+    from zcx.market import OrderBook, fetch_market_events, statement_reference
+
+    assert {"ZcvMarket", "MockYenToken"} <= set(demo.deployment.contracts)
+    market = project.ZcvMarket.at(demo.deployment.address("ZcvMarket"))
+    book = OrderBook.from_events(fetch_market_events(market, demo.deployment.deployment_block))
+    assert len(book.trades) == len(demo.trades) > 0
+    assert book.volume_units == round(demo.trades["bought_zcv"].sum() * 1000) > 0
+    first = demo.trades.iloc[0]
+    assert first["restriction"] == "solar only"
+    assert first["status"] == "Open" and 0 < first["bought_zcv"] < first["listed_zcv"]  # partial
+    assert book.listings[int(first["listing"])].method == "solar"
+    retirement = demo.retirements[0]
+    business = next(p for p in demo.participants if p.address == retirement.holder)
+    for trade in demo.trades.to_dict("records"):
+        assert trade["buyer"] == business.spec.name
+        # Provenance: the buyer received certificates of the listing, and retired them.
+        assert set(trade["bought_certificates"]) <= set(trade["listed_certificates"])
+        assert set(trade["bought_certificates"]) <= set(retirement.certificate_ids)
+    assert (demo.trades["status"].iloc[1:] == "Filled").all()
+    (bill,) = demo.settlement.to_dict("records")
+    assert bill["status"] == "PaidInToken"
+    assert market.statement(statement_reference(bill["statement_id"])).status == 2
+    html = demo.report_path.read_text()
+    assert "Trades on the ZCV market" in html and "posted and paid on chain" in html
+    assert (demo.report_path.parent / "market_trades.csv").stat().st_size > 100
+
+
 def test_balance_report_is_consistent(demo):
     b = demo.balance
     assert len(b) == 48

@@ -2,9 +2,10 @@
 
 Steps: deploy -> start the oracle -> register members, gateways and meters -> simulate the window
 -> gateways post their readings over HTTP at accelerated time -> wait until the chain holds them
--> members claim their coins -> households transfer and pay coins, a business retires coins for its
-own consumption -> the operator's 30-minute balance and monthly statements from the chain -> a
-terminal summary and reports/demo/ (index.html, PNG charts, CSV tables).
+-> members claim their coins -> households sell coins to a business on the ZCV market (ZcvMarket,
+paid in the mock yen JPYT) and pay coins, the business retires coins for its own consumption -> the
+operator's 30-minute balance and monthly statements from the chain, one statement posted and paid
+on chain -> a terminal summary and reports/demo/ (index.html, PNG charts, CSV tables).
 
 Every process the demo starts is stopped on the way out, Ctrl-C and SIGTERM included: the oracle
 (`run_demo`) and Anvil (`local_chain`, used by scripts/demo.py). `run_demo` needs a connected Ape
@@ -43,6 +44,16 @@ from zcx import deployments
 from zcx.deploy import Contracts, deploy_all, describe
 from zcx.eip712 import DOMAIN_NAME, DOMAIN_VERSION, READING_FIELDS, Reading
 from zcx.ids import meter_id
+from zcx.market import (
+    MARKET_CONTRACT,
+    PAYMENT_TOKEN_CONTRACT,
+    MarketClient,
+    deploy_market,
+    deploy_mock_yen,
+    format_kwh_price,
+    format_token,
+    unit_price_from_kwh,
+)
 from zcx.operator import balance as balance_mod
 from zcx.operator import charts, ledger
 from zcx.operator.prices import load_prices, spot_series
@@ -64,6 +75,10 @@ log = logging.getLogger(__name__)
 DELIVERY_MODES = ("auto", "oracle", "direct")
 FUNDING_WEI = 10**18  # 1 ETH of gas money per member that sends transactions
 DIRECT_BATCH = 500
+MARKET_FEE_BPS = 250
+YEN = 10**18  # the devnet's mock yen stablecoin (JPYT) has 18 decimals
+BUYER_JPYT = 1_000_000 * YEN
+LISTING_PRICES_PER_KWH = ("32", "28", "30", "29")  # JPYT per kWh; the solar-only listing asks most
 COMMISSIONED_BEFORE_S = 30 * 86400
 JST = dt.timezone(dt.timedelta(hours=9), "JST")
 
@@ -129,6 +144,8 @@ class DemoResult:
     figures: dict[str, Path]
     report_path: Path
     rate_units_per_kwh: int
+    trades: pd.DataFrame = field(default_factory=pd.DataFrame)
+    settlement: pd.DataFrame = field(default_factory=pd.DataFrame)
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -314,6 +331,14 @@ def deploy_contracts(options: DemoOptions) -> tuple[Contracts, deployments.Deplo
         [str(signer.address)],
         1,
     )
+    # The market next to the core, as `ape run deploy` does on a devnet: a mock yen stablecoin
+    # the operator can mint, and ZcvMarket with a 2.5 % fee to the operator.
+    jpyt = deploy_mock_yen(admin, str(operator.address))
+    market = deploy_market(
+        admin, contracts.zcv, jpyt, MARKET_FEE_BPS, operator, operator=operator, treasury=operator
+    )
+    record.contracts[PAYMENT_TOKEN_CONTRACT] = str(jpyt.address)
+    record.contracts[MARKET_CONTRACT] = str(market.address)
     deployments.save(record, options.deployments_dir)
     log.info("deployed on chain %s from block %s", chain.chain_id, first_block)
     return contracts, record
@@ -490,15 +515,90 @@ class CoinActivity:
     transfers: list[tuple[str, str, int]]  # (from name, to name, units)
     payments: list[tuple[str, str, int]]  # (payer name, statement id, units)
     retirement_id: int
+    trades: list[dict[str, Any]] = field(default_factory=list)  # one row per fill
+
+
+def _pick_lots(lots: list[tuple[int, int]], target: int) -> list[tuple[int, int]]:
+    """(certificate id, units) from a wallet's lots, oldest certificate first, up to `target`."""
+    held: dict[int, int] = {}
+    for certificate_id, units in lots:
+        held[certificate_id] = held.get(certificate_id, 0) + units
+    picked: list[tuple[int, int]] = []
+    for certificate_id in sorted(held):
+        if target <= 0 or len(picked) == 8:
+            break
+        take = min(held[certificate_id], target)
+        picked.append((certificate_id, take))
+        target -= take
+    return picked
+
+
+def market_trades(
+    client: MarketClient,
+    sellers: list[Participant],
+    business: Participant,
+    simulation: Simulation,
+) -> list[dict[str, Any]]:
+    """Sellers deposit and list about 60 % of their coins on the market (the first listing
+    restricted to solar certificates, the second to the window's period); the business buys
+    half of the first listing (a partial fill) and all of the others, each within a maximum
+    total price (the quote) and a 10-minute deadline. The certificates it receives are the
+    ones that were listed (the Bought event names them)."""
+    from ape import accounts, chain
+
+    operator = accounts.test_accounts[1]
+    client.payment_token.mint(business.account, BUYER_JPYT, sender=operator)
+    trades: list[dict[str, Any]] = []
+    for i, seller in enumerate(sellers):
+        target = int(client.zcv.balanceOf(seller.account)) * 6 // 10
+        lots = _pick_lots(client.lots(seller.address), target)
+        if not lots:
+            continue
+        method, period, restriction = 255, (0, 0), "any"
+        if i == 0:
+            method, restriction = SOLAR, "solar only"
+        elif i == 1:
+            period, restriction = (simulation.start, simulation.end), "this window only"
+        price = unit_price_from_kwh(LISTING_PRICES_PER_KWH[i % len(LISTING_PRICES_PER_KWH)], 18)
+        expiry = int(chain.pending_timestamp) + 7 * 86400
+        listed = client.list_lots(seller.account, lots, price, expiry, method, period)
+        listing_id = int(listed.values["listing_id"])
+        units = int(listed.values["units"])
+        wanted = units // 2 if i == 0 and units > 1 else units
+        cost, _fee = client.quote(listing_id, wanted)
+        deadline = int(chain.pending_timestamp) + 600
+        bought = client.buy(business.account, listing_id, wanted, cost, deadline)
+        view = client.listing(listing_id)
+        trades.append(
+            {
+                "listing": listing_id,
+                "seller": seller.spec.name,
+                "buyer": business.spec.name,
+                "restriction": restriction,
+                "price_jpyt_per_kwh": format_kwh_price(price, 18),
+                "listed_zcv": units / 1000,
+                "bought_zcv": int(bought.values["units"]) / 1000,
+                "cost_jpyt": format_token(int(bought.values["cost"]), 18),
+                "fee_jpyt": format_token(int(bought.values["fee"]), 18),
+                "left_zcv": view.remaining / 1000,
+                "status": view.status,
+                "listed_certificates": [c for c, _ in lots],
+                "bought_certificates": [c for c, _ in bought.values["certificates"]],
+            }
+        )
+    return trades
 
 
 def coin_activity(
-    contracts: Contracts, participants: list[Participant], simulation: Simulation
+    contracts: Contracts,
+    deployment: deployments.Deployment,
+    participants: list[Participant],
+    simulation: Simulation,
 ) -> CoinActivity:
-    """Households (and a small generator) sell coins to a business; other households pay part
-    of their statement to the operator in coins; the business retires what it holds for its own
-    consumption over the window, naming itself as the beneficiary."""
-    from ape import accounts
+    """Households (and a small generator) sell coins to a business on the market; other
+    households pay part of their statement to the operator in coins; the business retires what
+    it holds for its own consumption over the window, naming itself as the beneficiary."""
+    from ape import accounts, project
 
     operator = accounts.test_accounts[1]
     zcv = contracts.zcv
@@ -523,12 +623,10 @@ def coin_activity(
         ),
         None,
     )
-    transfers = []
-    for p in sellers[:4] + ([generator] if generator else []):
-        units = int(zcv.balanceOf(p.account)) * 6 // 10
-        if units > 0:
-            zcv.transfer(business.account, units, sender=p.account)
-            transfers.append((p.spec.name, business.spec.name, units))
+    client = MarketClient(deployment, project)
+    trades = market_trades(
+        client, sellers[:3] + ([generator] if generator else []), business, simulation
+    )
     month = dt.datetime.fromtimestamp(simulation.end - 1, JST).strftime("%Y-%m")
     payments = []
     for p in payers[:3]:
@@ -553,7 +651,52 @@ def coin_activity(
     )
     retired = receipt.decode_logs(zcv.Retired)
     retirement_id = int(retired[0].retirementId) if retired else int(zcv.retirementCount())
-    return CoinActivity(business, transfers, payments, retirement_id)
+    return CoinActivity(business, [], payments, retirement_id, trades)
+
+
+def settle_bill(
+    deployment: deployments.Deployment,
+    participants: list[Participant],
+    monthly: pd.DataFrame,
+) -> pd.DataFrame:
+    """The operator posts one member's monthly statement on the market (the largest balance
+    due among members that send transactions) and the member pays it in JPYT: the statement
+    then reads PaidInToken on chain."""
+    from ape import accounts, chain, project
+
+    operator = accounts.test_accounts[1]
+    client = MarketClient(deployment, project)
+    by_address = {p.address: p for p in participants}
+    funded = {
+        a
+        for a, p in by_address.items()
+        if p.spec.pv is not None or p.spec.kind == MemberKind.BUSINESS
+    }  # the members `register` gave gas money
+    rows = monthly[monthly["account"].isin(funded)]
+    if rows.empty:
+        return pd.DataFrame()
+    row = rows.sort_values(["due_jpy", "charged_to_member_jpy"], ascending=False).iloc[0]
+    due_jpy = int(row["due_jpy"]) if row["due_jpy"] > 0 else int(row["charged_to_member_jpy"])
+    amount = max(1, due_jpy) * YEN
+    member = by_address[str(row["account"])]
+    sid = str(row["statement_id"])
+    due_at = int(chain.pending_timestamp) + 30 * 86400
+    client.post_statement(operator, sid, member.address, amount, due_at)
+    client.payment_token.mint(member.account, amount, sender=operator)
+    paid = client.pay_statement(member.account, sid)
+    view = client.statement(sid)
+    return pd.DataFrame(
+        [
+            {
+                "statement_id": sid,
+                "member": member.spec.name,
+                "amount_due_jpyt": format_token(view.amount_due, 18),
+                "paid_in": "JPYT (payment token)",
+                "status": view.status,
+                "tx": paid.txn_hash,
+            }
+        ]
+    )
 
 
 def _hex_key(key: Any) -> str:
@@ -730,6 +873,17 @@ def build_report(
             "Certificates consumed by the retirement, their meters, periods and hops",
         )
     report.add_table("transfers_and_payments", r["activity"], "Coin transfers and payments")
+    if len(r["trades"]):
+        report.add_table(
+            "market_trades",
+            r["trades"],
+            "Trades on the ZCV market (ZcvMarket, paid in the mock yen JPYT, 2.5 % fee): "
+            "listing, restriction, partial fill, and the certificates that moved",
+        )
+    if len(r["settlement"]):
+        report.add_table(
+            "settled_bill", r["settlement"], "A monthly statement posted and paid on chain"
+        )
     report.add_table(
         "statements", r["statements"], "Monthly statements per member (from PQ3/PQ4 on chain)"
     )
@@ -781,6 +935,26 @@ def summary_table(by_kind: pd.DataFrame, balance_summary: dict[str, float], deli
         f"{balance_summary['imbalance_shortage_kwh']:,.0f} kWh, surplus "
         f"{balance_summary['imbalance_surplus_kwh']:,.0f} kWh"
     )
+    return table
+
+
+def trades_table(trades: pd.DataFrame) -> Table:
+    table = Table(title="Trades on the ZCV market (JPYT)")
+    columns = [
+        ("listing", "#"),
+        ("seller", "seller"),
+        ("buyer", "buyer"),
+        ("restriction", "restriction"),
+        ("price_jpyt_per_kwh", "JPYT/kWh"),
+        ("listed_zcv", "listed ZCV"),
+        ("bought_zcv", "bought ZCV"),
+        ("cost_jpyt", "cost JPYT"),
+        ("status", "status"),
+    ]
+    for key, title in columns:
+        table.add_column(title, justify="left" if key in ("seller", "buyer") else "right")
+    for row in trades.to_dict("records"):
+        table.add_row(*[str(row[key]) for key, _ in columns])
     return table
 
 
@@ -913,7 +1087,7 @@ def _run(
             claim_all(contracts, participants, progress)
 
     with timer.step("coins"):
-        activity = coin_activity(contracts, participants, simulation)
+        activity = coin_activity(contracts, deployment, participants, simulation)
 
     with timer.step("operator reports"):
         w3 = chain.provider.web3
@@ -935,6 +1109,7 @@ def _run(
             payments,
             operator=str(accounts.test_accounts[1].address),
         )
+        settlement = settle_bill(deployment, participants, monthly)
         rate = int(contracts.exchange.rateAt(int(chain.blocks.head.timestamp)))
         checks = verify(contracts, simulation, chain_readings, certificates, rate)
         retired_by: dict[str, int] = {}
@@ -954,10 +1129,21 @@ def _run(
             if retirement
             else pd.DataFrame()
         )
+        trades = pd.DataFrame(activity.trades)
         activity_frame = pd.DataFrame(
             [
                 {"action": "transfer", "from": a, "to": b, "zcv": u / 1000, "reference": ""}
                 for a, b, u in activity.transfers
+            ]
+            + [
+                {
+                    "action": "market buy",
+                    "from": t["seller"],
+                    "to": t["buyer"],
+                    "zcv": t["bought_zcv"],
+                    "reference": f"listing #{t['listing']}",
+                }
+                for t in activity.trades
             ]
             + [
                 {"action": "pay", "from": a, "to": "operator", "zcv": u / 1000, "reference": s}
@@ -996,11 +1182,20 @@ def _run(
                 "activity": activity_frame,
                 "statements": monthly,
                 "prices": prices,
+                "trades": trades,
+                "settlement": settlement,
             },
             options,
         )
 
     console.print(summary_table(by_kind, balance_mod.summary(balance), delivery))
+    if len(trades):
+        console.print(trades_table(trades))
+    for bill in settlement.itertuples():
+        console.print(
+            f"Statement {bill.statement_id} of {bill.member}: {bill.amount_due_jpyt} JPYT, "
+            f"paid on chain ({bill.status})"
+        )
     for name, ok in checks.items():
         console.print(f"  {'[green]PASS[/]' if ok else '[red]FAIL[/]'} {name}")
     console.print(f"Report: [bold]{report_path}[/]  (timings: {timer.timings})")
@@ -1024,6 +1219,8 @@ def _run(
         figures=figures,
         report_path=report_path,
         rate_units_per_kwh=rate,
+        trades=trades,
+        settlement=settlement,
         timings=timer.timings,
     )
 

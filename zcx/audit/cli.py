@@ -204,6 +204,17 @@ def execute(w3: Any, abis: dict[str, Abi], **opts: Any) -> int:
         f"{len(ledger.retirements)} retirements ({ledger.read_stats['pages']} log pages, "
         f"{result.timings['total_seconds']:.1f} s)"
     )
+    if result.market is not None:
+        m = result.market.summary
+        by_method = ", ".join(
+            f"{row.method} {row.average_price_per_kwh:,.6g}/kWh"
+            for row in result.market.by_method.itertuples()
+        )
+        console.print(
+            f"market {m['market']}: {m['fills']} fills, {m['volume_zcv']:,.3f} ZCV for "
+            f"{m['volume_token']:,.6g} payment token"
+            + (f"; average {by_method}" if by_method else "")
+        )
     shown: dict[str, int] = {}
     for finding in result.findings:
         shown[finding.check] = shown.get(finding.check, 0) + 1

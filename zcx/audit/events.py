@@ -40,6 +40,8 @@ def _keccak_impl() -> Callable[[bytes], bytes]:
 fast_keccak = _keccak_impl()
 
 CONTRACTS = ("MemberRegistry", "GenerationRegistry", "ZeroCarbonValue", "ValueExchange")
+# Read when compiled and recorded in the deployment (zcx.audit.market), never required.
+OPTIONAL_CONTRACTS = ("ZcvMarket",)
 DEFAULT_MANIFEST = Path(__file__).resolve().parents[2] / ".build" / "__local__.json"
 DEFAULT_PAGE_BLOCKS = 5_000
 READING_TYPEHASH = keccak(
@@ -64,7 +66,8 @@ def abis_from_manifest(path: Path = DEFAULT_MANIFEST) -> dict[str, Abi]:
     missing = [name for name in CONTRACTS if name not in types]
     if missing:
         raise KeyError(f"{path} lacks compiled contracts {missing}: run `ape compile`")
-    return {name: list(types[name]["abi"]) for name in CONTRACTS}
+    wanted = [*CONTRACTS, *(name for name in OPTIONAL_CONTRACTS if name in types)]
+    return {name: list(types[name]["abi"]) for name in wanted}
 
 
 def abis_from_ape() -> dict[str, Abi]:
@@ -72,8 +75,13 @@ def abis_from_ape() -> dict[str, Abi]:
     from ape import project  # imported here: the CLI must not need Ape to start
 
     abis = {}
-    for name in CONTRACTS:
-        contract_type = project.get_contract(name).contract_type
+    for name in (*CONTRACTS, *OPTIONAL_CONTRACTS):
+        try:
+            contract_type = project.get_contract(name).contract_type
+        except (AttributeError, KeyError, ValueError):
+            if name in OPTIONAL_CONTRACTS:
+                continue
+            raise
         abis[name] = [e.model_dump(mode="json", by_alias=True) for e in contract_type.abi]
     return abis
 

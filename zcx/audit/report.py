@@ -12,6 +12,7 @@ import pandas as pd
 from zcx.audit.checks import member_coin_counters
 from zcx.audit.findings import VIOLATION, Finding, findings_frame
 from zcx.audit.ledger import PQ, ZERO_ADDRESS, Ledger
+from zcx.audit.market import MarketFigures
 from zcx.report import Report, new_figure
 
 log = logging.getLogger(__name__)
@@ -176,8 +177,9 @@ def html_report(
     findings: list[Finding],
     directory: Path,
     trails: dict[int, dict[str, pd.DataFrame]] | None = None,
+    market: MarketFigures | None = None,
 ) -> Path:
-    """The audit report: verdict, findings, Fig. 6 ledger, charts, certificate trails."""
+    """The audit report: verdict, findings, Fig. 6 ledger, market figures, charts, trails."""
     report = Report(
         f"ZCX audit: chain {ledger.chain_id}, blocks {ledger.from_block}..{ledger.to_block}",
         directory,
@@ -195,6 +197,21 @@ def html_report(
         report.add_table("findings_summary", summary, "Findings per check")
         report.add_table("findings", frame, "Findings")
     report.add_table("members_ledger", members_ledger(ledger), "Members' ledger (patent Fig. 6)")
+    if market is not None:
+        m = market.summary
+        report.add_text(
+            f"ZcvMarket {m['market']}: {m['listings']} listings, {m['fills']} fills, "
+            f"{m['cancelled']} cancelled; traded {m['volume_zcv']:,.3f} ZCV for "
+            f"{m['volume_token']:,.6g} payment token (fees {m['fees']} base units); "
+            f"{m['statements_paid']} statements paid on chain.",
+            "Market",
+        )
+        report.add_table(
+            "market_by_method",
+            market.by_method,
+            "Market volume and average price per kWh by generation method",
+        )
+        report.add_table("market_fills", market.fills, "Market fills (Bought events)")
 
     r = ledger.readings
     if len(r):

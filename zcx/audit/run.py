@@ -15,6 +15,7 @@ from zcx.audit.crosscheck import SourceRow, cross_check
 from zcx.audit.events import Abi
 from zcx.audit.findings import VIOLATION, WARNING, Finding
 from zcx.audit.ledger import Ledger, build_ledger
+from zcx.audit.market import MARKET_CONTRACT, OPTIONAL_CONTRACTS, MarketFigures, read_market
 from zcx.deployments import Deployment
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,7 @@ class AuditResult:
     ledger: Ledger
     findings: list[Finding]
     timings: dict[str, float] = field(default_factory=dict)
+    market: MarketFigures | None = None  # when the deployment records a ZcvMarket
 
     @property
     def violations(self) -> list[Finding]:
@@ -64,9 +66,13 @@ def audit(
         )
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    # The audit covers the contracts it has ABIs for (the core four); a deployment may also
-    # record others (the market, a mock payment token), whose events it does not read.
-    audited = {name: address for name, address in deployment.contracts.items() if name in abis}
+    # The ledger covers the core four contracts; the market (when recorded and its ABI is
+    # known) is read on its own below; others (a mock payment token) are not read.
+    audited = {
+        name: address
+        for name, address in deployment.contracts.items()
+        if name in abis and name not in OPTIONAL_CONTRACTS
+    }
     ledger = build_ledger(
         w3,
         chain_id,
@@ -78,6 +84,12 @@ def audit(
         with_state=with_state,
         progress=progress,
     )
+    market = None
+    market_address = deployment.contracts.get(MARKET_CONTRACT)
+    if market_address and MARKET_CONTRACT in abis:
+        market = read_market(w3, market_address, abis[MARKET_CONTRACT], ledger, page_blocks)
+    elif market_address:
+        log.warning("the deployment records a ZcvMarket but no ABI was given; market not read")
     timings["read_seconds"] = time.perf_counter() - t0
     t1 = time.perf_counter()
     findings = run_checks(ledger, config)
@@ -85,7 +97,7 @@ def audit(
         findings.extend(cross_check(ledger, rows, name, strict=strict_sources))
     timings["check_seconds"] = time.perf_counter() - t1
     timings["total_seconds"] = time.perf_counter() - t0
-    return AuditResult(ledger, findings, timings)
+    return AuditResult(ledger, findings, timings, market)
 
 
 def write_outputs(
@@ -102,6 +114,8 @@ def write_outputs(
     frames = dict(result.ledger.frames())
     frames["members_ledger"] = members_ledger(result.ledger)
     frames["findings"] = findings_frame(result.findings)
+    if result.market is not None:
+        frames.update(result.market.frames())
     trail_frames = {}
     for rid in trails:
         trail_frames[rid] = certificate_trail(result.ledger, rid)
@@ -110,5 +124,7 @@ def write_outputs(
     written = {"exports": out / "data"}
     export(frames, out / "data", formats)
     if html:
-        written["html"] = html_report(result.ledger, result.findings, out / "report", trail_frames)
+        written["html"] = html_report(
+            result.ledger, result.findings, out / "report", trail_frames, result.market
+        )
     return written
