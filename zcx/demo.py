@@ -976,7 +976,7 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult
 def _run(
     options: DemoOptions, console: Console, stack: contextlib.ExitStack, work_dir: Path
 ) -> DemoResult:
-    from ape import accounts, chain
+    from ape import accounts, chain, project
 
     timer = _Timer()
     prices = load_prices(options.prices_path)
@@ -1118,6 +1118,11 @@ def _run(
         by_kind = kind_table(chain_readings, members_frame, certificates, retired_by, contracts)
         names = members_frame.drop_duplicates("account").set_index("account")["name"].to_dict()
         names[str(accounts.test_accounts[1].address)] = "operator"
+        if MARKET_CONTRACT in deployment.contracts:
+            # Sellers' escrow addresses appear as hops in certificate trails: name them.
+            market = project.ZcvMarket.at(deployment.contracts[MARKET_CONTRACT])
+            for account in list(names):
+                names[str(market.escrowOf(account))] = "market escrow"
         meter_names = (
             members_frame.dropna(subset=["meter_id"]).set_index("meter_id")["name"].to_dict()
         )
