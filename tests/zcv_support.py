@@ -2,8 +2,8 @@
 certificate minting through the real registry and exchange, and a Python model of the lot stacks.
 
 The model mirrors ZeroCarbonValue's documented provenance rules (top-first walk that skips revoked
-lots, swap-and-pop on emptied lots, merge into the recipient's top lot, MAX_LOTS_PER_TRANSFER) so
-tests can predict every holder's exact lots and every revert reason.
+lots, the contract's refill rule for emptied lots, merge into the recipient's top lot,
+MAX_LOTS_PER_TRANSFER) so tests can predict every holder's exact lots and every revert reason.
 """
 
 from __future__ import annotations
@@ -224,9 +224,16 @@ class LotBook:
         if take < stack[index][1]:
             stack[index][1] -= take
             return
-        top = stack.pop()
-        if index != len(stack):
-            stack[index] = top
+        # As the contract: an emptied top is popped (the lot below becomes the top); an emptied
+        # lower lot is refilled by the highest lot below the top, and the top stays in place.
+        top = len(stack) - 1
+        if index == top:
+            stack.pop()
+            return
+        last = top - 1
+        if index != last:
+            stack[index] = stack[last]
+        del stack[last]
 
     def _take_top(self, holder: str, to: str | None, units: int) -> list[tuple[int, int]]:
         """Returns (certificate, units) taken; `to` None is a burn. Mutates only on success."""
