@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 import click
-from ape.logging import logger
+from ape.logging import LogLevel, logger
 
 from zcx.demo import DELIVERY_MODES, DemoError, DemoOptions, local_chain, run_demo
 
@@ -56,10 +56,17 @@ from zcx.demo import DELIVERY_MODES, DemoError, DemoOptions, local_chain, run_de
     default=None,
     help="Ape network choice, e.g. ethereum:local:foundry. Default: the demo's own Anvil.",
 )
-def cli(members, days, seed, out_dir, prices_path, delivery, speedup, work_dir, network_choice):
+@click.option("--verbose", is_flag=True, help="Log every transaction Ape confirms.")
+def cli(
+    members, days, seed, out_dir, prices_path, delivery, speedup, work_dir, network_choice, verbose
+):
     """Deploy, start the oracle, register a community, simulate it, deliver its readings, claim,
     trade and retire coins, and write the operator's balance report to reports/demo/."""
     from ape import networks
+
+    if not verbose:
+        # Hundreds of "Confirmed 0x..." lines would bury the progress bars and the summary.
+        logger.set_level(LogLevel.SUCCESS)
 
     try:
         options = DemoOptions(
