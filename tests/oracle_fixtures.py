@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -9,10 +10,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from eth_account import Account
 
 from oracle.api import create_app
 from oracle.chain import Chain
-from oracle.devchain import ServerThread
+from oracle.devchain import (
+    Anvil,
+    ServerThread,
+    deploy_registries,
+    register_meters,
+    rpc,
+    save_deployment,
+)
 from oracle.service import Oracle
 from oracle.settings import OracleSettings
 from oracle.signer import Signer
@@ -21,6 +30,27 @@ from zcx import deployments
 from zcx.deployments import Deployment
 
 INTERVAL = 1800
+
+
+@contextlib.contextmanager
+def own_devnet(
+    tmp_path: Path, signer_key: bytes, meters: list[str]
+) -> Iterator[tuple[Anvil, Deployment, Any, int]]:
+    """An Anvil of the test's own (stoppable, with a state file), a 1-of-1 registry signed by
+    `signer_key`, `meters` (5 kW) registered to test account 3, and the deployment file under
+    tmp_path/deployments. Yields (anvil, record, w3, epoch), epoch an aligned time 10 days ago."""
+    anvil = Anvil(tmp_path / "anvil-state.json").start()
+    try:
+        signer = Account.from_key(signer_key).address
+        record, w3 = deploy_registries(anvil.url, [signer], quorum=1)
+        now = int(w3.eth.get_block("latest")["timestamp"])
+        epoch = (now - 10 * 86400) // INTERVAL * INTERVAL
+        register_meters(w3, record, w3.eth.accounts[3], meters, 5_000, epoch - 86400)
+        rpc(anvil.url, "anvil_setBalance", [signer, hex(10**21)])
+        save_deployment(record, tmp_path / "deployments")
+        yield anvil, record, w3, epoch
+    finally:
+        anvil.stop()
 
 
 def iso(ts: int) -> str:

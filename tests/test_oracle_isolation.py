@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import pytest
 from eth_abi import encode
-from eth_account import Account
 from eth_utils import keccak
 from hypothesis import given
 from hypothesis import strategies as st
-from oracle_fixtures import INTERVAL, recorded_counts, start_oracle, wait_until, wire
+from oracle_fixtures import INTERVAL, own_devnet, recorded_counts, start_oracle, wait_until, wire
 
 from oracle.chain import load_abis
-from oracle.devchain import Anvil, deploy_registries, register_meters, rpc, save_deployment
+from oracle.devchain import rpc
 from oracle.submitter import Isolation, plan_isolation, split_point
 from zcx.ids import meter_id
 
@@ -26,17 +25,8 @@ INACTIVE_SELECTOR = keccak(text="RegistryInactiveMeter(bytes32)")[:4]
 
 @pytest.fixture
 def devnet(tmp_path, oracle_keys):
-    anvil = Anvil(tmp_path / "anvil-state.json").start()
-    signer = Account.from_key(oracle_keys[0]).address
-    record, w3 = deploy_registries(anvil.url, [signer], quorum=1)
-    epoch = (int(w3.eth.get_block("latest")["timestamp"]) - 10 * 86400) // INTERVAL * INTERVAL
-    register_meters(w3, record, w3.eth.accounts[3], METERS, 5_000, epoch - 86400)
-    rpc(anvil.url, "anvil_setBalance", [signer, hex(10**21)])
-    save_deployment(record, tmp_path / "deployments")
-    try:
-        yield anvil, record, w3, epoch
-    finally:
-        anvil.stop()
+    with own_devnet(tmp_path, oracle_keys[0], METERS) as chain_parts:
+        yield chain_parts
 
 
 def _transact(w3, fn, sender):

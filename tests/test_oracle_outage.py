@@ -8,10 +8,10 @@ import os
 
 import httpx
 import pytest
-from eth_account import Account
 from oracle_fixtures import (
     INTERVAL,
     OracleProcess,
+    own_devnet,
     post,
     recorded_counts,
     start_oracle,
@@ -19,7 +19,6 @@ from oracle_fixtures import (
     wire,
 )
 
-from oracle.devchain import Anvil, deploy_registries, register_meters, rpc, save_deployment
 from oracle.store import Store
 
 METERS = [f"OUT-{i}" for i in range(4)]
@@ -27,17 +26,8 @@ METERS = [f"OUT-{i}" for i in range(4)]
 
 @pytest.fixture
 def devnet(tmp_path, oracle_keys):
-    anvil = Anvil(tmp_path / "anvil-state.json").start()
-    signer = Account.from_key(oracle_keys[0]).address
-    record, w3 = deploy_registries(anvil.url, [signer], quorum=1)
-    epoch = (int(w3.eth.get_block("latest")["timestamp"]) - 10 * 86400) // INTERVAL * INTERVAL
-    register_meters(w3, record, w3.eth.accounts[3], METERS, 5_000, epoch - 86400)
-    rpc(anvil.url, "anvil_setBalance", [signer, hex(10**21)])
-    save_deployment(record, tmp_path / "deployments")
-    try:
-        yield anvil, record, w3, epoch
-    finally:
-        anvil.stop()
+    with own_devnet(tmp_path, oracle_keys[0], METERS) as chain_parts:
+        yield chain_parts
 
 
 def test_outage_queues_then_confirms(devnet, tmp_path, oracle_keys):
