@@ -5,16 +5,24 @@ Ape isolates every test in a chain snapshot, so session-scoped deployments are c
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 
 import pytest
 from eth_account import Account
 from eth_utils import keccak
+from hypothesis import settings
 
 from zcx.deploy import Contracts, deploy_all, error_decoder
 from zcx.eip712 import Reading, sign_quorum
 from zcx.errors import ErrorDecoder
 from zcx.ids import meter_id
+
+# CI runs every Hypothesis test with a fixed seed (derandomize), so a red run can be re-run and
+# debugged; locally examples stay random to keep finding new cases.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.register_profile("dev", print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 INTERVAL = 1800
 SOLAR = 0
