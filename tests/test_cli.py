@@ -15,6 +15,7 @@ import pytest
 from ape.logging import logger as ape_logger
 from click.testing import CliRunner, Result
 from conftest import INTERVAL, reading
+from eth_utils import keccak
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -199,6 +200,21 @@ def test_pay_records_the_bill_reference(cli, two_certificates, registered, alice
     assert log.to == bob.address and log.units == 250
     assert bytes(log.paymentReference) == payment_reference("BILL-2026-04-0042")
     assert registered.zcv.counters(alice).used == 250
+
+
+def test_paying_a_statement_id_is_credited_by_statements_and_market(
+    cli, two_certificates, registered, alice, bob, chain
+):
+    """One reference encoding: what `zcx holder pay --reference <statement id>` records is what the
+    operator's statements credit and what the market's settlement looks for."""
+    from zcx.market import statement_reference
+    from zcx.operator.statements import statement_id
+
+    sid = statement_id("2026-04", alice.address)
+    start = chain.blocks.height
+    cli("holder", "pay", BOB, "0.25", "--reference", f" {sid} ", "--account", ALICE)
+    (log,) = list(registered.zcv.Paid.range(start, chain.blocks.height + 1))
+    assert bytes(log.paymentReference) == statement_reference(sid) == keccak(text=sid)
 
 
 def test_retire_and_show_retirement(cli, two_certificates, registered, alice):
@@ -595,7 +611,7 @@ def test_dates_references_and_picks():
     assert parse_time("2026-05-01T00:00", end=True) == MAY_1
     with pytest.raises(HolderError):
         parse_time("01/04/2026")
-    assert reference_label(payment_reference("請求書-42")) == "請求書-42"
+    assert reference_label(payment_reference("請求書-42")) == "0x" + keccak(text="請求書-42").hex()
     assert payment_reference("0x" + "ab" * 32) == bytes.fromhex("ab" * 32)
     assert parse_cert_pick("3:1.5") == (3, 1500) and parse_cert_pick("3:all") == (3, None)
     with pytest.raises(HolderError):

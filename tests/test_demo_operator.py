@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from zcx.domain import payment_reference
 from zcx.operator.balance import balance, summary
 from zcx.operator.prices import (
     PriceConfigError,
@@ -14,7 +15,7 @@ from zcx.operator.prices import (
     spot_series,
     synthetic_spot,
 )
-from zcx.operator.statements import payment_reference, statement_id, statements
+from zcx.operator.statements import statement_id, statements
 
 START = int(pd.Timestamp("2025-11-03 00:00", tz="Asia/Tokyo").timestamp())  # a Monday, JST
 HH = "0x" + "11" * 20

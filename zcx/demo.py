@@ -42,6 +42,7 @@ from rich.table import Table
 
 from zcx import deployments
 from zcx.deploy import Contracts, deploy_all, describe
+from zcx.domain import payment_reference
 from zcx.eip712 import DOMAIN_NAME, DOMAIN_VERSION, READING_FIELDS, Reading
 from zcx.ids import meter_id
 from zcx.market import (
@@ -57,7 +58,7 @@ from zcx.market import (
 from zcx.operator import balance as balance_mod
 from zcx.operator import charts, ledger
 from zcx.operator.prices import load_prices, spot_series
-from zcx.operator.statements import payment_reference, statement_id, statements
+from zcx.operator.statements import statement_id, statements
 from zcx.report import Report
 from zcx.sim.community import SOLAR, MemberKind, MemberSpec, build_community
 from zcx.sim.gateway import Gateway, GatewayError, deliver, write_broute_csv, write_csv

@@ -31,7 +31,7 @@ from typing import Any
 
 from eth_utils import is_hex_address, to_checksum_address
 
-from zcx import deployments
+from zcx import deployments, domain
 from zcx.deployments import Deployment
 from zcx.errors import DecodedError, ErrorDecoder
 from zcx.ids import meter_id, meter_label
@@ -116,26 +116,16 @@ def format_zcv(units: int) -> str:
 
 
 def payment_reference(text: str) -> bytes:
-    """A bill or statement id as the bytes32 `pay` records: UTF-8, right-padded with zeros (at
-    most 32 bytes), or a 0x-prefixed 32-byte hex value taken as is."""
-    if re.fullmatch(r"0x[0-9a-fA-F]{64}", text):
-        return bytes.fromhex(text[2:])
-    raw = text.encode("utf-8")
-    if not raw:
-        raise HolderError("payment reference: must not be empty (give the bill or statement id)")
-    if len(raw) > 32:
-        raise HolderError(
-            f"payment reference {text!r} is {len(raw)} bytes; at most 32 fit on chain "
-            "(shorten it, or pass its 0x-prefixed 32-byte hash)"
-        )
-    if b"\x00" in raw:
-        raise HolderError("payment reference: must not contain NUL characters")
-    return raw.ljust(32, b"\x00")
+    """A bill or statement id as the bytes32 `pay` records (zcx.domain.payment_reference)."""
+    try:
+        return domain.payment_reference(text)
+    except domain.PaymentReferenceError as err:
+        raise HolderError(f"payment {err}") from None
 
 
 def reference_label(reference: bytes) -> str:
-    """The readable form of a bytes32 payment reference (text if it is text, else 0x-hex)."""
-    return _bytes32_label(bytes(reference))
+    """The bytes32 payment reference as 0x-hex (it is a hash of the bill or statement id)."""
+    return "0x" + bytes(reference).hex()
 
 
 def parse_meter(text: str) -> bytes:
@@ -661,7 +651,12 @@ class ZcxClient:
         ref = payment_reference(reference)
         receipt = self._send(self.zcv, "pay", (to, units, ref), sender)
         return self._result(
-            receipt, to=to, units=units, reference=reference_label(ref), lots=self._moved(receipt)
+            receipt,
+            to=to,
+            units=units,
+            reference=reference.strip(),
+            reference_hash=reference_label(ref),
+            lots=self._moved(receipt),
         )
 
     def retire(

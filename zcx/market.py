@@ -22,8 +22,9 @@ from decimal import Decimal, InvalidOperation
 from functools import cached_property
 from typing import Any
 
-from eth_utils import keccak, to_checksum_address
+from eth_utils import to_checksum_address
 
+from zcx import domain
 from zcx.errors import DecodedError, ErrorDecoder
 from zcx.holder import (
     CONTRACT_NAMES,
@@ -124,17 +125,11 @@ def format_token(amount: int, decimals: int) -> str:
 
 
 def statement_reference(statement_id: str) -> bytes:
-    """The bytes32 for a statement: keccak256 of its id (zcx.operator.statements convention,
-    e.g. '2026-04-0xabcdef1234'), or a 0x-prefixed 32-byte value taken as is."""
-    text = statement_id.strip()
-    if not text:
-        raise MarketProblem("statement id: must not be empty")
-    if text.startswith("0x") and len(text) == 66:
-        try:
-            return bytes.fromhex(text[2:])
-        except ValueError:
-            raise MarketProblem(f"statement id {statement_id!r}: bad hex") from None
-    return keccak(text=text)
+    """The bytes32 for a statement: the one payment reference (zcx.domain.payment_reference)."""
+    try:
+        return domain.payment_reference(statement_id)
+    except domain.PaymentReferenceError as err:
+        raise MarketProblem(f"statement {err}") from None
 
 
 def units_due(amount_due: int, payment_per_unit: int) -> int:

@@ -5,15 +5,15 @@ price and charges PQ4 at its time-of-use sell price (per slot). Coins paid with 
 statement's payment reference are credited at the configured coin price.
 
 A statement's id is `<YYYY-MM>-<account's first 10 hex chars>`; its payment reference (the
-bytes32 passed to ZeroCarbonValue.pay) is keccak256 of that id.
+bytes32 passed to ZeroCarbonValue.pay) is `zcx.domain.payment_reference(id)`, keccak256 of that id.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from eth_utils import keccak
 
+from zcx.domain import payment_reference
 from zcx.operator.prices import TIMEZONE, PriceConfig
 
 WH_PER_KWH = 1000
@@ -22,11 +22,6 @@ UNITS_PER_ZCV = 1000
 
 def statement_id(month: str, account: str) -> str:
     return f"{month}-{account[:10].lower()}"
-
-
-def payment_reference(statement: str) -> bytes:
-    """The bytes32 a member passes to `pay` to settle (part of) a statement with coins."""
-    return keccak(text=statement)
 
 
 def statements(
