@@ -10,6 +10,18 @@ from zcx.deploy import attach, deploy_all, describe, is_live
 from zcx.market import deploy_market, deploy_mock_yen
 
 
+def _refuse_throwaway_node() -> None:
+    """Ape starts its own Anvil when none answers at the configured host, and stops it when the
+    command ends: a deployment there would leave a record of a chain that no longer exists."""
+    if getattr(chain.provider, "process", None) is not None:
+        raise click.ClickException(
+            "no node is running at the configured host, and a deployment to Ape's temporary "
+            "Anvil would vanish when this command ends; start one with `anvil --port 8545` and "
+            "run `APE_FOUNDRY_HOST=http://127.0.0.1:8545 ape run deploy --network "
+            "ethereum:local:foundry`"
+        )
+
+
 def _local_role_defaults() -> tuple[str, list[str]]:
     """On a local devnet only: test account 1 is the operator, test account 2 the oracle signer."""
     test = accounts.test_accounts
@@ -57,6 +69,7 @@ def cli(
 ):
     """Deploy the member registry, generation registry, ZCV token and value exchange, wire their
     roles, and record them in deployments/<chain_id>.json."""
+    _refuse_throwaway_node()
     try:
         existing = deployments.load(chain.chain_id)
     except FileNotFoundError:

@@ -94,7 +94,8 @@ class DemoOptions:
     days: int = 7
     seed: int = 42
     out_dir: Path = Path("reports/demo")
-    deployments_dir: Path = deployments.DEFAULT_DIR
+    # The demo's chain is its own: its record never replaces the one of a devnet in use.
+    deployments_dir: Path = Path("reports/demo/deployments")
     prices_path: Path | None = None
     delivery: str = "auto"  # auto: the real oracle if it can run, else direct (labelled)
     speedup: float = 0.0  # simulated seconds per wall second; 0: the window in ~30 s

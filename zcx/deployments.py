@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-DEFAULT_DIR = Path(__file__).resolve().parent.parent / "deployments"
+# Relative to the working directory (the project folder), never to the installed package: a
+# `pip install` of zcx must not read or write deployment records inside site-packages.
+DEFAULT_DIR = Path(os.environ.get("ZCX_DEPLOYMENTS_DIR", "deployments"))
 CONTRACT_NAMES = ("MemberRegistry", "GenerationRegistry", "ZeroCarbonValue", "ValueExchange")
 
 
