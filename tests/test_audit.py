@@ -188,3 +188,31 @@ def test_help_documents_every_option():
 def test_audit_config_defaults_are_documented():
     config = AuditConfig()
     assert config.capacity_margin_bps == 1000 and config.peer_factor == 3.0
+
+
+def test_trail_with_a_mock_token_recorded_and_clean_errors(registered, scenario, chain, tmp_path):
+    """Optional contracts in the record (the devnet's mock payment token) are not read; a chain
+    without a deployment, a missing retirement or a dead node give one line and exit 1."""
+    dep = deployment_of(registered, chain)
+    dep.contracts["MockYenToken"] = registered.zcv.address  # any address: it must not be read
+    deployments.save(dep, tmp_path / "deployments")
+    runner = CliRunner()
+    common = ["--rpc-url", chain.provider.uri, "--deployments-dir", str(tmp_path / "deployments")]
+    ok = runner.invoke(cli, ["trail", "1", *common])
+    assert ok.exit_code == 0, ok.output
+    for args, says in (
+        (["trail", "99", *common], "no retirement 99"),
+        (
+            ["trail", "1", "--rpc-url", chain.provider.uri, "--deployments-dir", str(tmp_path)],
+            "no ZCX deployment",
+        ),
+        (
+            ["run", "--rpc-url", chain.provider.uri, "--deployments-dir", str(tmp_path)],
+            "no ZCX deployment",
+        ),
+        (["trail", "1", "--rpc-url", "http://127.0.0.1:9/secret-key"], "no JSON-RPC node"),
+    ):
+        failed = runner.invoke(cli, args)
+        assert failed.exit_code == 1, failed.output
+        assert says in failed.output and "Traceback" not in failed.output
+        assert "secret-key" not in failed.output

@@ -161,10 +161,7 @@ def execute(w3: Any, abis: dict[str, Abi], **opts: Any) -> int:
     logging.basicConfig(level=logging.INFO if opts["verbose"] else logging.WARNING)
     console = Console(stderr=False)
     chain_id = int(w3.eth.chain_id)
-    try:
-        deployment = deployments.load(chain_id, opts["deployments_dir"])
-    except FileNotFoundError as exc:
-        raise click.UsageError(str(exc)) from exc
+    deployment = load_deployment(chain_id, opts["deployments_dir"])
     trusted: set[str] | None = None
     if opts["trusted"] or opts["trusted_signers_from_deployment"]:
         from eth_utils import to_checksum_address
@@ -244,9 +241,31 @@ def execute(w3: Any, abis: dict[str, Abi], **opts: Any) -> int:
 
 
 def web3_for(rpc_url: str, timeout: float = 300) -> Any:
+    """A connection to the node; one clear line (exit 1) when nothing answers there."""
     from web3 import HTTPProvider, Web3
 
-    return Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+    w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+    if not w3.is_connected():
+        raise click.ClickException(f"no JSON-RPC node answers at {redact_url(rpc_url)}")
+    return w3
+
+
+def redact_url(url: str) -> str:
+    """scheme://host:port only: hosted providers put API keys in the path or query."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}" + ("/…" if parts.path.strip("/") or parts.query else "")
+
+
+def load_deployment(chain_id: int, directory: Path) -> deployments.Deployment:
+    """The deployment record, or one clear line (exit 1) saying how to get one."""
+    try:
+        return deployments.load(chain_id, directory)
+    except FileNotFoundError as exc:
+        raise click.ClickException(f"no ZCX deployment for chain {chain_id}: {exc}") from None
 
 
 @click.group()
@@ -275,7 +294,7 @@ def run_command(rpc_url: str, manifest: Path, **opts: Any) -> None:
     try:
         abis = abis_from_manifest(manifest)
     except (FileNotFoundError, KeyError) as exc:
-        raise click.UsageError(str(exc)) from exc
+        raise click.ClickException(str(exc).strip("'\"")) from None
     raise SystemExit(execute(web3_for(rpc_url), abis, **opts))
 
 
@@ -315,14 +334,19 @@ def trail_command(
     """Print the certificate trail of one retirement: certificates consumed and every hop."""
     from zcx.audit.ledger import build_ledger
     from zcx.audit.report import certificate_trail
+    from zcx.audit.run import ledger_contracts
 
+    try:
+        abis = abis_from_manifest(manifest)
+    except (FileNotFoundError, KeyError) as exc:
+        raise click.ClickException(str(exc).strip("'\"")) from None
     w3 = web3_for(rpc_url)
-    deployment = deployments.load(int(w3.eth.chain_id), deployments_dir)
+    deployment = load_deployment(int(w3.eth.chain_id), deployments_dir)
     ledger = build_ledger(
         w3,
         deployment.chain_id,
-        deployment.contracts,
-        abis_from_manifest(manifest),
+        ledger_contracts(deployment, abis),
+        abis,
         deployment.deployment_block,
         page_blocks=page_blocks,
         with_state=False,
@@ -330,7 +354,7 @@ def trail_command(
     try:
         trail = certificate_trail(ledger, retirement_id)
     except KeyError as exc:
-        raise click.UsageError(str(exc)) from exc
+        raise click.ClickException(str(exc).strip("'\"")) from None
     click.echo(trail["consumed"].to_string(index=False))
     click.echo()
     click.echo(trail["hops"].to_string(index=False))

@@ -44,6 +44,16 @@ class AuditResult:
         return not self.violations
 
 
+def ledger_contracts(deployment: Deployment, abis: Mapping[str, Abi]) -> dict[str, str]:
+    """The contracts the ledger reads: the core four. The market (when recorded and its ABI is
+    known) is read on its own; others (a mock payment token) are not read."""
+    return {
+        name: address
+        for name, address in deployment.contracts.items()
+        if name in abis and name not in OPTIONAL_CONTRACTS
+    }
+
+
 def audit(
     w3: Any,
     deployment: Deployment,
@@ -66,17 +76,10 @@ def audit(
         )
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    # The ledger covers the core four contracts; the market (when recorded and its ABI is
-    # known) is read on its own below; others (a mock payment token) are not read.
-    audited = {
-        name: address
-        for name, address in deployment.contracts.items()
-        if name in abis and name not in OPTIONAL_CONTRACTS
-    }
     ledger = build_ledger(
         w3,
         chain_id,
-        audited,
+        ledger_contracts(deployment, abis),
         abis,
         from_block=deployment.deployment_block if from_block is None else from_block,
         to_block=to_block,
