@@ -48,3 +48,17 @@ def test_deployment_records_live_under_the_working_directory():
 
     assert not deployments.DEFAULT_DIR.is_absolute()
     assert "site-packages" not in str(deployments.path_for(1).resolve())
+
+
+def test_a_bad_network_is_a_usage_error():
+    """Exit 2 with a one-line hint, before any connection (so no retries to any public RPC)."""
+    run = subprocess.run(
+        [str(Path(sys.executable).with_name("zcx")), "holder", "balance", "TEST::3"]
+        + ["--network", "ethereum:nowhere:foo"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 2
+    assert "unknown network 'ethereum:nowhere:foo'" in run.stderr
+    assert "Traceback" not in run.stderr

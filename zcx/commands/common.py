@@ -48,23 +48,30 @@ def chain_options(func: F) -> F:
         ctx.meta[f"zcx.{param.name}"] = value
         return value
 
+    def store_network(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value is not None:
+            check_network_choice(value)
+        return store(ctx, param, value)
+
     options = [
         click.option(
             "--network",
             envvar="ZCX_NETWORK",
             expose_value=False,
-            callback=store,
+            callback=store_network,
             help=f"Ape network choice. Default: the provider already connected (ape test/console), "
             f"else {DEFAULT_NETWORK}. [env ZCX_NETWORK]",
         ),
         click.option(
+            "--rpc-url",
             "--rpc",
-            envvar="ZCX_RPC",
+            "rpc",
+            envvar=["ZCX_RPC_URL", "ZCX_RPC"],
             expose_value=False,
             callback=store,
             help=f"URL of the RUNNING Anvil that holds the deployment, for the local foundry "
             f"network (default {DEFAULT_LOCAL_RPC}; APE_FOUNDRY_HOST also works). "
-            "The CLI never starts a node. [env ZCX_RPC]",
+            "The CLI never starts a node. [env ZCX_RPC_URL]",
         ),
         click.option(
             "--deployments",
@@ -82,6 +89,18 @@ def chain_options(func: F) -> F:
     for option in reversed(options):
         func = option(func)
     return func
+
+
+def check_network_choice(choice: str) -> None:
+    """A usage error (exit 2) for a network Ape does not know, before any connection is tried."""
+    from ape import networks
+
+    if choice not in set(networks.get_network_choices()):
+        raise click.BadParameter(
+            f"unknown network {choice!r}; the devnet is ethereum:local:foundry "
+            "(`ape networks list` shows the others)",
+            param_hint="--network",
+        )
 
 
 def account_option(required: bool = True) -> Callable[[F], F]:
