@@ -347,6 +347,25 @@ def test_operator_registers_member_and_meter(cli, registered, carol, chain):
     assert again.stderr.strip() == f"MembersAlreadyRegistered: {carol.address} is already a member"
 
 
+def test_operator_lists_members_and_meters_and_deactivates_a_meter(cli, registered, alice):
+    members = _json(cli("operator", "members", "--json"))
+    assert any(m["account"] == alice.address and m["meters"] >= 1 for m in members)
+    table = cli("operator", "members").stdout
+    assert alice.address in table and "active" in table
+    meters = {m["meter"]: m for m in _json(cli("operator", "meters", "--owner", ALICE, "--json"))}
+    assert meters["ALICE-PV"]["active"] is True
+    refused = cli("operator", "deactivate-meter", "ALICE-PV", "--account", OPERATOR, code=1)
+    assert "Aborted" in refused.stderr  # no --yes and no terminal: nothing is sent
+    assert registered.members.meterSpec(meter_id("ALICE-PV")).active
+    done = _json(
+        cli("operator", "deactivate-meter", "ALICE-PV", "--yes", "--json", "--account", OPERATOR)
+    )
+    assert done["values"]["active"] is False and done["txn_hash"].startswith("0x")
+    assert not registered.members.meterSpec(meter_id("ALICE-PV")).active
+    assert "inactive" in cli("operator", "meters").stdout
+    assert "statements" in cli("operator", "reports", "--help").stdout
+
+
 def test_flagged_meter_cannot_be_claimed(cli, generated):
     generated(count=2)
     cli("operator", "flag-meter", "ALICE-PV", "--reason", "generation spike", "--account", OPERATOR)

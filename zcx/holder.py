@@ -355,6 +355,15 @@ class MeterView:
 
 
 @dataclass(frozen=True)
+class MemberView:
+    account: str
+    name: str
+    kind: str
+    active: bool
+    meters: int
+
+
+@dataclass(frozen=True)
 class TxResult:
     """A mined transaction and what it did."""
 
@@ -729,6 +738,27 @@ class ZcxClient:
     def flag_meter(self, sender: Any, meter: bytes, flagged: bool, reason: str) -> TxResult:
         receipt = self._send(self.members, "setMeterFlagged", (meter, flagged, reason), sender)
         return self._result(receipt, meter=describe_meter(meter), flagged=flagged)
+
+    def set_meter_active(self, sender: Any, meter: bytes, active: bool) -> TxResult:
+        """Deactivates (or reactivates) a meter: the registry then refuses its readings."""
+        receipt = self._send(self.members, "setMeterActive", (meter, active), sender)
+        return self._result(receipt, meter=describe_meter(meter), active=active)
+
+    def member_list(self) -> list[MemberView]:
+        """Every registered member, in registration order."""
+        views = []
+        for account in self.members.members():
+            m = self._view(self.members, "member", account)
+            views.append(
+                MemberView(
+                    account=str(account),
+                    name=str(m.name),
+                    kind=MEMBER_KINDS[int(m.kind)],
+                    active=bool(m.active),
+                    meters=len(self.members.metersOf(account)),
+                )
+            )
+        return views
 
     def revoke_certificate(self, sender: Any, certificate_id: int, reason: str) -> TxResult:
         receipt = self._send(self.zcv, "revokeCertificate", (certificate_id, reason), sender)

@@ -7,8 +7,19 @@ on the local devnet that is TEST::1.
 from __future__ import annotations
 
 import click
+from rich.table import Table
 
-from zcx.commands.common import account_option, chain_options, console, parse, session, short_hash
+from zcx.cli import LazyGroup
+from zcx.commands.common import (
+    account_option,
+    chain_options,
+    console,
+    echo_json,
+    json_option,
+    parse,
+    session,
+    short_hash,
+)
 from zcx.holder import (
     GENERATION_METHODS,
     MEMBER_KINDS,
@@ -23,9 +34,18 @@ KIND_NAMES = ("household", "public-facility", "business", "generator", "operator
 METHOD_NAMES = tuple(m.lower() for m in GENERATION_METHODS)
 
 
-@click.group()
+@click.group(
+    cls=LazyGroup,
+    lazy={
+        "reports": (
+            "zcx.operator.cli:cli",
+            "From the chain: the 30-minute balance and monthly statements.",
+        )
+    },
+)
 def operator() -> None:
-    """The operator: register members and meters, flag meters, revoke certificates."""
+    """The operator: members and meters, flags, revocations, and the reports (balance,
+    statements)."""
 
 
 def _done(verb: str, result: TxResult, detail: str) -> None:
@@ -136,3 +156,70 @@ def revoke_certificate(certificate_id: int, reason: str, account_alias: str) -> 
         sender = zcx.account(account_alias)
         result = zcx.revoke_certificate(sender, certificate_id, reason)
     _done("Revoked", result, f"certificate {certificate_id}")
+
+
+@operator.command("members")
+@json_option
+@chain_options
+def members(as_json: bool) -> None:
+    """List every registered member: account, name, kind, state and number of meters."""
+    with session() as zcx:
+        views = zcx.member_list()
+    if as_json:
+        echo_json(views)
+        return
+    table = Table(title=f"{len(views)} members")
+    for name in ("account", "name", "kind", "state", "meters"):
+        table.add_column(name, justify="right" if name == "meters" else "left")
+    for m in views:
+        table.add_row(
+            m.account, m.name, m.kind, "active" if m.active else "inactive", str(m.meters)
+        )
+    console().print(table)
+
+
+@operator.command("meters")
+@click.option("--owner", help="Only this member's meters (address or account alias).")
+@json_option
+@chain_options
+def meters(owner: str | None, as_json: bool) -> None:
+    """List the meters of every member (or of --owner) with their state."""
+    with session() as zcx:
+        owners = [zcx.address_of(owner)] if owner else [m.account for m in zcx.member_list()]
+        views = [view for account in owners for view in zcx.meters(account)]
+    if as_json:
+        echo_json(views)
+        return
+    table = Table(title=f"{len(views)} meters")
+    for name in ("meter", "owner", "method", "capacity W", "zone", "state"):
+        table.add_column(name, justify="right" if name == "capacity W" else "left")
+    for m in views:
+        state = "flagged" if m.flagged else ("active" if m.active else "inactive")
+        table.add_row(m.meter, m.owner, m.method, f"{m.capacity_w:,}", m.zone, state)
+    console().print(table)
+
+
+@operator.command("deactivate-meter")
+@click.argument("label")
+@click.option("--reactivate", is_flag=True, help="Make an inactive meter active again.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@account_option()
+@json_option
+@chain_options
+def deactivate_meter(
+    label: str, reactivate: bool, yes: bool, account_alias: str, as_json: bool
+) -> None:
+    """Deactivate meter LABEL: the registry refuses its readings from now on (its recorded
+    readings and issued coins stay). A meter's owner never changes: to move a meter, deactivate
+    it and register a new id."""
+    meter = parse("LABEL", parse_meter, label)
+    verb = "reactivate" if reactivate else "deactivate"
+    if not yes:
+        click.confirm(f"{verb.capitalize()} meter {label}?", abort=True)
+    with session() as zcx:
+        sender = zcx.account(account_alias)
+        result = zcx.set_meter_active(sender, meter, reactivate)
+    if as_json:
+        echo_json(result)
+        return
+    _done(f"{verb.capitalize()}d", result, f"meter {result.values['meter']}")
