@@ -49,10 +49,11 @@ bench: setup
 	$(VENV)/bin/python bench/run.py
 
 lint: setup
-	$(VENV)/bin/pip install -q ruff mypy
-	ruff check zcx oracle scripts tests bench
-	ruff format --check zcx oracle scripts tests bench
+	$(VENV)/bin/pip install -q ruff mypy slither-analyzer
+	ruff check zcx oracle scripts tests bench tools
+	ruff format --check zcx oracle scripts tests bench tools
 	mypy zcx oracle
+	$(VENV)/bin/python tools/slither_lint.py
 
 clean:
 	rm -rf $(STAMPS) .build contracts/.cache
