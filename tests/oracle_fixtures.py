@@ -167,9 +167,7 @@ def start_oracle(
         rpc_url=rpc_url,
         deployments_dir=deployments_dir,
         db_path=tmp / "oracle.db",
-        batch_max_age_s=0.2,
-        poll_interval_s=0.05,
-        **overrides,
+        **{"batch_max_age_s": 0.2, "poll_interval_s": 0.05, **overrides},
     )
     store = Store(settings.db_path)
     oracle = Oracle(settings, store, Chain(rpc_url, deployments_dir), Signer(key, "test key"))

@@ -181,3 +181,20 @@ def test_kill_the_leader_and_restart_a_follower_as_leader(cluster):
     wait_until(lambda: all_confirmed(c, 21), 60, "the new leader confirms everything")
     wait_until(lambda: all_confirmed(b, 21), 20, "B confirmed")
     assert_exactly_once(w3, record, epoch, range(7))
+
+
+def test_serve_refuses_quorum_mode_without_credentials(cluster):
+    """`serve` in quorum mode exits with the reason when nobody may ask it for attestations,
+    or when, as leader, it holds no token for a peer it would ask."""
+    nodes, _, _, _ = cluster
+    a, b = nodes["a"], nodes["b"]
+    store = Store(b.db)
+    for peer in ("a", "c"):
+        store.remove_peer(peer)
+    store.close()
+    b.start_as(False, [])
+    assert b.proc.wait_exit() != 0
+    assert "quorum mode: no peer may ask this oracle" in b.proc.log()
+    a.proc.start(ZCX_ORACLE_PEERS=json.dumps([b.proc.url]))  # a leader without b's token
+    assert a.proc.wait_exit() != 0
+    assert f"no token for peer {b.proc.url}" in a.proc.log()

@@ -11,7 +11,14 @@ import ape
 import httpx
 import pytest
 from eth_account import Account
-from oracle_fixtures import INTERVAL, start_oracle, wait_until, wire, write_deployment
+from oracle_fixtures import (
+    INTERVAL,
+    own_devnet,
+    start_oracle,
+    wait_until,
+    wire,
+    write_deployment,
+)
 
 from oracle.api import create_app
 from oracle.chain import Chain
@@ -231,3 +238,70 @@ def test_attested_batch_nobody_submits_expires(quorum_net, oracle_keys, tmp_path
         a.wait_final(3)
         wait_until(lambda: b.store.state_counts() == {"confirmed": 3}, 15, "B confirmed")
         assert zcx.registry.lastEnd(meter_id("Q-1")) == epoch + 43 * INTERVAL
+
+
+def test_a_new_proposal_supersedes_an_unapplied_attestation(
+    quorum_net, oracle_keys, tmp_path, epoch, chain
+):
+    """A leader that rebuilt its batch (other content, other digest) gets the peer's signature
+    at once: the peer releases the readings from the batch it attested before, which nobody
+    applied, instead of refusing them as 'already batched' until it expires."""
+    zcx = quorum_net[0]
+    registry = str(zcx.registry.address)
+    with oracle_at(tmp_path / "b", quorum_net, oracle_keys[1], peer_names=["a"], leader=False) as b:
+        posted = [wire("Q-2", epoch + (60 + i) * INTERVAL, gen=40 + i) for i in range(3)]
+        assert b.post(posted).status_code == 202
+        rows = [to_reading(r) for r in b.store.readings_of("Q-2", epoch + 60 * INTERVAL, None)]
+        token = b.peer_tokens["a"]
+        old = fast_batch_digest(rows[:2], chain.chain_id, registry)
+        assert _attest(
+            b.url, request_for(old, rows[:2], chain.chain_id, registry), token
+        ).is_success
+        new = fast_batch_digest(rows[1:], chain.chain_id, registry)
+        r = _attest(b.url, request_for(new, rows[1:], chain.chain_id, registry), token)
+        assert r.status_code == 200, r.text
+        assert b.store.batch_by_digest(old).state == "superseded"
+        assert b.store.batch_by_digest(new).state == "attested"
+        assert [x.state for x in b.store.readings_of("Q-2", epoch + 60 * INTERVAL, None)] == [
+            "accepted",
+            "batched",
+            "batched",
+        ]
+
+
+def test_a_leader_adopts_what_it_attested_and_lands_it(
+    quorum_net, oracle_keys, tmp_path, epoch, chain
+):
+    """Whatever a leader attested for another leader (or a caller holding a peer credential)
+    is adopted under the same digest, completed with a peer's signature and recorded: an
+    attestation never freezes the leader's meters."""
+    zcx = quorum_net[0]
+    registry = str(zcx.registry.address)
+    with three_oracles(tmp_path, quorum_net, oracle_keys, batch_max_age_s=30) as (a, b, c):
+        posted = [wire("Q-1", epoch + (70 + i) * INTERVAL, gen=50 + i) for i in range(2)]
+        for oracle in (a, b):
+            assert oracle.post(posted).status_code == 202
+        rows = [to_reading(r) for r in a.store.readings_of("Q-1", epoch + 70 * INTERVAL, None)]
+        digest = fast_batch_digest(rows[:1], chain.chain_id, registry)
+        body = request_for(digest, rows[:1], chain.chain_id, registry)
+        assert _attest(a.url, body, a.peer_tokens["c"]).status_code == 200
+        wait_until(lambda: a.store.batch_by_digest(digest).state == "confirmed", 20, "adopted")
+        assert zcx.registry.isBatchApplied(digest)
+        a.oracle.settings.batch_max_age_s = 0.2
+        a.wait_final(2)
+        assert zcx.registry.lastEnd(meter_id("Q-1")) == epoch + 72 * INTERVAL
+
+
+def test_one_of_one_does_not_serve_attestations(tmp_path, oracle_keys):
+    """In 1-of-1 mode (no peers, no peer credentials) the route does not exist at all."""
+    with own_devnet(tmp_path, oracle_keys[0], ["ONE-1"]) as (anvil, _, _, _):
+        gen = start_oracle(tmp_path / "o", anvil.url, tmp_path / "deployments", oracle_keys[0], [])
+        alone = next(gen)
+        try:
+            r = httpx.post(f"{alone.url}/v1/attestations", json={}, timeout=10)
+            assert r.status_code == 404
+            assert r.headers["content-type"].startswith("application/problem+json")
+            spec = httpx.get(f"{alone.url}/openapi.json", timeout=10).json()
+            assert "/v1/attestations" not in spec["paths"]
+        finally:
+            next(gen, None)
