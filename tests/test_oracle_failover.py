@@ -151,6 +151,7 @@ def test_kill_both_followers_and_restart_them(cluster):
     send([b, c], slot(epoch, 1) + slot(epoch, 2))
     send([a, b, c], slot(epoch, 3))
     wait_until(lambda: all_confirmed(a, 12), 60, "everything confirmed after restart")
+    assert "below quorum for 4 s; rebuilt" in a.proc.log()
     for node in (b, c):
         wait_until(lambda n=node: all_confirmed(n, 12), 20, f"{node.name} confirmed")
     assert_exactly_once(w3, record, epoch, range(4))
