@@ -65,6 +65,10 @@ CREATE TABLE IF NOT EXISTS txs (
     tx_hash BLOB PRIMARY KEY, batch_id INTEGER NOT NULL, nonce INTEGER NOT NULL,
     raw BLOB NOT NULL, created_at REAL NOT NULL, sent INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS txs_batch ON txs (batch_id);
+CREATE TABLE IF NOT EXISTS chain_recorded (
+    meter TEXT NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL,
+    gen INTEGER NOT NULL, cons INTEGER NOT NULL, sold INTEGER NOT NULL, purchased INTEGER NOT NULL,
+    tx_hash TEXT NOT NULL, block INTEGER NOT NULL, PRIMARY KEY (meter, start));
 CREATE TABLE IF NOT EXISTS peers (
     name TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE, created_at REAL NOT NULL);
 """
@@ -606,11 +610,21 @@ class Store:
         """Applies ReadingRecorded events seen on chain: (meter, start, (end, gen, cons, sold,
         purchased), tx hash, block). Our copy with the same values becomes confirmed, whatever
         batch it was in (the chain is the truth); a copy with other values becomes rejected,
-        since the interval is taken. Returns (confirmed, rejected) counts of changed rows."""
+        since the interval is taken. An event for an interval we do not hold yet is kept (a
+        gateway may deliver it later: `match_recorded`). Returns (confirmed, rejected) counts
+        of changed rows."""
         now = time.time()
         confirmed = rejected = 0
         with self._tx() as db:
             for meter, start, values, tx, block in recorded:
+                if not db.execute(
+                    "SELECT 1 FROM readings WHERE meter = ? AND start = ?", (meter, start)
+                ).fetchone():
+                    db.execute(
+                        "INSERT OR IGNORE INTO chain_recorded VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (meter, start, *values, tx, block),
+                    )
+                    continue
                 confirmed += db.execute(
                     "UPDATE readings SET state = 'confirmed', tx_hash = ?, block = ?, "
                     "reason = NULL, final_at = ? WHERE meter = ? AND start = ? AND end = ? "
@@ -838,6 +852,33 @@ class Store:
                 "error = NULL WHERE id = ?",
                 (tx_hash, block, gas_used, batch_id),
             )
+
+    def match_recorded(self) -> tuple[int, int]:
+        """Readings accepted since the last call whose interval the chain already recorded
+        (events seen before the reading reached us) are settled as `confirm_recorded` does.
+        Only the new readings are looked up, so this is cheap to run on every sync."""
+        since = int(self.get_meta("chain_match_id") or 0)
+        top = int(self._query("SELECT COALESCE(MAX(id), 0) FROM readings")[0][0])
+        if top == since:
+            return 0, 0
+        rows = self._query(
+            "SELECT r.meter, r.start, c.end, c.gen, c.cons, c.sold, c.purchased, c.tx_hash, "
+            "c.block FROM readings r JOIN chain_recorded c ON c.meter = r.meter "
+            "AND c.start = r.start WHERE r.id > ? AND r.id <= ?",
+            (since, top),
+        )
+        counts = (0, 0)
+        if rows:
+            with self._tx() as db:
+                db.executemany(
+                    "DELETE FROM chain_recorded WHERE meter = ? AND start = ?",
+                    [(r[0], r[1]) for r in rows],
+                )
+            counts = self.confirm_recorded(
+                [(m, st, (e, g, c, so, p), tx, b) for m, st, e, g, c, so, p, tx, b in rows]
+            )
+        self.set_meta("chain_match_id", top)
+        return counts
 
     def final_times(self) -> list[tuple[float, float]]:
         """(accepted_at, final_at) of finished readings (latency figures)."""

@@ -327,6 +327,15 @@ class Submitter:
         for first, last in self.follower.pages(int(done), head):
             self._apply_events(self.follower.fetch(first, last))
             self.store.set_meta(SYNC_META, last)
+        confirmed, rejected = self.store.match_recorded()
+        if confirmed or rejected:
+            self.oracle.metrics.confirmed.inc(confirmed)
+            log.info(
+                "%d readings that arrived after their interval was recorded on chain confirmed, "
+                "%d with other values rejected",
+                confirmed,
+                rejected,
+            )
         self._last_sync = time.monotonic()
         self._synced_block = max(head, int(done))
         return self._synced_block

@@ -14,6 +14,7 @@ from eth_account import Account
 from oracle_fixtures import (
     INTERVAL,
     own_devnet,
+    recorded_counts,
     start_oracle,
     wait_until,
     wire,
@@ -305,3 +306,33 @@ def test_one_of_one_does_not_serve_attestations(tmp_path, oracle_keys):
             assert "/v1/attestations" not in spec["paths"]
         finally:
             next(gen, None)
+
+
+def test_leader_never_batches_what_is_on_chain(
+    quorum_net, oracle_keys, tmp_path, epoch, chain, submitter
+):
+    """Someone else (any account) submits a quorum-signed batch holding one of the leader's
+    open readings. The leader syncs the registry's events and reads each meter's watermark
+    before batching: that reading is confirmed from the event, never batched again; an open
+    reading now behind the watermark is batched only if the registry's check accepts it (a
+    late gap-filler), else rejected with the registry's reason without being sent."""
+    zcx = quorum_net[0]
+    registry = str(zcx.registry.address)
+    t0, t1 = epoch + 80 * INTERVAL, epoch + 81 * INTERVAL
+    posted = [wire("Q-2", t0, gen=61), wire("Q-2", t1, gen=62)]
+    outside = Reading(meter_id("Q-2"), t1, t1 + INTERVAL, 62, 400, 600, 0)
+    sigs = sign_quorum([outside], chain.chain_id, registry, oracle_keys[1:3])
+    receipt = zcx.registry.submitBatch([outside.as_tuple()], sigs, sender=submitter)
+    with three_oracles(tmp_path, quorum_net, oracle_keys) as (a, b, c):
+        for oracle in (a, b):
+            assert oracle.post(posted).status_code == 202
+        a.wait_final(2)
+        first, second = a.store.readings_of("Q-2", t0, None)
+        assert second.state == "confirmed" and second.tx_hash == receipt.txn_hash
+        assert second.batch_id is None  # learned from the event, never batched
+        if first.state == "rejected":  # a registry that records each meter in order
+            assert first.batch_id is None and first.reason.startswith("Registry")
+            assert a.store.batches(("confirmed", "signing", "submitted")) == []
+        else:  # a registry that accepts late gap-fillers
+            assert first.state == "confirmed"
+        assert recorded_counts(chain.provider.web3, registry)[(meter_id("Q-2"), t1)] == 1
