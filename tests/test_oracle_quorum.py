@@ -20,10 +20,15 @@ from oracle_fixtures import (
     wire,
     write_deployment,
 )
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from oracle.api import create_app
 from oracle.chain import Chain
-from oracle.devchain import free_port
+from oracle.chain_sync import ChainFollower, decode_events
+from oracle.devchain import ServerThread, free_port
 from oracle.quorum import QuorumConfigError, request_for
 from oracle.service import Oracle
 from oracle.settings import OracleSettings
@@ -336,3 +341,57 @@ def test_leader_never_batches_what_is_on_chain(
         else:  # a registry that accepts late gap-fillers
             assert first.state == "confirmed"
         assert recorded_counts(chain.provider.web3, registry)[(meter_id("Q-2"), t1)] == 1
+
+
+def refusing_node(upstream: str, max_span: int, refused: list[int]) -> Starlette:
+    """A JSON-RPC front of a real node that refuses eth_getLogs over more than `max_span`
+    blocks, as hosted providers cap log queries (-32005); everything else is forwarded."""
+
+    def too_wide(call: dict) -> bool:
+        if call.get("method") != "eth_getLogs":
+            return False
+        query = call["params"][0]
+        return int(query["toBlock"], 16) - int(query["fromBlock"], 16) + 1 > max_span
+
+    async def handle(request: Request) -> JSONResponse:
+        body = await request.json()
+        calls = body if isinstance(body, list) else [body]
+        if any(too_wide(c) for c in calls):
+            refused.append(1)
+            error = {"code": -32005, "message": "query returned more than 10000 results"}
+            answers = [{"jsonrpc": "2.0", "id": c.get("id"), "error": error} for c in calls]
+            return JSONResponse(answers if isinstance(body, list) else answers[0])
+        async with httpx.AsyncClient() as client:
+            forwarded = await client.post(upstream, json=body, timeout=30)
+        return JSONResponse(forwarded.json())
+
+    return Starlette(routes=[Route("/", handle, methods=["POST"])])
+
+
+def test_event_sync_pages_and_halves_refused_ranges(
+    quorum_net, chain, submitter, epoch, oracle_keys
+):
+    """The event sync reads every ReadingRecorded / BatchApplied log even through a node that
+    refuses wide eth_getLogs ranges: refused pages are halved until the node answers."""
+    zcx, directory, uri = quorum_net
+    registry = str(zcx.registry.address)
+    for i in range(3):  # three batches in three blocks
+        start = epoch + (90 + i) * INTERVAL
+        reading = Reading(meter_id("Q-1"), start, start + INTERVAL, 5, 1, 1, 1)
+        sigs = sign_quorum([reading], chain.chain_id, registry, oracle_keys[:2])
+        zcx.registry.submitBatch([reading.as_tuple()], sigs, sender=submitter)
+    direct = Chain(uri, directory)
+    direct.connect()
+    head = ChainFollower(direct).head()
+    want = ChainFollower(direct).fetch(0, head)
+    refused: list[int] = []
+    proxy = ServerThread(refusing_node(uri, 2, refused)).start()
+    try:
+        capped = Chain(proxy.url, directory)
+        capped.connect()
+        got = ChainFollower(capped, page_blocks=1_000).fetch(0, head)
+    finally:
+        proxy.stop()
+    assert refused and got == want
+    recorded = decode_events(got).recorded
+    assert sum(1 for e in recorded if e[0] == "Q-1" and e[1] >= epoch + 90 * INTERVAL) == 3
