@@ -49,6 +49,8 @@ contract GenerationRegistry is AccessControl, Pausable, EIP712, IGenerationRegis
     uint256 private constant PURCHASED = 0xc0;
     /// @dev Slots per bitmap word.
     uint256 private constant WORD_BITS = 256;
+    /// @dev No word index reaches it (a start below 2^64 gives an index below 2^56).
+    uint256 private constant NO_WORD = type(uint256).max;
 
     /// @dev One slot per meter, touched once per run of that meter in a batch. uint56 holds
     /// 72 TWh, decades of a 1 GW plant; a reading that would overflow one is rejected
@@ -90,11 +92,12 @@ contract GenerationRegistry is AccessControl, Pausable, EIP712, IGenerationRegis
         uint256 loadedLastEnd;
         uint256 minStart;
         bool dirty;
-        // The one bitmap word of this meter held in memory (index, bits incl. this run's).
+        // The one bitmap word of this meter held in memory (index, bits incl. this run's);
+        // NO_WORD when none is. `mask` is the current reading's bits within that word.
         uint256 wordIndex;
         uint256 wordBits;
-        bool wordLoaded;
         bool wordDirty;
+        uint256 mask;
     }
 
     IMemberRegistry private immutable _memberRegistry;
@@ -245,7 +248,7 @@ contract GenerationRegistry is AccessControl, Pausable, EIP712, IGenerationRegis
         Run memory run;
         _load(run, reading.meterId);
         Config memory config = _config;
-        _seekWord(run, _slotOf(reading) / WORD_BITS);
+        _aim(run, _word(reading, START) / _slotSeconds, _unitMask(config));
         bytes memory reason = _check(reading, run, config);
         if (reason.length != 0) {
             assembly ("memory-safe") {
@@ -350,6 +353,8 @@ contract GenerationRegistry is AccessControl, Pausable, EIP712, IGenerationRegis
         returns (uint256 accepted, uint256 rejected)
     {
         Run memory run;
+        uint256 slotSeconds = _slotSeconds;
+        uint256 unitMask = _unitMask(config);
         for (uint256 i = 0; i < readings.length; ++i) {
             Reading calldata reading = readings[i];
             bytes32 readingHash = _hashReading(reading);
@@ -359,11 +364,9 @@ contract GenerationRegistry is AccessControl, Pausable, EIP712, IGenerationRegis
                 _flush(run);
                 _load(run, meterId);
             }
-            uint256 wordIndex = _slotOf(reading) / WORD_BITS;
-            if (!run.wordLoaded || wordIndex != run.wordIndex) {
-                _flushWord(run);
-                _seekWord(run, wordIndex);
-            }
+            uint256 slot = _word(reading, START) / slotSeconds;
+            if (slot / WORD_BITS != run.wordIndex) _flushWord(run);
+            _aim(run, slot, unitMask);
             bytes memory reason = _check(reading, run, config);
             if (reason.length != 0) {
                 emit ReadingRejected(meterId, i, reading, reason);
@@ -403,16 +406,27 @@ contract GenerationRegistry is AccessControl, Pausable, EIP712, IGenerationRegis
         run.loadedLastEnd = ledger.lastEnd;
         run.minStart = type(uint256).max;
         run.dirty = false;
-        run.wordLoaded = false;
+        run.wordIndex = NO_WORD;
         run.wordDirty = false;
     }
 
-    /// @dev Holds bitmap word `wordIndex` of the run's meter in memory. Callers flush first.
-    function _seekWord(Run memory run, uint256 wordIndex) private view {
-        run.wordIndex = wordIndex;
-        run.wordBits = _recorded[run.meterId][wordIndex];
-        run.wordLoaded = true;
-        run.wordDirty = false;
+    /// @dev The bits of one reading of the current interval length, at slot 0 of a word:
+    /// interval = slotSeconds x 2^k with k <= 8 (kept by _setIntervalSeconds).
+    function _unitMask(Config memory config) private view returns (uint256) {
+        return type(uint256).max >> (WORD_BITS - config.intervalSeconds / _slotSeconds);
+    }
+
+    /// @dev Holds in memory the bitmap word of `slot` and sets run.mask to the reading's bits in
+    /// it. The caller writes back a dirty word first (_flushWord) when the word changes. The mask
+    /// is meaningful only for a reading of the current length on the grid, which _check verifies
+    /// before using it: then its 2^k bits start at a multiple of 2^k and fit in the word.
+    function _aim(Run memory run, uint256 slot, uint256 unitMask) private view {
+        uint256 wordIndex = slot / WORD_BITS;
+        if (wordIndex != run.wordIndex) {
+            run.wordIndex = wordIndex;
+            run.wordBits = _recorded[run.meterId][wordIndex];
+        }
+        run.mask = unitMask << (slot % WORD_BITS);
     }
 
     function _flushWord(Run memory run) private {
@@ -421,26 +435,12 @@ contract GenerationRegistry is AccessControl, Pausable, EIP712, IGenerationRegis
         run.wordDirty = false;
     }
 
-    /// @dev The slot a reading starts in. Its start word was range-checked by _hashReading.
-    function _slotOf(Reading calldata reading) private view returns (uint256) {
-        return _word(reading, START) / _slotSeconds;
-    }
-
-    /// @dev The reading's bits within its word. Only for readings _check accepted: the start is
-    /// a multiple of the interval = slotSeconds x 2^k, so the 2^k bits start at a multiple of
-    /// 2^k and fit in the word.
-    function _maskOf(uint256 start, uint256 end) private view returns (uint256) {
-        uint256 slotSeconds = _slotSeconds;
-        uint256 width = (end - start) / slotSeconds;
-        return (type(uint256).max >> (WORD_BITS - width)) << ((start / slotSeconds) % WORD_BITS);
-    }
-
     function _accumulate(Run memory run, Reading calldata reading, bytes32 readingHash) private view {
         uint256 start = _word(reading, START);
         uint256 end = _word(reading, END);
         if (start < run.minStart) run.minStart = start;
         if (end > run.lastEnd) run.lastEnd = end; // lastEnd stays the latest end recorded
-        run.wordBits |= _maskOf(start, end);
+        run.wordBits |= run.mask;
         run.wordDirty = true;
         // No overflow: _check kept every total within uint56.
         unchecked {
@@ -508,8 +508,8 @@ contract GenerationRegistry is AccessControl, Pausable, EIP712, IGenerationRegis
                 RegistryReadingMisaligned.selector, meterId, start, uint256(config.intervalSeconds)
             );
         }
-        // The caller holds the word of this reading's slots in run.wordBits (incl. this batch's).
-        if (run.wordBits & _maskOf(start, end) != 0) {
+        // run.wordBits holds the word of this reading's slots, this batch's bits included.
+        if (run.wordBits & run.mask != 0) {
             return abi.encodeWithSelector(RegistryReadingOverlaps.selector, meterId, start, end);
         }
         if (end > block.timestamp) {
