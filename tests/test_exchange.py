@@ -400,7 +400,9 @@ def test_far_future_rate_scheduled_by_mistake_can_be_cancelled(exchange, admin, 
     now = chain.pending_timestamp
     mistake = now + 10 * 365 * 86400
     exchange.scheduleRate(1, mistake, sender=admin)
-    with reverts_with("ExchangeRateOutOfOrder", effectiveFrom=now + 3600, lastEffectiveFrom=mistake):
+    with reverts_with(
+        "ExchangeRateOutOfOrder", effectiveFrom=now + 3600, lastEffectiveFrom=mistake
+    ):
         exchange.scheduleRate(1200, now + 3600, sender=admin)  # blocked by the mistake
     tx = exchange.cancelScheduledRate(1, mistake, sender=admin)
     assert event_args(tx, exchange.RateCancelled) == [
@@ -510,6 +512,8 @@ def test_a_meter_may_move_to_another_registry_for_later_generation_only(
         claim(registered, alice)
     # And the new registry cannot reach back before its own start (e.g. a copy of `first`).
     _submit_to(twin_ledger, first, chain, oracle_keys, alice)
-    with reverts_with("ExchangeGenerationClaimedElsewhere", periodStart=epoch, claimedUntil=first[-1].end):
+    with reverts_with(
+        "ExchangeGenerationClaimedElsewhere", periodStart=epoch, claimedUntil=first[-1].end
+    ):
         exchange.claim(twin_ledger, MID, sender=alice)
     assert issued(registered, MID) == 2000 + 1400
