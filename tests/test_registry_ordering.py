@@ -261,3 +261,36 @@ def test_any_permutation_of_disjoint_signed_batches_records_exactly_the_union(
             )
     finally:
         chain.restore(snapshot)
+
+
+# ----------------------------------------------------------------------------- the audit
+
+
+def test_audit_accepts_out_of_order_readings_gap_filler_claims_and_cancelled_rates(
+    registered, submit, mempool_observer, alice, admin, chain, epoch
+):
+    """The auditor rebuilds evidence heads in log order, compares intervals in time order, and
+    replays the rate schedule with its cancellations: a clean out-of-order history is clean."""
+    from audit_support import deployment_of
+
+    from zcx.audit import audit
+    from zcx.audit.events import abis_from_ape
+
+    zcx, mid = registered, meter_id("ALICE-PV")
+    early, late = day("ALICE-PV", epoch, 0, 4), day("ALICE-PV", epoch, 4, 4)
+    submit(late, sender=mempool_observer)  # the later batch lands first
+    zcx.exchange.claim(zcx.registry, mid, sender=alice)  # certificate over `late`
+    submit(early)  # the gap-filler batch lands after that claim
+    now = chain.pending_timestamp
+    zcx.exchange.scheduleRate(5000, now + 3600, sender=admin)
+    zcx.exchange.scheduleRate(1, now + 10 * 365 * 86400, sender=admin)  # a mistake...
+    zcx.exchange.cancelScheduledRate(2, now + 10 * 365 * 86400, sender=admin)  # ...cancelled
+    chain.mine(timestamp=now + 3700)
+    tx = zcx.exchange.claim(zcx.registry, mid, sender=alice)  # certificate over `early`
+    (claimed,) = event_args(tx, zcx.exchange.Claimed)
+    assert claimed["unitsPerKwh"] == 1000  # the generation ended before the higher rate
+
+    result = audit(chain.provider.web3, deployment_of(zcx, chain), abis_from_ape())
+    assert result.violations == [], "\n".join(map(str, result.violations))
+    assert len(result.ledger.readings) == 8
+    assert list(result.ledger.certificates["period_start"]) == [late[0].start, early[0].start]
