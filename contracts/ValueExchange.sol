@@ -64,8 +64,8 @@ contract ValueExchange is AccessControl, Pausable, IValueExchange {
         units = claimed.wh * rate / WH_PER_KWH;
         if (units == 0) revert ExchangeNothingToIssue(meterId, claimed.wh);
         if (claimed.periodEnd > record.claimedUntil) record.claimedUntil = claimed.periodEnd;
-        record.claimedWh += claimed.wh;
-        record.issuedUnits += units;
+        record.claimedWh += claimed.wh.toUint96();
+        record.issuedUnits += units.toUint96();
 
         certificateId = _token.issue(
             msg.sender,

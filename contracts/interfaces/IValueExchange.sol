@@ -17,12 +17,13 @@ interface IValueExchange {
 
     /// @notice What has been claimed of one meter of one member registry, over every accepted
     /// generation registry that shares that member registry.
+    /// Two storage slots, written once per claim: 2^96 Wh or units is far beyond any meter.
     struct MeterClaims {
         address registry; // the generation registry the last claim went through
         uint64 floor; // claims through `registry` must start at or after this
         uint64 claimedUntil; // latest generation end claimed, through any registry
-        uint256 claimedWh;
-        uint256 issuedUnits;
+        uint96 claimedWh;
+        uint96 issuedUnits;
     }
 
     event Claimed(
