@@ -294,3 +294,46 @@ def test_audit_accepts_out_of_order_readings_gap_filler_claims_and_cancelled_rat
     assert result.violations == [], "\n".join(map(str, result.violations))
     assert len(result.ledger.readings) == 8
     assert list(result.ledger.certificates["period_start"]) == [late[0].start, early[0].start]
+
+
+def test_audit_compares_intervals_in_time_order_not_log_order(
+    registered, submit, mempool_observer, chain, epoch
+):
+    """A lying node shifts a reading of the batch logged second so that it half-overlaps a
+    reading logged first: consecutive in log order they look fine, in time order they overlap."""
+    from audit_support import RpcProxy, deployment_of
+    from eth_utils import keccak
+    from web3 import HTTPProvider, Web3
+
+    from zcx.audit import audit
+    from zcx.audit.events import abis_from_ape
+
+    early, late = day("ALICE-PV", epoch, 0, 4), day("ALICE-PV", epoch, 4, 4)
+    submit(late, sender=mempool_observer)
+    submit(early)
+    topic = (
+        "0x"
+        + keccak(text="ReadingRecorded(bytes32,uint64,uint64,uint64,uint64,uint64,uint64)").hex()
+    )
+    target, moved = early[-1].start, late[0].start + INTERVAL // 2
+
+    def rewrite(method: str, params: Any, result: Any) -> Any:
+        if method != "eth_getLogs":
+            return result
+        for entry in result:
+            words = entry["data"][2:]
+            if entry["topics"][0] == topic and int(words[:64], 16) == target:
+                entry["data"] = "0x" + f"{moved:064x}{moved + INTERVAL:064x}" + words[128:]
+        return result
+
+    abis = abis_from_ape()
+    clean = audit(chain.provider.web3, deployment_of(registered, chain), abis)
+    assert [f for f in clean.violations if f.check == "no_double_count"] == []
+    with RpcProxy(chain.provider.uri, rewrite=rewrite) as proxy:
+        lied = audit(Web3(HTTPProvider(proxy.url)), deployment_of(registered, chain), abis)
+    overlaps = [f for f in lied.violations if f.check == "no_double_count"]
+    # The shifted reading overlaps late[0], and late[1] overlaps the shifted reading.
+    assert [f.message.split(")")[0] for f in overlaps] == [
+        f"interval [{moved}, {moved + INTERVAL}",
+        f"interval [{late[1].start}, {late[1].end}",
+    ]
