@@ -423,25 +423,49 @@ def test_event_results_cover_every_member_with_a_meter_in_the_zone():
     assert results.payout() == ([results.members[0].member], [750])
 
 
-def test_the_demo_announces_measures_and_pays_one_event(tmp_path):
-    from rich.console import Console
+@given(
+    consumed=st.lists(st.integers(0, 20_000), min_size=4, max_size=4),
+    generated=st.lists(st.integers(0, 20_000), min_size=4, max_size=4),
+    fraction=st.sampled_from([0.0, 0.3, 1.0]),
+)
+def test_curtailed_readings_still_balance_and_buy_less(consumed, generated, fraction):
+    from zcx.sim.curtail import curtail
 
-    from zcx.demo import DemoOptions, run_demo
+    rows = []
+    for i, (cons, gen) in enumerate(zip(consumed, generated, strict=True)):
+        rows.append(
+            {
+                "meter_id": "A" if i % 2 else "B",
+                "start": 1800 * (i // 2),
+                "generated_wh": gen,
+                "consumed_wh": cons,
+                "sold_wh": max(0, gen - cons),
+                "purchased_wh": max(0, cons - gen),
+                "charge_wh": 0,
+                "discharge_wh": 0,
+            }
+        )
+    before = pd.DataFrame(rows)
+    after = curtail(before, ["A"], [0], fraction)
+    lhs = after["generated_wh"] + after["purchased_wh"] + after["discharge_wh"]
+    rhs = after["consumed_wh"] + after["sold_wh"] + after["charge_wh"]
+    assert (lhs == rhs).all()
+    hit = (before["meter_id"] == "A") & (before["start"] == 0)
+    assert after[~hit].equals(before[~hit])
+    assert (after.loc[hit, "purchased_wh"] <= before.loc[hit, "purchased_wh"]).all()
 
-    options = DemoOptions(
-        members=8,
-        days=7,
-        seed=5,
-        out_dir=tmp_path / "report",
-        deployments_dir=tmp_path / "deployments",
-        delivery="direct",
-        write_csv=False,
-    )
-    result = run_demo(options, Console(quiet=True))
-    demand = result.demand_response
-    assert demand is not None and demand.checks, demand
-    assert all(result.checks.values()), result.checks
-    responders = demand.results[demand.results["responded"]]
-    assert len(responders) and (responders["status"] == "measured").all()
-    assert (responders["reduced_wh"] > 0).any(), demand.results
-    assert "Demand response (ERAB High 4 of 5)" in result.report_path.read_text()
+
+def test_the_demo_picks_the_next_weekday_peak_with_five_like_days():
+    from types import SimpleNamespace
+
+    from zcx.demo import _dr_event_day
+
+    wed_noon = _ts(D(2026, 12, 2), 12)  # Wednesday 12:00 JST
+    week = SimpleNamespace(start=wed_noon - 7 * 86400)
+    assert _dr_event_day(week, wed_noon) == D(2026, 12, 2)  # today 17:00 JST
+    assert _dr_event_day(week, _ts(D(2026, 12, 2), 16, 30)) == D(2026, 12, 3)
+    fri_evening = _ts(D(2026, 12, 4), 20)
+    assert _dr_event_day(SimpleNamespace(start=fri_evening - 7 * 86400), fri_evening) == D(
+        2026, 12, 7
+    )  # Monday
+    assert _dr_event_day(SimpleNamespace(start=wed_noon - 86400), wed_noon) is None
