@@ -5,6 +5,7 @@ results -> one-transaction settlement -> the audit re-checks it and flags a tamp
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import ape
 import pandas as pd
@@ -469,3 +470,77 @@ def test_the_demo_picks_the_next_weekday_peak_with_five_like_days():
         2026, 12, 7
     )  # Monday
     assert _dr_event_day(SimpleNamespace(start=wed_noon - 86400), wed_noon) is None
+
+
+# ---------------------------------------------------------------------------- CLI
+
+
+@pytest.fixture
+def dr_cli(registered, admin, operator, jpyt, chain, tmp_path):
+    """`zcx operator dr ...` in-process on the test Anvil, with DemandResponse recorded."""
+    import json
+
+    from ape.logging import logger as ape_logger
+    from click.testing import CliRunner
+
+    from zcx import deployments
+    from zcx.cli import main
+
+    drc = deploy_demand_response(admin, operator, jpyt, registered.registry)
+    record = deployment_of(registered, chain)
+    record.contracts["DemandResponse"] = str(drc.address)
+    record.contracts["MockYenToken"] = str(jpyt.address)
+    deployments.save(record, tmp_path)
+    runner = CliRunner(mix_stderr=False)
+    env = {"ZCX_DEPLOYMENTS_DIR": str(tmp_path), "ZCX_NETWORK": None, "ZCX_RPC": None}
+    level = ape_logger.level
+
+    def run(*args: str, code: int = 0) -> Any:
+        result = runner.invoke(main, ["operator", "dr", *args], env=env)
+        detail = f"{result.stdout}\n{result.stderr}\n{result.exception!r}"
+        assert result.exit_code == code, detail
+        assert "Traceback" not in result.stdout + result.stderr, detail
+        return json.loads(result.stdout) if "--json" in args and code == 0 else result
+
+    yield run, drc
+    ape_logger.set_level(level)
+
+
+def test_cli_announce_results_settle_and_clear_refusals(
+    dr_cli, registered, submitter, oracle_keys, chain, operator, jpyt, alice
+):
+    run, drc = dr_cli
+    day = _first_weekday_after(chain, 2)
+    start = dt.datetime(day.year, day.month, day.day, 17, tzinfo=JST).isoformat()
+    common = ["--zone", "TEPCO-13", "--account", "TEST::1"]
+    bad = run("announce", *common, "--start", start, "--slots", "0", "--rate", "30", code=2)
+    assert "--slots" in bad.stderr
+    bad = run("announce", *common, "--start", start, "--slots", "4", "--rate", "ten", code=2)
+    assert "--rate" in bad.stderr and "not a number" in bad.stderr
+    bad = run("announce", *common, "--start", "yesterday", "--slots", "4", "--rate", "30", code=2)
+    assert "--start" in bad.stderr
+    past = run("announce", *common, "--start", "2026-01-05T17:00+09:00", "--slots", "4",
+               "--rate", "30", code=1)  # fmt: skip
+    assert past.stderr.startswith("DemandResponseStartNotInFuture: the start")
+    announced = run("announce", *common, "--start", start, "--slots", "4", "--rate", "40",
+                    "--target-kwh", "2", "--json")  # fmt: skip
+    event_id = announced["values"]["event_id"]
+    assert drc.drEvent(event_id).rewardPerKwh == RATE
+    assert run("list", "--json")[0]["status"] == "Announced"
+    early = run("settle", str(event_id), "--yes", "--account", "TEST::1", code=1)
+    assert "EVENT_ID: event" in early.stderr and "settle it after that" in early.stderr
+    _end(chain, drc, event_id)
+    event = DrEvent(event_id, "TEPCO-13", drc.drEvent(event_id).start, INTERVAL, 4, 2000, RATE)
+    _submit_history(registered, submitter, oracle_keys, chain, event, _demand)
+    found = run("results", str(event_id), "--json")
+    alice_row = next(m for m in found["members"] if m["member"] == alice.address)
+    assert alice_row["status"] == "measured" and len(alice_row["candidates"]) == 5
+    assert sum(c["chosen"] for c in alice_row["candidates"]) == 4
+    jpyt.mint(operator, 10**24, sender=operator)
+    before = jpyt.balanceOf(alice)
+    paid = run("settle", str(event_id), "--yes", "--account", "TEST::1", "--json")
+    assert jpyt.balanceOf(alice) - before == reward_for(alice_row["reduced_wh"], RATE)
+    assert paid["settlement"]["values"]["total_paid"] == jpyt.balanceOf(alice) - before
+    again = run("settle", str(event_id), "--yes", "--account", "TEST::1", code=1)
+    assert again.stderr.startswith("DemandResponseNotAnnounced:")
+    assert run("list", "--json")[0]["status"] == "Settled"
