@@ -6,6 +6,7 @@ invariant after every step. Every example starts from the same chain snapshot an
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -937,10 +938,10 @@ class TokenMachine(ChainMachine):
             units = min(available, data.draw(st.integers(1, 3), label="dust units"))
             if data.draw(st.booleans(), label="by transferLots"):
                 pick = [(cid, units)]
-                predict = lambda: self.book.take_picks(frm, to, pick)  # noqa: E731
+                predict = functools.partial(self.book.take_picks, frm, to, pick)
                 self.act(frm, to, predict, self.zcv.transferLots, to, pick, sender=sender)
             else:
-                predict = lambda: self.book.transfer(frm, to, units)  # noqa: E731
+                predict = functools.partial(self.book.transfer, frm, to, units)
                 self.act(frm, to, predict, self.zcv.transfer, to, units, sender=sender)
 
     @rule(data=st.data(), holder=holders, caller=holders)

@@ -233,9 +233,7 @@ def test_plain_transfer_takes_the_top_lot_first(zcv, mint_to, alice, bob):
     assert_conserved(zcv, [alice, bob], [first, second])
 
 
-def test_transfer_merges_into_the_recipients_lot_of_the_same_certificate(
-    zcv, mint_to, alice, bob
-):
+def test_transfer_merges_into_the_recipients_lot_of_the_same_certificate(zcv, mint_to, alice, bob):
     cid = mint_to(alice, [1000])
     zcv.transfer(bob, 100, sender=alice)
     zcv.transfer(bob, 150, sender=alice)

@@ -456,3 +456,24 @@ class LotBook:
         for cert, units in taken:
             self.retired[cert] += units
             self.total_retired += units
+
+
+# --------------------------------------------------------------------------- direct issuance
+
+
+def certificate_input(units: int, serial: int = 0, wh: int | None = None) -> tuple:
+    """A CertificateInput for direct `issue` calls by a test issuer (no registry behind it)."""
+    period_start = 1_767_225_600 + serial * 3600
+    return (
+        ZERO_ADDRESS,
+        meter_id(f"BULK-{serial}"),
+        "Bulk test generator",
+        0,
+        wh if wh is not None else units,
+        period_start,
+        period_start + 3600,
+        "TEPCO-13",
+        5_000,
+        keccak(text=f"evidence {serial}"),
+        units,
+    )
