@@ -265,19 +265,22 @@ def test_a_large_lot_later_revoked_is_frozen_once_then_costs_nothing(net, worlds
     before), and the victim's calls cost what they did without it."""
     clean, dusty = worlds
     f, victim = dusty.zcv.functions, net.who["victim"]
-    receipt = net.mined(f.issue(net.who["attacker"], certificate_input(8_000, 9_999)), "issuer")
+    receipt = net.mined(f.issue(net.who["attacker"], certificate_input(9_000, 9_999)), "issuer")
     big = events(dusty.zcv, receipt, "CertificateIssued")[0]["certificateId"]
-    net.mined(f.transferLots(victim, [(big, 8_000)]), "attacker")
-    assert tuple(f.lotsOf(victim, 0, 1).call()[0]) == (big, 8_000)  # larger: spent first
+    net.mined(f.transferLots(victim, [(big, 9_000)]), "attacker")
+    assert tuple(f.lotsOf(victim, 0, 1).call()[0]) == (
+        big,
+        9_000,
+    )  # a larger size class: spent first
     net.mined(f.revokeCertificate(big, "fraud"), "operator")
     evicted = net.mined(f.evict(victim, big), "anyone")
     assert events(dusty.zcv, evicted, "LotFrozen") == [
-        {"holder": victim, "certificateId": big, "units": 8_000}
+        {"holder": victim, "certificateId": big, "units": 9_000}
     ]
     without = _victim_call(net, "transfer", clean.zcv, 4_000)
     with_frozen = _victim_call(net, "transfer", dusty.zcv, 4_000)
     assert with_frozen.gasUsed <= GAS_TOLERANCE * without.gasUsed
-    assert f.frozenBalanceOf(victim).call() == _dust_units(dusty)[1] + 8_000
+    assert f.frozenBalanceOf(victim).call() == _dust_units(dusty)[1] + 9_000
 
 
 def test_a_revoked_current_lot_is_frozen_by_the_spend_itself(net, worlds):
