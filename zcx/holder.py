@@ -808,17 +808,16 @@ class ZcxClient:
         **values: Any,
     ) -> tuple[TxResult, list[Any]]:
         holder = str(sender.address)
-        held = int(self.zcv.balanceOf(holder))
-        if units > held:
-            raise HolderError(
-                f"balance {format_zcv(held)} ZCV ({held} units) is less than {units} units"
-            )
-        if units == 0:
-            return self._run_steps(sender, [call(0)], **values)
         max_lots = int(self.zcv.MAX_LOTS_PER_TRANSFER())
-        steps = split_plain_spend(
-            self.lots(holder, enough=units), self.revoked_ids(), units, max_lots
-        )
+        try:
+            lots = self.lots(holder, enough=units) if units else []
+            steps = split_plain_spend(lots, self.revoked_ids(), units, max_lots)
+        except HolderError:
+            # Too little balance, or too little of it free: one call, so the chain's own
+            # refusal (ERC20InsufficientBalance, ZcvCertificateRevoked) is what the user sees.
+            steps = [SpendStep(units)]
+        if not steps:  # zero units: the plain call (a no-op the chain may still refuse)
+            steps = [SpendStep(0)]
         if len(steps) > 1:
             log.warning(
                 "%d units span more than %d lots: split into %d transactions",
@@ -829,7 +828,7 @@ class ZcxClient:
         calls: list[tuple[str, tuple[Any, ...]]] = []
         for step in steps:
             calls += [("evict", (holder, cid)) for cid in step.evict]
-            if step.units:
+            if step.units or not step.evict:
                 calls.append(call(step.units))
         return self._run_steps(sender, calls, **values)
 
