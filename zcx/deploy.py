@@ -125,7 +125,6 @@ def error_decoder() -> ErrorDecoder:
         "ZeroCarbonValue",
         "ValueExchange",
         "ZcvMarket",
-        "ZcvEscrow",
         "MockYenToken",
     ):
         contract_type = project.get_contract(name).contract_type
