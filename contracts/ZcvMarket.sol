@@ -146,9 +146,14 @@ contract ZcvMarket is AccessControl, ReentrancyGuardTransient, IZcvMarket {
         uint256 movable;
         uint256 frozen;
         uint256 frozenUnits;
-        for (uint256 i = 0; i < n; ++i) {
-            uint64 id = lots[i].certificateId;
-            uint192 units = lots[i].units;
+        // Entries are stored highest id first (see _fillListing): walk them backwards, ascending.
+        for (uint256 j = n; j != 0;) {
+            // j != 0 is the loop condition.
+            unchecked {
+                --j;
+            }
+            uint64 id = lots[j].certificateId;
+            uint192 units = lots[j].units;
             // Revoked units cannot move (DESIGN invariant 7): they stay at the market, credited to
             // the seller's deposit (custody unchanged), instead of blocking the return of the rest.
             if (ZCV.isFrozen(id)) {
@@ -358,8 +363,14 @@ contract ZcvMarket is AccessControl, ReentrancyGuardTransient, IZcvMarket {
     }
 
     /// @inheritdoc IZcvMarket
-    function listingLots(uint256 listingId) external view returns (LotAmount[] memory) {
-        return _listingLots[listingId];
+    function listingLots(uint256 listingId) external view returns (LotAmount[] memory lots) {
+        LotAmount[] storage stored = _listingLots[listingId];
+        uint256 n = stored.length;
+        lots = new LotAmount[](n);
+        // Stored highest id first; shown ascending, as listed.
+        for (uint256 i = 0; i < n; ++i) {
+            lots[i] = stored[n - 1 - i];
+        }
     }
 
     /// @inheritdoc IZcvMarket
@@ -528,8 +539,16 @@ contract ZcvMarket is AccessControl, ReentrancyGuardTransient, IZcvMarket {
                 pulls[pulled] = IZeroCarbonValue.LotPick(id, uint192(fromWallet));
                 ++pulled;
             }
-            stored.push(lots[i]);
             total += units;
+        }
+        // Stored highest id first, so that fills pop from the end and take the lowest ids first,
+        // in the strictly ascending order `transferLots` requires.
+        for (uint256 i = n; i != 0;) {
+            // i != 0 is the loop condition.
+            unchecked {
+                --i;
+            }
+            stored.push(lots[i]);
         }
         if (used != 0) {
             _trimIds(usedIds, used);
@@ -554,7 +573,8 @@ contract ZcvMarket is AccessControl, ReentrancyGuardTransient, IZcvMarket {
         }
     }
 
-    /// @dev Takes `units` from the listing's entries, last entry first, lowering custody (M1, M2).
+    /// @dev Takes `units` from the listing's entries, from the end of the stored array (the lowest
+    /// certificate id first, so the picks ascend), lowering custody (M1, M2).
     /// The listing holds at least `units` (M1), so the loop ends before the array does, and it
     /// visits only the entries it takes from. A frozen entry refuses the fill with a clear error.
     function _takeFromListing(uint256 listingId, uint256 units)

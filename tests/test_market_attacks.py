@@ -51,7 +51,7 @@ def test_reentrancy_through_malicious_payment_token(
         assert not attempt["ok"]
         assert bytes(attempt["returnData"])[:4] == REENTRANT_SELECTOR
     listing = market.listing(lid)
-    assert listing.remaining == 700 and listing.status == 1
+    assert listing.remaining == 500 and listing.status == 1
     assert held(zcx, bob) == {a: 500} and held(zcx, market) == {a: 500}
     assert market.custody(a) == 500
     assert evil.balanceOf(alice) + evil.balanceOf(carol) == 500 * UNIT_PRICE
@@ -64,31 +64,31 @@ def test_buying_a_revoked_certificate_fails(
     a = issue(zcx, issuer, alice, 500)
     b = issue(zcx, issuer, alice, 500)
     lid = list_lots(market, alice, [(a, 300), (b, 300)], chain=chain)
-    only_a = list_lots(market, alice, [(a, 200)], chain=chain)
-    zcx.zcv.revokeCertificate(a, "meter tampering", sender=operator)
-    with ape.reverts(market.MarketCertificateRevoked, listingId=only_a, certificateId=a):
-        buy(market, bob, only_a, 100, chain)
-    # Fills take the listing's last certificate first: b is sold, a is not.
+    only_b = list_lots(market, alice, [(b, 200)], chain=chain)
+    zcx.zcv.revokeCertificate(b, "meter tampering", sender=operator)
+    with ape.reverts(market.MarketCertificateRevoked, listingId=only_b, certificateId=b):
+        buy(market, bob, only_b, 100, chain)
+    # Fills take the listing's lowest certificate id first: a is sold, b is not.
     buy(market, bob, lid, 300, chain)
-    assert held(zcx, bob) == {b: 300}
-    with ape.reverts(market.MarketCertificateRevoked, listingId=lid, certificateId=a):
+    assert held(zcx, bob) == {a: 300}
+    with ape.reverts(market.MarketCertificateRevoked, listingId=lid, certificateId=b):
         buy(market, bob, lid, 1, chain)
-    list_lots(market, alice, [(b, 1)], chain=chain)  # the seller's other certificates still list
-    with ape.reverts(market.MarketCertificateRevoked, certificateId=a):
-        list_lots(market, alice, [(a, 1)], chain=chain)
+    list_lots(market, alice, [(a, 1)], chain=chain)  # the seller's other certificates still list
+    with ape.reverts(market.MarketCertificateRevoked, certificateId=b):
+        list_lots(market, alice, [(b, 1)], chain=chain)
     # Cancel still succeeds: the revoked units cannot move (DESIGN invariant 7), so they stay at
     # the market, credited to the seller's deposit.
     tx = market.cancel(lid, sender=alice)
     (cancelled,) = event_args(tx, market.Cancelled)
     assert cancelled["returnedUnits"] == 0 and cancelled["frozenUnits"] == 300
     assert event_args(tx, market.Deposited)[0]["certificateUnits"] == [300]
-    tx = market.cancel(only_a, sender=alice)
+    tx = market.cancel(only_b, sender=alice)
     assert event_args(tx, market.Cancelled)[0]["frozenUnits"] == 200
-    assert market.depositOf(alice, a) == 500 and market.custody(a) == 500
-    assert held(zcx, market) == {a: 500, b: 1}
-    with ape.reverts(market.MarketCertificateRevoked, listingId=0, certificateId=a):
-        market.withdraw([[a, 1]], sender=alice)
-    assert held(zcx, alice) == {b: 199}
+    assert market.depositOf(alice, b) == 500 and market.custody(b) == 500
+    assert held(zcx, market) == {a: 1, b: 500}
+    with ape.reverts(market.MarketCertificateRevoked, listingId=0, certificateId=b):
+        market.withdraw([[b, 1]], sender=alice)
+    assert held(zcx, alice) == {a: 199}
 
 
 def test_listed_units_cannot_be_spent_twice(
@@ -112,7 +112,7 @@ def test_listed_units_cannot_be_spent_twice(
     # A stranger's gift to the market is nobody's deposit: it cannot be withdrawn or listed by
     # a seller, only recovered by the admin as surplus.
     c = issue(zcx, issuer, carol, 10)
-    zcx.zcv.transfer(market, 10, sender=carol)
+    zcx.zcv.transferLots(market, [(c, 10)], sender=carol)
     with ape.reverts(market.MarketInsufficientDeposit, certificateId=c, available=0, requested=10):
         market.withdraw([[c, 10]], sender=alice)
     assert market.surplus(c) == 10 and market.custody(c) == 0

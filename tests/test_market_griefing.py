@@ -141,13 +141,14 @@ def test_revoked_dust_in_a_listing_blocks_only_its_own_units(
     certs = [issue(zcx, issuer, alice, 100) for _ in range(6)]
     lid = list_lots(market, alice, [(c, 100) for c in certs], chain=chain)
     zcx.zcv.revokeCertificate(certs[3], "tampered meter", sender=operator)
-    buy(market, bob, lid, 200, chain)  # the last two certificates
+    buy(market, bob, lid, 300, chain)  # the three lowest ids
+    assert held(zcx, bob) == {c: 100 for c in certs[:3]}
     with ape.reverts(market.MarketCertificateRevoked, listingId=lid, certificateId=certs[3]):
         buy(market, bob, lid, 1, chain)
     tx = market.cancel(lid, sender=alice)
     (cancelled,) = event_args(tx, market.Cancelled)
-    assert (cancelled["returnedUnits"], cancelled["frozenUnits"]) == (300, 100)
-    assert held(zcx, alice) == {certs[0]: 100, certs[1]: 100, certs[2]: 100}
+    assert (cancelled["returnedUnits"], cancelled["frozenUnits"]) == (200, 100)
+    assert held(zcx, alice) == {certs[4]: 100, certs[5]: 100}
     assert market.depositOf(alice, certs[3]) == 100 and market.custody(certs[3]) == 100
     with ape.reverts(market.MarketCertificateRevoked, listingId=0, certificateId=certs[3]):
         market.withdraw([[certs[3], 100]], sender=alice)

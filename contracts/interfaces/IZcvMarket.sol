@@ -219,7 +219,7 @@ interface IZcvMarket {
     ) external returns (uint256 listingId);
 
     /// @notice Buys `units` of a listing at its price, in one transaction. Takes the listing's
-    /// last certificate first; visits only the entries it takes from.
+    /// certificates lowest id first; visits only the entries it takes from.
     /// @param listingId The listing.
     /// @param units ZCV units to buy (a partial fill is fine).
     /// @param maxTotalPrice The most the buyer pays; protects against price changes after the quote.
@@ -303,8 +303,9 @@ interface IZcvMarket {
     /// @return The listing.
     function listing(uint256 listingId) external view returns (Listing memory);
 
-    /// @notice The certificates (and units) a listing still holds.
-    /// @return The lots.
+    /// @notice The certificates (and units) a listing still holds, ascending id (the next fill
+    /// takes the first).
+    /// @return lots The entries.
     function listingLots(uint256 listingId) external view returns (LotAmount[] memory);
 
     /// @notice Number of listings made.
