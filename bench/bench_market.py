@@ -260,7 +260,9 @@ class _MarketBench:
             moved = swap.decode_logs(self.zcv.LotMoved)
             if sum(int(e.units) for e in moved) != FILL_UNITS:
                 raise RuntimeError(f"baseline swap moved {moved}")
-            if any(int(self.zcv.lotBalance(self.bob, e.certificateId)) != FILL_UNITS for e in moved):
+            if any(
+                int(self.zcv.lotBalance(self.bob, e.certificateId)) != FILL_UNITS for e in moved
+            ):
                 raise RuntimeError("baseline swap merged into a lot the buyer held: not comparable")
         with self._isolated():
             cancel = self.market.cancel(listing_id, sender=self.alice)

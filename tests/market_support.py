@@ -1,9 +1,10 @@
 """Fixtures and helpers shared by the market tests (tests/test_market*.py).
 
 The market holds listed and deposited units itself (contracts/ZcvMarket.sol): sellers approve it
-once, and `list`/`deposit` pull the named certificates from their wallets. Certificates are issued straight through ZeroCarbonValue.issue by a test account holding
-ISSUER_ROLE, so a test can make certificates of any method and period in one transaction;
-the real claim path (registry -> exchange -> token) is covered in test_market_trading.py too.
+once, and `list`/`deposit` pull the named certificates from their wallets. Certificates are
+issued straight through ZeroCarbonValue.issue by a test account holding ISSUER_ROLE, so a test
+can make certificates of any method and period in one transaction; the real claim path
+(registry -> exchange -> token) is covered in test_market_trading.py too.
 """
 
 from __future__ import annotations

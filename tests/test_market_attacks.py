@@ -15,7 +15,6 @@ from market_support import (
     held,
     issue,
     list_lots,
-    lots_of,
 )
 
 from zcx.market import deploy_market
@@ -91,9 +90,7 @@ def test_buying_a_revoked_certificate_fails(
     assert held(zcx, alice) == {a: 199}
 
 
-def test_listed_units_cannot_be_spent_twice(
-    zcx, market, funded, issuer, alice, bob, carol, chain
-):
+def test_listed_units_cannot_be_spent_twice(zcx, market, funded, issuer, alice, bob, carol, chain):
     a = issue(zcx, issuer, alice, 1000)
     lid = list_lots(market, alice, [(a, 1000)], chain=chain)
     # Not listable again, not withdrawable, not in the seller's wallet.

@@ -12,7 +12,7 @@ from typing import Any
 from ape.exceptions import ContractLogicError
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from market_support import DAY, UNIT_PRICE, WIND, YEN, approve, held, issue, spray
+from market_support import DAY, UNIT_PRICE, WIND, YEN, approve, issue, spray
 
 from zcx.market import ANY_METHOD
 

@@ -45,7 +45,10 @@ def test_list_takes_exact_certificates_into_the_market(zcx, market, issuer, alic
     assert listed["certificateIds"] == [a, b] and listed["certificateUnits"] == [600, 200]
     assert listed["units"] == 800 and listed["feeBps"] == FEE_BPS
     assert event_args(tx, market.DepositUsed) == []  # all of it came from the wallet
-    moved = [(e["from"], e["to"], e["certificateId"], e["units"]) for e in event_args(tx, zcx.zcv.LotMoved)]
+    moved = [
+        (e["from"], e["to"], e["certificateId"], e["units"])
+        for e in event_args(tx, zcx.zcv.LotMoved)
+    ]
     assert moved == [(alice, market.address, a, 600), (alice, market.address, b, 200)]
     listing = market.listing(listed["listingId"])
     assert listing.status == OPEN and listing.remaining == 800 and listing.seller == alice

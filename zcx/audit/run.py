@@ -15,7 +15,13 @@ from zcx.audit.crosscheck import SourceRow, cross_check
 from zcx.audit.events import Abi
 from zcx.audit.findings import VIOLATION, WARNING, Finding
 from zcx.audit.ledger import Ledger, build_ledger
-from zcx.audit.market import MARKET_CONTRACT, OPTIONAL_CONTRACTS, MarketFigures, read_market
+from zcx.audit.market import (
+    MARKET_CONTRACT,
+    OPTIONAL_CONTRACTS,
+    MarketFigures,
+    custody_findings,
+    read_market,
+)
 from zcx.deployments import Deployment
 
 log = logging.getLogger(__name__)
@@ -93,6 +99,8 @@ def audit(
     timings["read_seconds"] = time.perf_counter() - t0
     t1 = time.perf_counter()
     findings = run_checks(ledger, config)
+    if market is not None:
+        findings.extend(custody_findings(market))
     for name, rows in sources:
         findings.extend(cross_check(ledger, rows, name, strict=strict_sources))
     timings["check_seconds"] = time.perf_counter() - t1
