@@ -272,6 +272,11 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
     }
 
     /// @inheritdoc IZeroCarbonValue
+    function revokedCertificateIds() external view returns (uint64[] memory) {
+        return _revokedIds;
+    }
+
+    /// @inheritdoc IZeroCarbonValue
     function frozenBalanceOf(address holder) external view returns (uint256 units) {
         uint256 revoked = _revokedIds.length;
         for (uint256 i = 0; i < revoked; ++i) {

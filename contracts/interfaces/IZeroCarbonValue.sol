@@ -201,6 +201,10 @@ interface IZeroCarbonValue {
     /// @return The count.
     function lotCount(address holder) external view returns (uint256);
 
+    /// @notice Every revoked certificate id, in revocation order (revocations are rare).
+    /// @return The ids.
+    function revokedCertificateIds() external view returns (uint64[] memory);
+
     /// @notice Units `holder` has of frozen (revoked) certificates; `balanceOf - frozenBalanceOf`
     /// is what its transfers, payments and retirements can spend. O(number of revoked certificates).
     /// @return Units.
