@@ -518,16 +518,6 @@ class CoinActivity:
     trades: list[dict[str, Any]] = field(default_factory=list)  # one row per fill
 
 
-def _wallet_lots(client: MarketClient, address: str, page: int = 500) -> list[tuple[int, int]]:
-    """(certificate id, units) of every lot in a wallet, read page by page (ledger v2)."""
-    count = int(client.zcv.lotCount(address))
-    lots: list[tuple[int, int]] = []
-    for offset in range(0, count, page):
-        for lot in client.zcv.lotsOf(address, offset, page):
-            lots.append((int(lot.certificateId), int(lot.units)))
-    return lots
-
-
 def _pick_lots(lots: list[tuple[int, int]], target: int) -> list[tuple[int, int]]:
     """(certificate id, units) from a wallet's lots, oldest certificate first, up to `target`."""
     held: dict[int, int] = {}
@@ -562,7 +552,7 @@ def market_trades(
     trades: list[dict[str, Any]] = []
     for i, seller in enumerate(sellers):
         target = int(client.zcv.balanceOf(seller.account)) * 6 // 10
-        lots = _pick_lots(_wallet_lots(client, seller.address), target)
+        lots = _pick_lots(client.lots(seller.address), target)
         if not lots:
             continue
         method, period, restriction = 255, (0, 0), "any"
