@@ -487,14 +487,20 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
     /// is merged into its lot; a lot that changes size class is relinked; a lot of a larger class
     /// than the current lot becomes the current lot (the former current lot is listed).
     function _creditLot(address holder, uint64 id, uint256 units) private {
+        // The lot slot first: a merge into a listed lot that stays in its class (a repeat
+        // payment) then touches one slot of the recipient, not two.
+        LotSlot memory lot = _lots[holder][id];
+        uint256 total = uint256(lot.units) + units;
+        if (lot.tag != 0 && lot.tag != FROZEN_TAG && _sizeClass(total) + 1 == lot.tag) {
+            _lots[holder][id].units = total.toUint96();
+            return;
+        }
         Account memory account = _accounts[holder];
         if (account.currentId == id) {
             account.currentUnits = (uint256(account.currentUnits) + units).toUint96();
             _accounts[holder] = account;
             return;
         }
-        LotSlot memory lot = _lots[holder][id];
-        uint256 total = uint256(lot.units) + units;
         if (lot.tag == FROZEN_TAG) {
             // Unreachable today (frozen units never move); kept so units are conserved regardless.
             _lots[holder][id].units = total.toUint96();
@@ -510,10 +516,7 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
                 return;
             }
         } else {
-            if (_sizeClass(total) + 1 == lot.tag) {
-                _lots[holder][id].units = total.toUint96();
-                return;
-            }
+            // A listed lot that grows into another size class is relinked there.
             _unlink(holder, id, lot, account);
             delete _lots[holder][id];
         }

@@ -17,7 +17,7 @@ from click.testing import CliRunner, Result
 from conftest import INTERVAL, reading
 from hypothesis import given
 from hypothesis import strategies as st
-from zcv_support import lots
+from zcv_support import certificate_input, lots
 
 from zcx import deployments
 from zcx.cli import COMMAND_GROUPS, main
@@ -679,3 +679,23 @@ def test_split_plain_spend_property(lots, frozen, fraction, max_lots):
         assert visits <= max_lots
     with pytest.raises(HolderError):
         split_plain_spend(lots, frozen, free + 1, max_lots)
+
+
+def test_transfer_beyond_max_lots_is_split_and_listed(cli, registered, admin, alice, bob):
+    """Alice holds MAX_LOTS + 8 lots: one transfer of all of them is sent as two plain
+    transfers, printed one per line, and listed under "transactions" with --json."""
+    zcv = registered.zcv
+    zcv.grantRole(zcv.ISSUER_ROLE(), admin, sender=admin)
+    max_lots = int(zcv.MAX_LOTS_PER_TRANSFER())
+    for serial in range(max_lots + 8):
+        zcv.issue(alice, certificate_input(100 + serial, serial), sender=admin)
+    total = int(zcv.balanceOf(alice))
+    half = sum(u for _, u in lots(zcv, alice)[: max_lots + 4])
+    text = cli("holder", "transfer", BOB, str(half), "--units", "--account", ALICE)
+    assert "split into 2 transactions" in text.stdout
+    assert f"{max_lots} lots" in text.stdout and "4 lots" in text.stdout
+    rest = total - half
+    out = _json(cli("holder", "transfer", BOB, str(rest), "--units", "--account", ALICE, "--json"))
+    assert [t["method"] for t in out["transactions"]] == ["transfer"]
+    assert out["units"] == rest and zcv.balanceOf(alice) == 0
+    assert zcv.balanceOf(bob) == total and zcv.lotCount(bob) == max_lots + 8

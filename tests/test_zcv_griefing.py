@@ -28,6 +28,7 @@ from web3.logs import DISCARD
 from zcv_support import _decoder, certificate_input
 
 from oracle.devchain import Anvil, rpc
+from zcx.holder import split_plain_spend
 
 ROOT = Path(__file__).resolve().parent.parent
 VICTIM_LOTS = (5_000, 3_000, 2_000)  # the victim's own certificates
@@ -265,19 +266,22 @@ def test_a_large_lot_later_revoked_is_frozen_once_then_costs_nothing(net, worlds
     before), and the victim's calls cost what they did without it."""
     clean, dusty = worlds
     f, victim = dusty.zcv.functions, net.who["victim"]
-    receipt = net.mined(f.issue(net.who["attacker"], certificate_input(8_000, 9_999)), "issuer")
+    receipt = net.mined(f.issue(net.who["attacker"], certificate_input(9_000, 9_999)), "issuer")
     big = events(dusty.zcv, receipt, "CertificateIssued")[0]["certificateId"]
-    net.mined(f.transferLots(victim, [(big, 8_000)]), "attacker")
-    assert tuple(f.lotsOf(victim, 0, 1).call()[0]) == (big, 8_000)  # larger: spent first
+    net.mined(f.transferLots(victim, [(big, 9_000)]), "attacker")
+    assert tuple(f.lotsOf(victim, 0, 1).call()[0]) == (
+        big,
+        9_000,
+    )  # a larger size class: spent first
     net.mined(f.revokeCertificate(big, "fraud"), "operator")
     evicted = net.mined(f.evict(victim, big), "anyone")
     assert events(dusty.zcv, evicted, "LotFrozen") == [
-        {"holder": victim, "certificateId": big, "units": 8_000}
+        {"holder": victim, "certificateId": big, "units": 9_000}
     ]
     without = _victim_call(net, "transfer", clean.zcv, 4_000)
     with_frozen = _victim_call(net, "transfer", dusty.zcv, 4_000)
     assert with_frozen.gasUsed <= GAS_TOLERANCE * without.gasUsed
-    assert f.frozenBalanceOf(victim).call() == _dust_units(dusty)[1] + 8_000
+    assert f.frozenBalanceOf(victim).call() == _dust_units(dusty)[1] + 9_000
 
 
 def test_a_revoked_current_lot_is_frozen_by_the_spend_itself(net, worlds):
@@ -321,3 +325,43 @@ def test_evict_refuses_what_is_not_a_live_revoked_lot(net, worlds):
     net.reverts(f.evict(victim, revoked), "anyone", "ZcvNothingToEvict", certificateId=revoked)
     assert (f.balanceOf(victim).call(), f.lotBalance(victim, revoked).call()) == before
     assert all_lots(dusty.zcv, victim)[-1] == (revoked, 1)  # the frozen ledger is listed last
+
+
+# --------------------------------------------------------------------------- many honest lots
+
+HONEST_LOTS = 10_000
+
+
+def test_a_holder_of_10000_lots_moves_any_amount_in_split_transactions(net, worlds):
+    """Issue 11 point 3: 10,000 lots of distinct certificates (some revoked); the SDK's split
+    (zcx.holder.split_plain_spend, what `zcx holder transfer` runs) moves the whole free balance
+    in plain transfers of at most MAX_LOTS_PER_TRANSFER lots, and one transferLots names 200."""
+    zcv = net.deploy_zcv()
+    f, holder, recipient = zcv.functions, net.who["spender"], net.who["recipient"]
+    for serial in range(HONEST_LOTS):
+        net.send(f.issue(holder, certificate_input(100 + serial % 900, serial)), "issuer")
+    net.settle()
+    for cid in range(7, HONEST_LOTS, 997):  # a few revoked among them
+        net.send(f.revokeCertificate(cid, "fraud"), "operator")
+    net.settle()
+    assert f.lotCount(holder).call() == HONEST_LOTS
+    revoked = set(f.revokedCertificateIds().call())
+    frozen = f.frozenBalanceOf(holder).call()
+    free = f.balanceOf(holder).call() - frozen
+
+    picks = [(cid, 50) for cid in range(1, 201) if cid not in revoked]
+    named = net.mined(f.transferLots(recipient, picks), "spender")
+    assert len(moved(zcv, named)) == len(picks)
+    free -= 50 * len(picks)
+
+    max_lots = f.MAX_LOTS_PER_TRANSFER().call()
+    steps = split_plain_spend(all_lots(zcv, holder), revoked, free, max_lots)
+    assert len(steps) >= HONEST_LOTS // max_lots
+    for step in steps:
+        for cid in step.evict:
+            net.send(f.evict(holder, cid), "anyone")
+        if step.units:
+            net.send(f.transfer(recipient, step.units), "spender", gas=29_000_000)
+    net.settle()
+    assert f.balanceOf(holder).call() == frozen == f.frozenBalanceOf(holder).call()
+    assert f.lotCount(recipient).call() == HONEST_LOTS - len(revoked)

@@ -779,13 +779,8 @@ class ZcxClient:
 
     def _plan_picks(self, holder: str, wants: Sequence[tuple[int, int | None]]) -> list[LotPick]:
         held = {cid: int(self.zcv.lotBalance(holder, cid)) for cid, _ in wants}
-        picks = plan_lot_picks(held, wants)
-        frozen = [p.certificate_id for p in picks if self.zcv.isFrozen(p.certificate_id)]
-        if frozen:
-            raise HolderError(
-                f"certificate {frozen[0]} is revoked: its units are frozen and cannot move"
-            )
-        return picks
+        # A revoked certificate is left to the chain: the simulation names it.
+        return plan_lot_picks(held, wants)
 
     def _picks_split(
         self,
