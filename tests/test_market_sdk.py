@@ -175,6 +175,14 @@ def test_cli_list_buy_book_cancel(record, zcx, market, funded, issuer, alice, bo
     assert out.exit_code == 1 and "MarketNotSeller" in out.output
     out = runner.invoke(cli, ["cancel", "1", "--account", "TEST::3", *common])
     assert out.exit_code == 0 and "1.000 ZCV returned" in out.output
+    out = runner.invoke(cli, ["deposit", "--cert", f"{a}:0.25", "--account", "TEST::3", *common])
+    assert out.exit_code == 0, out.output
+    out = runner.invoke(cli, ["deposits", "TEST::3", "--json", *common])
+    assert out.exit_code == 0 and json.loads(out.output) == [{"certificate_id": a, "units": 250}]
+    out = runner.invoke(cli, ["withdraw", "--cert", f"{a}:all", "--account", "TEST::3", *common])
+    assert out.exit_code == 0 and "Withdrew 0.250 ZCV" in out.output
+    out = runner.invoke(cli, ["deposits", "TEST::3", *common])
+    assert out.exit_code == 0 and "no deposit" in out.output
 
 
 def test_cli_statement_payment(record, market, funded, operator, alice, treasury, tmp_path):

@@ -259,6 +259,26 @@ def deposit(
     _done("Deposited", result, f"{format_zcv(result.values['units'])} ZCV")
 
 
+@cli.command()
+@click.argument("seller")
+@json_option
+@market_option
+@chain_options
+def deposits(seller: str, as_json: bool, market_address: str | None) -> None:
+    """SELLER's deposit at the market per certificate (withdrawable any time; frozen units of a
+    revoked certificate included), rebuilt from the market's events."""
+    with market_session(market_address) as mc:
+        held = mc.deposits(mc.address_of(seller))
+    if as_json:
+        echo_json([{"certificate_id": c, "units": u} for c, u in held.items()])
+        return
+    if not held:
+        console().print("no deposit at the market")
+        return
+    for certificate_id, units in held.items():
+        console().print(f"cert {certificate_id}: {format_zcv(units)} ZCV")
+
+
 @cli.command("pay-statement")
 @click.argument("statement_id")
 @click.option(
