@@ -125,7 +125,6 @@ def error_decoder() -> ErrorDecoder:
         "ZeroCarbonValue",
         "ValueExchange",
         "ZcvMarket",
-        "ZcvEscrow",
         "DemandResponse",
         "MockYenToken",
     ):
