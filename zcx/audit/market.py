@@ -31,7 +31,6 @@ from zcx.market import MARKET_EVENTS, OrderBook
 log = logging.getLogger(__name__)
 
 MARKET_CONTRACT = "ZcvMarket"
-OPTIONAL_CONTRACTS = (MARKET_CONTRACT,)
 STATEMENT_STATUSES = ("None", "Open", "PaidInToken", "PaidInZcv", "Voided")
 UNITS_PER_KWH = 1000
 
