@@ -64,9 +64,12 @@ contract GenerationRegistry is AccessControl, Pausable, EIP712, IGenerationRegis
     }
 
     /// @dev Written at a meter's first reading and at each claim, never per reading.
+    /// `claimedEvidence` is the evidence head at the last claim: the checkpoint the exchange
+    /// verifies a claimant's readings from.
     struct ClaimState {
         uint64 claimedWh;
         uint64 periodStart;
+        bytes32 claimedEvidence;
     }
 
     /// @dev Read once per batch.
@@ -174,9 +177,11 @@ contract GenerationRegistry is AccessControl, Pausable, EIP712, IGenerationRegis
         ClaimState storage state = _claims[meterId];
         uint256 wh = uint256(ledger.generatedWh) - state.claimedWh;
         if (wh == 0) revert RegistryNothingToClaim(meterId);
-        claim = Claim(wh, state.periodStart, ledger.lastEnd, _evidence[meterId]);
+        bytes32 head = _evidence[meterId];
+        claim = Claim(wh, state.periodStart, ledger.lastEnd, head, state.claimedEvidence);
         state.claimedWh = ledger.generatedWh;
         state.periodStart = ledger.lastEnd;
+        state.claimedEvidence = head;
         emit GenerationClaimed(meterId, msg.sender, wh, claim.periodStart, claim.periodEnd);
     }
 

@@ -17,12 +17,68 @@ contract MemberRegistry is AccessControl, IMemberRegistry {
     address[] private _memberList;
     mapping(bytes32 meterId => MeterSpec) private _specs;
     mapping(bytes32 meterId => string) private _zones;
+    mapping(bytes32 meterId => MeterAttributes) private _attributes;
+    mapping(SupportStatus status => PolicyEntry[]) private _policies;
 
     /// @param admin Receives DEFAULT_ADMIN_ROLE.
     /// @param operator Receives OPERATOR_ROLE.
     constructor(address admin, address operator) {
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _grantRole(OPERATOR_ROLE, operator);
+        // Invariant 11: exported FIT power's value is sold as FIT non-fossil certificates.
+        for (uint8 status = 0; status <= uint8(SupportStatus.PostFIT); ++status) {
+            IssuancePolicy policy =
+                SupportStatus(status) == SupportStatus.FIT ? IssuancePolicy.SelfConsumption : IssuancePolicy.Generation;
+            _policies[SupportStatus(status)].push(PolicyEntry(0, policy));
+            emit IssuancePolicyScheduled(SupportStatus(status), policy, 0);
+        }
+    }
+
+    /// @inheritdoc IMemberRegistry
+    function setSupportStatus(bytes32 meterId, SupportStatus status) external onlyRole(OPERATOR_ROLE) {
+        _existingMeter(meterId);
+        _attributes[meterId].supportStatus = status;
+        emit MeterSupportStatusSet(meterId, status);
+    }
+
+    /// @inheritdoc IMemberRegistry
+    function scheduleIssuancePolicy(SupportStatus status, IssuancePolicy policy, uint64 effectiveFrom)
+        external
+        onlyRole(OPERATOR_ROLE)
+    {
+        if (effectiveFrom < block.timestamp) revert MembersPolicyInPast(effectiveFrom, block.timestamp);
+        PolicyEntry[] storage schedule = _policies[status];
+        uint64 last = schedule[schedule.length - 1].effectiveFrom;
+        if (effectiveFrom < last) revert MembersPolicyOutOfOrder(effectiveFrom, last);
+        schedule.push(PolicyEntry(effectiveFrom, policy));
+        emit IssuancePolicyScheduled(status, policy, effectiveFrom);
+    }
+
+    /// @inheritdoc IMemberRegistry
+    function setConsumptionOptIn(bytes32 meterId, bool optedIn) external {
+        if (_existingMeter(meterId).owner != msg.sender) revert MembersNotMeterOwner(meterId, msg.sender);
+        _attributes[meterId].consumptionOptIn = optedIn;
+        emit ConsumptionOptInSet(meterId, optedIn);
+    }
+
+    /// @inheritdoc IMemberRegistry
+    function meterAttributes(bytes32 meterId) external view returns (MeterAttributes memory) {
+        return _attributes[meterId];
+    }
+
+    /// @inheritdoc IMemberRegistry
+    function issuancePolicies(SupportStatus status) external view returns (PolicyEntry[] memory) {
+        return _policies[status];
+    }
+
+    /// @inheritdoc IMemberRegistry
+    function issuancePolicyAt(SupportStatus status, uint256 timestamp) external view returns (IssuancePolicy) {
+        PolicyEntry[] storage schedule = _policies[status];
+        // Newest first: only future-dated entries sit above the one in force.
+        for (uint256 i = schedule.length; i > 0; --i) {
+            if (schedule[i - 1].effectiveFrom <= timestamp) return schedule[i - 1].policy;
+        }
+        return IssuancePolicy.Generation; // unreachable: the first entry is effective from 0
     }
 
     /// @inheritdoc IMemberRegistry

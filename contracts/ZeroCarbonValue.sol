@@ -41,6 +41,9 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
     bytes32 public constant ISSUER_ROLE = keccak256("ISSUER_ROLE");
     bytes32 public constant REVOKER_ROLE = keccak256("REVOKER_ROLE");
     uint16 public constant CERTIFICATE_SCHEMA_VERSION = 1;
+    /// @notice Hourly certificates (`issueHourly`).
+    uint16 public constant HOURLY_SCHEMA_VERSION = 2;
+    uint256 private constant SECONDS_PER_HOUR = 3600;
     uint16 public constant RETIREMENT_SCHEMA_VERSION = 1;
     /// @notice Most lots one plain transfer, payment or retirement visits (taken or frozen).
     uint256 public constant MAX_LOTS_PER_TRANSFER = 32;
@@ -85,6 +88,10 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
     mapping(address account => AccountCounters) private _counters;
     uint256 private _totalIssued;
     uint256 private _totalRetired;
+    /// @dev Schema-2 certificates, one slot each; hourStart != 0 marks one.
+    mapping(uint256 certificateId => HourlyCertificate) private _hourly;
+    mapping(uint256 issuanceId => Issuance) private _issuances;
+    uint256 private _issuanceCount;
 
     /// @param admin Receives DEFAULT_ADMIN_ROLE.
     /// @param revoker Receives REVOKER_ROLE (the operator).
@@ -136,17 +143,78 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
     }
 
     /// @inheritdoc IZeroCarbonValue
+    function issueHourly(address to, IssuanceInput calldata issuanceInput, HourInput[] calldata hourInputs)
+        external
+        onlyRole(ISSUER_ROLE)
+        returns (uint256 firstCertificateId)
+    {
+        uint256 count = hourInputs.length;
+        if (count == 0) revert ZcvZeroUnits();
+        uint256 issuanceId = ++_issuanceCount;
+        _issuances[issuanceId] = Issuance(
+            issuanceInput.registry,
+            uint64(block.timestamp),
+            issuanceInput.supportStatus,
+            issuanceInput.meterId,
+            issuanceInput.evidence
+        );
+        firstCertificateId = _certificateCount + 1;
+        uint256 total;
+        for (uint256 i = 0; i < count; ++i) {
+            HourInput calldata hour = hourInputs[i];
+            if (hour.units == 0) revert ZcvZeroUnits();
+            uint256 certificateId = firstCertificateId + i;
+            _hourly[certificateId] = HourlyCertificate(
+                hour.hourStart, uint32(issuanceId), hour.wh, hour.units, 0, hour.policy, false
+            );
+            _creditLot(to, uint64(certificateId), hour.units);
+            total += hour.units;
+            emit CertificateIssued(
+                certificateId,
+                issuanceInput.meterId,
+                to,
+                hour.units,
+                hour.wh,
+                hour.hourStart,
+                uint64(hour.hourStart) + uint64(SECONDS_PER_HOUR),
+                hour.evidence
+            );
+        }
+        _certificateCount = firstCertificateId + count - 1;
+        _mint(to, total);
+        _counters[to].purchased += total;
+        _totalIssued += total;
+        emit HourlyIssued(
+            issuanceId,
+            issuanceInput.registry,
+            issuanceInput.meterId,
+            to,
+            firstCertificateId,
+            count,
+            issuanceInput.supportStatus,
+            issuanceInput.previousEvidence,
+            issuanceInput.evidence
+        );
+    }
+
+    /// @inheritdoc IZeroCarbonValue
     function revokeCertificate(uint256 certificateId, string calldata reason) external onlyRole(REVOKER_ROLE) {
-        Certificate storage cert = _existingCertificate(certificateId);
-        if (cert.revoked) revert ZcvAlreadyRevoked(certificateId);
-        cert.revoked = true;
+        if (_hourly[certificateId].hourStart != 0) {
+            HourlyCertificate storage hourly = _hourly[certificateId];
+            if (hourly.revoked) revert ZcvAlreadyRevoked(certificateId);
+            hourly.revoked = true;
+        } else {
+            Certificate storage cert = _existingCertificate(certificateId);
+            if (cert.revoked) revert ZcvAlreadyRevoked(certificateId);
+            cert.revoked = true;
+        }
         _revokedIds.push(uint64(certificateId));
         emit CertificateRevoked(certificateId, reason);
     }
 
     /// @inheritdoc IZeroCarbonValue
     function evict(address holder, uint256 certificateId) external {
-        if (!_certificates[certificateId].revoked) revert ZcvNothingToEvict(holder, certificateId);
+        if (!_isFrozen(certificateId)) revert ZcvNothingToEvict(holder, certificateId);
         // Only issued certificates can be revoked, and issued ids fit in uint64.
         uint64 id = uint64(certificateId);
         Account memory account = _accounts[holder];
@@ -235,8 +303,32 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
     // ---------------------------------------------------------------- views
 
     /// @inheritdoc IZeroCarbonValue
-    function certificate(uint256 certificateId) external view returns (Certificate memory) {
-        return _existingCertificate(certificateId);
+    function certificate(uint256 certificateId) external view returns (Certificate memory cert) {
+        HourlyCertificate memory hourly = _hourly[certificateId];
+        if (hourly.hourStart == 0) return _existingCertificate(certificateId);
+        Issuance memory claimed = _issuances[hourly.issuanceId];
+        cert.schemaVersion = HOURLY_SCHEMA_VERSION;
+        cert.id = uint64(certificateId);
+        cert.registry = claimed.registry;
+        cert.meterId = claimed.meterId;
+        cert.wh = hourly.wh;
+        cert.periodStart = hourly.hourStart;
+        cert.periodEnd = uint64(hourly.hourStart) + uint64(SECONDS_PER_HOUR);
+        cert.evidence = claimed.evidence;
+        cert.issuedAt = claimed.issuedAt;
+        cert.units = hourly.units;
+        cert.retiredUnits = hourly.retiredUnits;
+        cert.revoked = hourly.revoked;
+    }
+
+    /// @inheritdoc IZeroCarbonValue
+    function hourlyCertificate(uint256 certificateId) external view returns (HourlyCertificate memory) {
+        return _hourly[certificateId];
+    }
+
+    /// @inheritdoc IZeroCarbonValue
+    function issuance(uint256 issuanceId) external view returns (Issuance memory) {
+        return _issuances[issuanceId];
     }
 
     /// @inheritdoc IZeroCarbonValue
@@ -256,7 +348,7 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
 
     /// @inheritdoc IZeroCarbonValue
     function isFrozen(uint256 certificateId) external view returns (bool) {
-        return _certificates[certificateId].revoked;
+        return _isFrozen(certificateId);
     }
 
     /// @inheritdoc IZeroCarbonValue
@@ -362,7 +454,7 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
             }
             if (visited == MAX_LOTS_PER_TRANSFER) revert ZcvTooManyLots(MAX_LOTS_PER_TRANSFER);
             ++visited;
-            if (_certificates[id].revoked) {
+            if (_isFrozen(id)) {
                 _pushFrozen(from, id, available);
                 account.currentId = 0;
                 account.currentUnits = 0;
@@ -427,7 +519,7 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
             if (id <= previousId) revert ZcvLotPicksUnordered(id);
             previousId = id;
             if (take == 0) revert ZcvZeroUnits();
-            if (_certificates[id].revoked) revert ZcvCertificateRevoked(id);
+            if (_isFrozen(id)) revert ZcvCertificateRevoked(id);
             if (id == account.currentId) {
                 if (take > account.currentUnits) revert ZcvLotTooSmall(id, take, account.currentUnits);
                 // take <= currentUnits (checked above).
@@ -601,7 +693,13 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
         // Lots are already taken; burn the units (OpenZeppelin checks the balance).
         _burn(msg.sender, units);
         for (uint256 i = 0; i < certificateIds.length; ++i) {
-            _certificates[certificateIds[i]].retiredUnits += certificateUnits[i];
+            uint256 id = certificateIds[i];
+            if (_hourly[id].hourStart != 0) {
+                // Retired units never exceed the certificate's uint64 units (invariant 4).
+                _hourly[id].retiredUnits += uint64(certificateUnits[i]);
+            } else {
+                _certificates[id].retiredUnits += certificateUnits[i];
+            }
         }
         _counters[msg.sender].amortized += units;
         _totalRetired += units;
@@ -630,6 +728,13 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
             certificateIds,
             certificateUnits
         );
+    }
+
+    /// @dev One slot for an hourly certificate (the common case); schema 1 reads its own record.
+    function _isFrozen(uint256 certificateId) private view returns (bool) {
+        HourlyCertificate storage hourly = _hourly[certificateId];
+        if (hourly.hourStart != 0) return hourly.revoked;
+        return _certificates[certificateId].revoked;
     }
 
     function _existingCertificate(uint256 certificateId) private view returns (Certificate storage cert) {

@@ -88,3 +88,12 @@ def raw_calldata(signature: str, abi_types: Sequence[str], values: Sequence[Any]
 
 RAW_TYPES = ["bytes32"] + ["uint256"] * 6
 RAW_READING = "(" + ",".join(RAW_TYPES) + ")"
+
+
+def claim_hourly(exchange: Any, registry: Any, meter: bytes, **tx: Any) -> Any:
+    """`exchange.claim` with the meter's readings since its last claim (zcx.claims), as the
+    SDK sends them."""
+    from zcx.claims import claim_args
+
+    args = claim_args(ape.chain.provider.web3, str(registry.address), meter)
+    return exchange.claim(registry, meter, args[2], **tx)

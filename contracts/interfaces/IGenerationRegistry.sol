@@ -38,7 +38,8 @@ interface IGenerationRegistry {
         uint256 wh;
         uint64 periodStart;
         uint64 periodEnd;
-        bytes32 evidence;
+        bytes32 evidence; // the evidence head now
+        bytes32 previousEvidence; // the evidence head at the previous claim (zero at the first)
     }
 
     /// @notice A reading was recorded. Log order within a batch is the batch order; a meter's
@@ -114,7 +115,9 @@ interface IGenerationRegistry {
         returns (uint256 accepted, uint256 rejected);
 
     /// @notice Turns a meter's verified, unclaimed generation into a claim. CLAIMER_ROLE only.
-    /// @return claim The Wh, the period and the evidence digest at claim time. The period runs
+    /// @return claim The Wh, the period, the evidence head now and at the previous claim: the
+    /// readings recorded since, folded in recording order onto `previousEvidence`, give
+    /// `evidence`, so the exchange can check per-reading figures a claimant supplies. The period runs
     /// from the earliest start among the claimed readings (or the previous claim's end, if
     /// earlier) to the meter's lastEnd, so it covers late gap-fillers too.
     function markClaimed(bytes32 meterId) external returns (Claim memory claim);

@@ -26,6 +26,34 @@ interface IMemberRegistry {
         Hydro
     }
 
+    /// @notice A meter's public support scheme (Japan): decides what its generation may issue.
+    enum SupportStatus {
+        None,
+        FIT,
+        FIP,
+        PostFIT
+    }
+
+    /// @notice What a support status may issue per 30-minute reading (invariant 11).
+    /// Generation: PQ1. SelfConsumption: max(PQ1 - PQ3, 0), since exported FIT power's value is
+    /// already sold as FIT non-fossil certificates.
+    enum IssuancePolicy {
+        Generation,
+        SelfConsumption
+    }
+
+    /// @notice A status's policy that applies to readings starting at or after `effectiveFrom`.
+    struct PolicyEntry {
+        uint64 effectiveFrom;
+        IssuancePolicy policy;
+    }
+
+    /// @notice Per-meter attributes beside the hot spec; one slot, read once per claim.
+    struct MeterAttributes {
+        SupportStatus supportStatus;
+        bool consumptionOptIn; // the owner pays for hourly consumption bookkeeping
+    }
+
     /// @notice A registered member.
     struct Member {
         string name;
@@ -66,6 +94,19 @@ interface IMemberRegistry {
     /// @notice The operator flagged (or cleared) a meter; the exchange refuses flagged meters.
     event MeterFlagged(bytes32 indexed meterId, bool flagged, string reason);
 
+    /// @notice The operator set a meter's support status (applies to readings claimed from now).
+    event MeterSupportStatusSet(bytes32 indexed meterId, SupportStatus status);
+    /// @notice A support status's issuance policy was scheduled.
+    event IssuancePolicyScheduled(SupportStatus indexed status, IssuancePolicy policy, uint64 effectiveFrom);
+    /// @notice A meter's owner opted in to (or out of) hourly consumption bookkeeping.
+    event ConsumptionOptInSet(bytes32 indexed meterId, bool optedIn);
+
+    /// @notice Thrown when a policy would take effect before now.
+    error MembersPolicyInPast(uint64 effectiveFrom, uint256 now_);
+    /// @notice Thrown when a policy would take effect before the status's last scheduled one.
+    error MembersPolicyOutOfOrder(uint64 effectiveFrom, uint64 lastEffectiveFrom);
+    /// @notice Thrown when someone other than a meter's owner changes its consumption opt-in.
+    error MembersNotMeterOwner(bytes32 meterId, address caller);
     error MembersZeroAccount();
     error MembersEmptyName();
     error MembersAlreadyRegistered(address account);
@@ -113,6 +154,24 @@ interface IMemberRegistry {
     /// @notice Flags a meter found suspicious, or clears the flag.
     function setMeterFlagged(bytes32 meterId, bool flagged, string calldata reason) external;
 
+    /// @notice Sets a meter's support status (FIT, FIP, post-FIT, none). OPERATOR_ROLE only.
+    function setSupportStatus(bytes32 meterId, SupportStatus status) external;
+    /// @notice Schedules the issuance policy of a support status. OPERATOR_ROLE only.
+    /// @param effectiveFrom Readings starting at or after it follow `policy`; not in the past,
+    /// not before the status's last scheduled entry.
+    function scheduleIssuancePolicy(SupportStatus status, IssuancePolicy policy, uint64 effectiveFrom) external;
+    /// @notice Opts the caller's meter in to (or out of) hourly consumption bookkeeping (needed
+    /// for matched retirement; costs gas on every reading). The meter's owner only.
+    function setConsumptionOptIn(bytes32 meterId, bool optedIn) external;
+    /// @notice A meter's support status and consumption opt-in (zero values for unknown meters).
+    /// @return The attributes.
+    function meterAttributes(bytes32 meterId) external view returns (MeterAttributes memory);
+    /// @notice The policy schedule of a support status, oldest first.
+    /// @return The entries (the first is effective from 0).
+    function issuancePolicies(SupportStatus status) external view returns (PolicyEntry[] memory);
+    /// @notice The policy of `status` in force at `timestamp`.
+    /// @return The policy.
+    function issuancePolicyAt(SupportStatus status, uint256 timestamp) external view returns (IssuancePolicy);
     /// @notice A member's record. Reverts for unknown accounts.
     /// @return The member.
     function member(address account) external view returns (Member memory);

@@ -26,14 +26,21 @@ interface IValueExchange {
         uint96 issuedUnits;
     }
 
+    /// @notice A claim issued `certificates` hourly certificates (ids firstCertificateId ..
+    /// + certificates - 1; none when nothing was eligible). `wh` is the generation (PQ1) handed
+    /// out by the registry, `eligibleWh` what the issuance policy allowed (invariant 11),
+    /// `forfeitedWh` eligible Wh of hours already issued by an earlier claim (a late gap-filler:
+    /// no (meter, hour) is issued twice).
     event Claimed(
         address indexed registry,
         bytes32 indexed meterId,
         address indexed owner,
-        uint256 certificateId,
+        uint256 firstCertificateId,
+        uint256 certificates,
         uint256 wh,
+        uint256 eligibleWh,
         uint256 units,
-        uint256 unitsPerKwh
+        uint256 forfeitedWh
     );
     event RateScheduled(uint256 unitsPerKwh, uint64 effectiveFrom);
     /// @notice A future rate was removed from the schedule; later entries moved down one index.
@@ -46,6 +53,10 @@ interface IValueExchange {
     error ExchangeNotMeterOwner(bytes32 meterId, address caller, address owner);
     error ExchangeMeterFlagged(bytes32 meterId);
     error ExchangeNothingToIssue(bytes32 meterId, uint256 wh);
+    /// @notice Thrown when the supplied readings, folded onto the evidence head of the meter's
+    /// previous claim, do not give its evidence head now: they are not exactly the readings
+    /// recorded since, in recording order.
+    error ExchangeEvidenceMismatch(bytes32 meterId, bytes32 computed, bytes32 expected);
     error ExchangeRateInPast(uint64 effectiveFrom, uint256 now_);
     error ExchangeRateOutOfOrder(uint64 effectiveFrom, uint64 lastEffectiveFrom);
     /// @notice Thrown when no schedule entry has this index and effective time.
@@ -56,15 +67,23 @@ interface IValueExchange {
     /// this meter's generation may already have been claimed through another registry.
     error ExchangeGenerationClaimedElsewhere(bytes32 meterId, uint64 periodStart, uint64 claimedUntil);
 
-    /// @notice Claims the caller's meter's unclaimed generation as ZCV under a new certificate, at
-    /// the rate in force at the end of that generation (the claim's period end).
+    /// @notice Claims the caller's meter's unclaimed generation as ZCV: one certificate per
+    /// clock hour with eligible generation, each at the rate in force at its hour's end.
     /// @param registry An accepted generation registry.
     /// @param meterId The caller's meter.
-    /// @return certificateId The new certificate.
+    /// @param readings Exactly the meter's readings recorded since its previous claim, in
+    /// recording order (ReadingRecorded log order); checked against the registry's evidence head.
+    /// @return firstCertificateId The first new certificate (0 when none).
+    /// @return certificates How many were issued (consecutive ids).
     /// @return units ZCV units minted to the caller.
-    function claim(IGenerationRegistry registry, bytes32 meterId)
+    function claim(IGenerationRegistry registry, bytes32 meterId, IGenerationRegistry.Reading[] calldata readings)
         external
-        returns (uint256 certificateId, uint256 units);
+        returns (uint256 firstCertificateId, uint256 certificates, uint256 units);
+
+    /// @notice Whether `meterId` (of member registry `members`) has had a certificate for the
+    /// clock hour starting at `hourStart`.
+    /// @return True once issued.
+    function isHourIssued(IMemberRegistry members, bytes32 meterId, uint256 hourStart) external view returns (bool);
 
     /// @notice Schedules a new rate (ZCV units per kWh; 1000 = 1 ZCV/kWh). DEFAULT_ADMIN_ROLE only.
     /// @param unitsPerKwh The rate.

@@ -27,7 +27,52 @@ interface IZeroCarbonValue {
         uint256 units;
     }
 
-    /// @notice The record behind issued units. `schemaVersion` versions this layout.
+    /// @notice One hourly certificate to issue (schema 2): one meter's eligible generation within
+    /// one clock hour. `evidence` = keccak256 of the EIP-712 struct hashes of exactly the
+    /// readings behind it, in recording order (emitted, not stored).
+    struct HourInput {
+        uint32 hourStart;
+        uint48 wh;
+        uint64 units;
+        IMemberRegistry.IssuancePolicy policy;
+        bytes32 evidence;
+    }
+
+    /// @notice The claim behind a run of hourly certificates. Static meter attributes (method,
+    /// capacity, zone, commissioning date, owner) are referenced from the member registry of
+    /// `registry`, not copied.
+    struct IssuanceInput {
+        address registry;
+        bytes32 meterId;
+        IMemberRegistry.SupportStatus supportStatus;
+        bytes32 previousEvidence; // the meter's evidence head at its previous claim
+        bytes32 evidence; // the meter's evidence head at this claim
+    }
+
+    /// @notice A schema-2 certificate: one slot. Its claim is `issuance(issuanceId)`.
+    struct HourlyCertificate {
+        uint32 hourStart;
+        uint32 issuanceId;
+        uint48 wh;
+        uint64 units;
+        uint64 retiredUnits;
+        IMemberRegistry.IssuancePolicy policy;
+        bool revoked;
+    }
+
+    /// @notice The claim-wide attributes of schema-2 certificates (three slots per claim).
+    struct Issuance {
+        address registry;
+        uint64 issuedAt;
+        IMemberRegistry.SupportStatus supportStatus;
+        bytes32 meterId;
+        bytes32 evidence;
+    }
+
+    /// @notice The record behind issued units. `schemaVersion` versions this layout. Schema 2
+    /// (hourly) fills it from `hourlyCertificate` and `issuance`: ownerName, zone, method and
+    /// capacityW are left empty there (read them from the member registry), periodStart/End is
+    /// the hour and evidence is the claim's evidence head.
     struct Certificate {
         uint16 schemaVersion;
         uint64 id;
@@ -94,6 +139,19 @@ interface IZeroCarbonValue {
         uint64 periodEnd,
         bytes32 evidence
     );
+    /// @notice A claim issued a run of hourly certificates, ids firstCertificateId .. + count - 1
+    /// (each also has a CertificateIssued event with its hour and per-hour evidence).
+    event HourlyIssued(
+        uint256 indexed issuanceId,
+        address indexed registry,
+        bytes32 indexed meterId,
+        address to,
+        uint256 firstCertificateId,
+        uint256 count,
+        IMemberRegistry.SupportStatus supportStatus,
+        bytes32 previousEvidence,
+        bytes32 evidence
+    );
     /// @notice Units of one certificate changed hands (emitted before the ERC-20 Transfer).
     event LotMoved(address indexed from, address indexed to, uint256 indexed certificateId, uint256 units);
     event Paid(address indexed from, address indexed to, uint256 units, bytes32 indexed paymentReference);
@@ -139,6 +197,21 @@ interface IZeroCarbonValue {
     /// @notice Mints `input.units` to `to` under a new certificate. ISSUER_ROLE (the exchange) only.
     /// @return certificateId The new certificate's id (ids start at 1).
     function issue(address to, CertificateInput calldata input) external returns (uint256 certificateId);
+
+    /// @notice Mints one schema-2 certificate per hour to `to`. ISSUER_ROLE (the exchange) only.
+    /// @param hourInputs The hours, each with units > 0 (ids are assigned in this order).
+    /// @return firstCertificateId The first new id; the others follow consecutively.
+    function issueHourly(address to, IssuanceInput calldata issuanceInput, HourInput[] calldata hourInputs)
+        external
+        returns (uint256 firstCertificateId);
+
+    /// @notice A schema-2 certificate (all zero for schema-1 or unknown ids).
+    /// @return The record.
+    function hourlyCertificate(uint256 certificateId) external view returns (HourlyCertificate memory);
+
+    /// @notice The claim behind schema-2 certificates.
+    /// @return The record.
+    function issuance(uint256 issuanceId) external view returns (Issuance memory);
 
     /// @notice Moves specific certificates' units to `to`. Gas is O(picks.length), whatever the
     /// sender or the recipient hold.
