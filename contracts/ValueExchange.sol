@@ -79,7 +79,8 @@ contract ValueExchange is AccessControl, Pausable, IValueExchange {
     {
         if (!_registries[address(registry)]) revert ExchangeUnknownRegistry(address(registry));
         IMemberRegistry members = registry.memberRegistry();
-        IMemberRegistry.MeterSpec memory spec = members.meterSpec(meterId);
+        // meter() (not meterSpec) so that an unknown meter reverts MembersUnknownMeter.
+        IMemberRegistry.MeterSpec memory spec = members.meter(meterId).spec;
         if (spec.owner != msg.sender) revert ExchangeNotMeterOwner(meterId, msg.sender, spec.owner);
         if (spec.flagged) revert ExchangeMeterFlagged(meterId);
 

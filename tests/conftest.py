@@ -85,9 +85,10 @@ def decoder() -> ErrorDecoder:
 
 @pytest.fixture(scope="session")
 def epoch(chain) -> int:
-    """An interval-aligned time well in the past, so readings from it on are not in the future."""
+    """An hour-aligned time well in the past, so readings from it on are not in the future (and
+    two readings from it make one hourly certificate)."""
     now = chain.pending_timestamp
-    return (now - 30 * 86400) // INTERVAL * INTERVAL
+    return (now - 30 * 86400) // 3600 * 3600
 
 
 @pytest.fixture(scope="session")

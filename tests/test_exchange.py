@@ -7,6 +7,7 @@ import pytest
 from conftest import HOUSEHOLD, INTERVAL, SOLAR, reading
 from eth_account import Account
 from eth_utils import keccak
+from registry_helpers import claim_hourly
 from zcv_support import event_args, mint, record, reverts_with
 
 from zcx.eip712 import sign_quorum
@@ -22,7 +23,7 @@ def exchange(registered):
 
 
 def claim(registered, owner, label=ALICE_PV):
-    return registered.exchange.claim(registered.registry, meter_id(label), sender=owner)
+    return claim_hourly(registered.exchange, registered.registry, meter_id(label), sender=owner)
 
 
 def issued(registered, mid):
@@ -34,7 +35,7 @@ def issued(registered, mid):
 
 
 def test_owner_claim_mints_wh_times_rate(registered, exchange, submit, alice, epoch):
-    record(registered, submit, ALICE_PV, [1200, 2500, 7], epoch)
+    record(registered, submit, ALICE_PV, [1200, 2500, 7], epoch)  # 1.5 clock hours
     assert registered.registry.unclaimedWh(MID) == 3707
     tx = claim(registered, alice)
     assert event_args(tx, exchange.Claimed) == [
@@ -42,12 +43,19 @@ def test_owner_claim_mints_wh_times_rate(registered, exchange, submit, alice, ep
             "registry": registered.registry.address,
             "meterId": MID,
             "owner": alice.address,
-            "certificateId": 1,
+            "firstCertificateId": 1,
+            "certificates": 2,  # one per clock hour
             "wh": 3707,
+            "eligibleWh": 3707,
             "units": 3707,  # 3707 Wh x 1000 units/kWh / 1000 = 3.707 ZCV
-            "unitsPerKwh": 1000,
+            "forfeitedWh": 0,
         }
     ]
+    first, second = registered.zcv.certificate(1), registered.zcv.certificate(2)
+    assert (first.periodStart, first.periodEnd, first.wh, first.units) == (
+        epoch, epoch + 3600, 3700, 3700
+    )
+    assert (second.periodStart, second.periodEnd, second.wh) == (epoch + 3600, epoch + 7200, 7)
     assert registered.zcv.balanceOf(alice) == 3707
     assert issued(registered, MID) == 3707
     assert registered.registry.unclaimedWh(MID) == 0
@@ -93,7 +101,7 @@ def test_flagged_meter_is_refused_until_cleared(registered, submit, alice, opera
 
 def test_unaccepted_registry_is_refused(registered, alice):
     with reverts_with("ExchangeUnknownRegistry", registry=alice):
-        registered.exchange.claim(alice, MID, sender=alice)
+        registered.exchange.claim(alice, MID, [], sender=alice)
 
 
 def test_attackers_own_registry_is_refused(registered, project, alice, epoch, chain):
@@ -118,7 +126,7 @@ def test_attackers_own_registry_is_refused(registered, project, alice, epoch, ch
     fake.grantRole(fake.CLAIMER_ROLE(), registered.exchange, sender=alice)
     assert fake.unclaimedWh(MID) == 2000
     with reverts_with("ExchangeUnknownRegistry", registry=fake):
-        registered.exchange.claim(fake, MID, sender=alice)
+        registered.exchange.claim(fake, MID, [r.as_tuple() for r in readings], sender=alice)
     assert registered.zcv.totalSupply() == 0
 
 
@@ -160,21 +168,27 @@ def test_second_claim_gets_only_new_generation(registered, exchange, submit, ali
     record(registered, submit, ALICE_PV, [300, 400, 500], epoch)
     tx = claim(registered, alice)
     (claimed,) = event_args(tx, exchange.Claimed)
-    assert claimed["wh"] == 1200 and claimed["units"] == 1200 and claimed["certificateId"] == 2
-    first, second = registered.zcv.certificate(1), registered.zcv.certificate(2)
-    assert (first.periodStart, first.periodEnd) == (epoch, epoch + 2 * INTERVAL)
-    assert second.periodStart == first.periodEnd
-    assert second.periodEnd == epoch + 5 * INTERVAL
-    assert (first.wh, second.wh) == (2100, 1200)
+    assert (claimed["wh"], claimed["units"]) == (1200, 1200)
+    assert (claimed["firstCertificateId"], claimed["certificates"]) == (2, 2)
+    certs = [registered.zcv.certificate(i) for i in (1, 2, 3)]
+    assert [(c.periodStart - epoch, c.periodEnd - epoch, c.wh) for c in certs] == [
+        (0, 3600, 2100),
+        (3600, 7200, 700),
+        (7200, 10800, 500),
+    ]
     assert registered.registry.claimedWh(MID) == 3300
     assert issued(registered, MID) == 3300
 
 
-def test_certificate_period_spans_a_gap_in_readings(registered, submit, alice, epoch):
+def test_a_gap_in_readings_gets_no_certificate(registered, submit, alice, epoch):
     submit([reading(ALICE_PV, epoch, gen=100), reading(ALICE_PV, epoch + 4 * INTERVAL, gen=200)])
     cid = mint(registered, submit, alice, ALICE_PV, [300], epoch)
-    cert = registered.zcv.certificate(cid)
-    assert (cert.periodStart, cert.periodEnd, cert.wh) == (epoch, epoch + 6 * INTERVAL, 600)
+    certs = [registered.zcv.certificate(i) for i in (cid, cid + 1)]
+    assert [(c.periodStart - epoch, c.periodEnd - epoch, c.wh) for c in certs] == [
+        (0, 3600, 100),
+        (7200, 10800, 500),  # hour 1 had no reading: no certificate spans it
+    ]
+    assert registered.zcv.certificateCount() == 2
 
 
 # --------------------------------------------------------------------------- rates
@@ -202,7 +216,7 @@ def test_rate_schedule_applies_from_its_time(
     submit([reading(ALICE_PV, start, gen=1000)])
     tx = claim(registered, alice)
     (claimed,) = event_args(tx, exchange.Claimed)
-    assert (claimed["units"], claimed["unitsPerKwh"]) == (2000, 2000)
+    assert claimed["units"] == 2000  # the hour ends under the new rate
     assert registered.zcv.certificate(2).units == 2000 and registered.zcv.certificate(2).wh == 1000
     assert issued(registered, MID) == 3000
 
@@ -246,17 +260,16 @@ def test_units_round_down(registered, exchange, submit, admin, alice, epoch, cha
     assert issued(registered, MID) * 1000 <= 999 * 1500
 
 
-def test_claim_worth_less_than_a_unit_is_refused_and_keeps_the_generation(
+def test_an_hour_worth_less_than_a_unit_gets_no_certificate(
     registered, exchange, submit, admin, alice, epoch, chain
 ):
     start = _rate_now(exchange, admin, chain, 1)
     record(registered, submit, ALICE_PV, [999], start)
-    with reverts_with("ExchangeNothingToIssue", meterId=MID, wh=999):
-        claim(registered, alice)
-    assert registered.registry.unclaimedWh(MID) == 999  # the whole claim was undone
-    record(registered, submit, ALICE_PV, [1], epoch)
     tx = claim(registered, alice)
-    assert event_args(tx, exchange.Claimed)[0]["units"] == 1
+    (claimed,) = event_args(tx, exchange.Claimed)
+    assert (claimed["certificates"], claimed["units"], claimed["eligibleWh"]) == (0, 0, 999)
+    assert registered.zcv.totalSupply() == 0 and registered.zcv.certificateCount() == 0
+    assert registered.registry.unclaimedWh(MID) == 0  # handed out: the hour is done
 
 
 # --------------------------------------------------------------------------- several registries
@@ -297,7 +310,7 @@ def test_second_registry_issues_certificates_of_its_own(
         sender=alice,
     )
     with reverts_with("ExchangeUnknownRegistry", registry=ledger):
-        exchange.claim(ledger, mid, sender=alice)
+        claim_hourly(exchange, ledger, mid, sender=alice)
 
     tx = exchange.acceptRegistry(ledger, sender=admin)
     assert event_args(tx, exchange.RegistryAccepted) == [{"registry": ledger.address}]
@@ -305,19 +318,22 @@ def test_second_registry_issues_certificates_of_its_own(
         exchange.acceptRegistry(ledger, sender=admin)
     # Accepted, but the ledger has not yet let the exchange mark its generation claimed.
     with reverts_with("AccessControlUnauthorizedAccount", account=exchange):
-        exchange.claim(ledger, mid, sender=alice)
+        claim_hourly(exchange, ledger, mid, sender=alice)
     ledger.grantRole(ledger.CLAIMER_ROLE(), exchange, sender=admin)
 
     first = mint(registered, submit, alice, ALICE_PV, [1000], epoch)
-    tx = exchange.claim(ledger, mid, sender=alice)
-    second = event_args(tx, exchange.Claimed)[0]["certificateId"]
+    tx = claim_hourly(exchange, ledger, mid, sender=alice)
+    second = event_args(tx, exchange.Claimed)[0]["firstCertificateId"]
     a, b = registered.zcv.certificate(first), registered.zcv.certificate(second)
     assert a.registry == registered.registry.address and b.registry == ledger.address
-    assert (b.ownerName, b.zone, b.capacityW, b.wh) == (
+    assert (b.schemaVersion, b.meterId, b.wh) == (2, mid, 1500)
+    # Static attributes are referenced through the registry's member registry, not copied.
+    assert ledger.memberRegistry() == members.address
+    meter = members.meter(mid)
+    assert (members.member(alice).name, meter.zone, meter.spec.capacityW) == (
         "Alice Tanaka (Kansai)",
         "KEPCO-27",
         3000,
-        1500,
     )
     assert bytes(b.evidence) == bytes(ledger.evidenceHead(mid))
     assert exchange.meterClaims(members, mid).issuedUnits == 1500
@@ -367,30 +383,27 @@ def test_waiting_for_an_announced_higher_rate_gains_nothing(
     assert exchange.rateAt(chain.pending_timestamp) == 5000  # the higher rate is in force now
     tx = claim(registered, alice)
     (claimed,) = event_args(tx, exchange.Claimed)
-    assert (claimed["wh"], claimed["units"], claimed["unitsPerKwh"]) == (2000, 2000, 1000)
-    assert registered.zcv.certificate(claimed["certificateId"]).periodEnd < effective
+    assert (claimed["wh"], claimed["units"]) == (2000, 2000)  # 1000 units/kWh, not 5000
+    assert registered.zcv.certificate(claimed["firstCertificateId"]).periodEnd < effective
 
 
-def test_rate_of_a_claim_is_the_one_at_its_last_recorded_end(
+def test_each_hour_gets_the_rate_at_its_own_end(
     registered, exchange, submit, admin, alice, epoch, chain
 ):
-    """A claim spanning a rate change takes the rate at its end (certificates become hourly in a
-    later issue; until then a claim's last interval sets its rate)."""
-    effective = (chain.pending_timestamp // INTERVAL + 2) * INTERVAL
+    """Hourly certificates make the rate exact per hour: a late gap-filler claimed after a rate
+    change still gets the rate of its own hour."""
+    effective = (chain.pending_timestamp // 3600 + 2) * 3600
     exchange.scheduleRate(3000, effective, sender=admin)
     chain.mine(timestamp=effective + INTERVAL)
-    submit([reading(ALICE_PV, effective - INTERVAL, gen=500)])  # ends exactly at `effective`
+    submit([reading(ALICE_PV, effective - INTERVAL, gen=500)])  # its hour ends at `effective`
     tx = claim(registered, alice)
-    assert event_args(tx, exchange.Claimed)[0]["unitsPerKwh"] == 3000
-    # A late gap-filler before the change, claimed alone, gets the rate of its own end.
-    submit([reading(ALICE_PV, epoch, gen=500)])
+    assert event_args(tx, exchange.Claimed)[0]["units"] == 1500
+    submit([reading(ALICE_PV, epoch, gen=500)])  # a gap-filler a month back
     tx = claim(registered, alice)
     (claimed,) = event_args(tx, exchange.Claimed)
-    # Its period reaches up to the meter's lastEnd (the end of everything recorded), so the rate
-    # is still the one at that end; the period start tells the certificate covers the old reading.
-    cert = registered.zcv.certificate(claimed["certificateId"])
-    assert (cert.periodStart, cert.periodEnd) == (epoch, effective)
-    assert claimed["unitsPerKwh"] == exchange.rateAt(effective)
+    assert claimed["units"] == 500  # the rate at epoch + 1 h, not at the meter's lastEnd
+    cert = registered.zcv.certificate(claimed["firstCertificateId"])
+    assert (cert.periodStart, cert.periodEnd) == (epoch, epoch + 3600)
 
 
 # --------------------------------------------------------------------------- cancel a rate
@@ -484,7 +497,7 @@ def test_same_generation_through_two_registries_is_claimed_once(
         periodStart=epoch,
         claimedUntil=epoch + 3 * INTERVAL,
     ):
-        exchange.claim(twin_ledger, MID, sender=alice)
+        claim_hourly(exchange, twin_ledger, MID, sender=alice)
     assert registered.zcv.totalSupply() == supply == 3000  # the second claim got nothing
     record_ = exchange.meterClaims(registered.members, MID)
     assert (record_.registry, record_.claimedUntil, record_.claimedWh, record_.issuedUnits) == (
@@ -504,7 +517,7 @@ def test_a_meter_may_move_to_another_registry_for_later_generation_only(
     claim(registered, alice)
     later = [reading(ALICE_PV, epoch + (2 + i) * INTERVAL, gen=700) for i in range(2)]
     _submit_to(twin_ledger, later, chain, oracle_keys, alice)
-    tx = exchange.claim(twin_ledger, MID, sender=alice)  # after what was claimed: fine
+    tx = claim_hourly(exchange, twin_ledger, MID, sender=alice)  # after what was claimed: fine
     assert event_args(tx, exchange.Claimed)[0]["wh"] == 1400
     # The old registry now records the same later generation: claiming it is refused.
     submit(later)
@@ -515,5 +528,5 @@ def test_a_meter_may_move_to_another_registry_for_later_generation_only(
     with reverts_with(
         "ExchangeGenerationClaimedElsewhere", periodStart=epoch, claimedUntil=first[-1].end
     ):
-        exchange.claim(twin_ledger, MID, sender=alice)
+        claim_hourly(exchange, twin_ledger, MID, sender=alice)
     assert issued(registered, MID) == 2000 + 1400

@@ -23,6 +23,7 @@ from conftest import INTERVAL, reading
 from eth_abi import encode
 from eth_utils import keccak
 from hexbytes import HexBytes
+from registry_helpers import claim_hourly
 from web3.exceptions import ContractCustomError
 
 from zcx.deploy import error_decoder
@@ -168,11 +169,12 @@ def record(
 def mint(
     zcx: Any, submit: Callable[..., Any], owner: Any, label: str, whs: Sequence[int], epoch: int
 ) -> int:
-    """Records readings for `label` and lets `owner` claim them; returns the certificate id."""
+    """Records readings for `label` and lets `owner` claim them; returns the first certificate
+    id (one certificate per clock hour: two readings from an hour-aligned start make one)."""
     record(zcx, submit, label, whs, epoch)
-    tx = zcx.exchange.claim(zcx.registry, meter_id(label), sender=owner)
+    tx = claim_hourly(zcx.exchange, zcx.registry, meter_id(label), sender=owner)
     (claimed,) = event_args(tx, zcx.exchange.Claimed)
-    return int(claimed["certificateId"])
+    return int(claimed["firstCertificateId"])
 
 
 # --------------------------------------------------------------------------- lot model

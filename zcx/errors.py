@@ -34,7 +34,6 @@ SENTENCES: dict[str, str] = {
     "ExchangeNotMeterOwner": "only the meter's owner can claim its coins",
     "ExchangeMeterFlagged": "the operator has flagged this meter; claims are refused",
     "ExchangeUnknownRegistry": "the exchange does not accept this registry",
-    "ExchangeNothingToIssue": "the claimable generation is worth less than one unit",
     "ExchangeGenerationClaimedElsewhere": "generation from {periodStart} may already be claimed "
     "through another registry (claimed up to {claimedUntil})",
     "ExchangeRateInForce": "rate entry {index} is already in force and cannot be cancelled",

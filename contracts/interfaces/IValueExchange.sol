@@ -52,7 +52,6 @@ interface IValueExchange {
     error ExchangeRegistryAlreadyAccepted(address registry);
     error ExchangeNotMeterOwner(bytes32 meterId, address caller, address owner);
     error ExchangeMeterFlagged(bytes32 meterId);
-    error ExchangeNothingToIssue(bytes32 meterId, uint256 wh);
     /// @notice Thrown when the supplied readings, folded onto the evidence head of the meter's
     /// previous claim, do not give its evidence head now: they are not exactly the readings
     /// recorded since, in recording order.
