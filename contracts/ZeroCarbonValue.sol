@@ -155,6 +155,7 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
             issuanceInput.registry,
             uint64(block.timestamp),
             issuanceInput.supportStatus,
+            to,
             issuanceInput.meterId,
             issuanceInput.evidence
         );
@@ -316,6 +317,7 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
         cert.periodEnd = uint64(hourly.hourStart) + uint64(SECONDS_PER_HOUR);
         cert.evidence = claimed.evidence;
         cert.issuedAt = claimed.issuedAt;
+        cert.issuedTo = claimed.issuedTo;
         cert.units = hourly.units;
         cert.retiredUnits = hourly.retiredUnits;
         cert.revoked = hourly.revoked;

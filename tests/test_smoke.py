@@ -1,6 +1,7 @@
 """End-to-end path on the contracts: signed readings -> claim -> transfer -> retire."""
 
 from conftest import INTERVAL, reading
+from registry_helpers import claim_hourly
 
 from zcx.eip712 import batch_digest
 from zcx.ids import meter_id
@@ -20,11 +21,14 @@ def test_meter_to_retirement(registered, submit, alice, bob, epoch):
     mid = meter_id("ALICE-PV")
     assert registered.registry.unclaimedWh(mid) == 4800
 
-    registered.exchange.claim(registered.registry, mid, sender=alice)
+    claim_hourly(registered.exchange, registered.registry, mid, sender=alice)
     assert registered.zcv.balanceOf(alice) == 4800  # 4.8 kWh = 4.800 ZCV
     assert registered.registry.unclaimedWh(mid) == 0
-    cert = registered.zcv.certificate(1)
-    assert cert.wh == 4800 and cert.periodStart == epoch and cert.periodEnd == epoch + 4 * INTERVAL
+    certs = [registered.zcv.certificate(i) for i in (1, 2)]  # one per clock hour
+    assert [(c.wh, c.periodStart - epoch, c.periodEnd - epoch) for c in certs] == [
+        (2400, 0, 3600),
+        (2400, 3600, 7200),
+    ]
 
     registered.zcv.transfer(bob, 1000, sender=alice)
     assert [tuple(lot) for lot in registered.zcv.lotsOf(bob, 0, 10)] == [(1, 1000)]

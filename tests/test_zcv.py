@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from conftest import INTERVAL
 from eth_utils import keccak
+from registry_helpers import claim_hourly
 from zcv_support import (
     MAX_LOTS,
     ZERO_ADDRESS,
@@ -161,38 +162,39 @@ def test_only_the_exchange_can_issue(zcv, registered, request, who, alice):
 
 
 def test_certificate_records_every_field(zcv, registered, submit, alice, epoch, chain):
+    """Schema 2: one certificate per clock hour; static meter attributes (owner name, zone,
+    method, capacity) stay in the member registry and are left empty here."""
     mid = meter_id(ALICE_PV)
     readings = record(registered, submit, ALICE_PV, [1200, 2500, 800], epoch)
     head = bytes(registered.registry.evidenceHead(mid))
     assert head == evidence_head(readings)  # the evidence is the digest of the signed readings
 
-    tx = registered.exchange.claim(registered.registry, mid, sender=alice)
+    tx = claim_hourly(registered.exchange, registered.registry, mid, sender=alice)
     cert = zcv.certificate(1)
-    assert cert.schemaVersion == zcv.CERTIFICATE_SCHEMA_VERSION() == 1
-    assert cert.id == 1 and zcv.certificateCount() == 1
+    assert cert.schemaVersion == zcv.HOURLY_SCHEMA_VERSION() == 2
+    assert cert.id == 1 and zcv.certificateCount() == 2
     assert cert.registry == registered.registry.address
     assert bytes(cert.meterId) == mid
-    assert cert.ownerName == "Alice Tanaka"
-    assert cert.method == 0  # Solar
-    assert cert.wh == 4500
-    assert (cert.periodStart, cert.periodEnd) == (epoch, epoch + 3 * INTERVAL)
-    assert cert.zone == "TEPCO-13"
-    assert cert.capacityW == 5_000
-    assert bytes(cert.evidence) == head
+    assert (cert.ownerName, cert.zone, cert.method, cert.capacityW) == ("", "", 0, 0)
+    assert cert.wh == 3700
+    assert (cert.periodStart, cert.periodEnd) == (epoch, epoch + 3600)
+    assert bytes(cert.evidence) == head  # the claim's evidence head
     assert cert.issuedAt == chain.blocks[tx.block_number].timestamp
     assert cert.issuedTo == alice.address
-    assert cert.units == 4500 and cert.retiredUnits == 0 and not cert.revoked
+    assert cert.units == 3700 and cert.retiredUnits == 0 and not cert.revoked
+    hour_heads = [evidence_head(readings[:2]), evidence_head(readings[2:])]
     assert event_args(tx, zcv.CertificateIssued) == [
         {
-            "certificateId": 1,
+            "certificateId": 1 + i,
             "meterId": mid,
             "to": alice.address,
-            "units": 4500,
-            "wh": 4500,
-            "periodStart": epoch,
-            "periodEnd": epoch + 3 * INTERVAL,
-            "evidence": head,
+            "units": wh,
+            "wh": wh,
+            "periodStart": epoch + 3600 * i,
+            "periodEnd": epoch + 3600 * (i + 1),
+            "evidence": hour_heads[i],
         }
+        for i, wh in enumerate((3700, 800))
     ]
 
     # Later readings move the registry's head on, never the issued certificate's evidence.
@@ -208,8 +210,13 @@ def test_certificate_carries_the_meters_method_zone_and_capacity(
     registered.members.registerMeter(mid, bob, WIND, 20_000, "HEPCO-01", epoch, sender=operator)
     cid = mint(registered, submit, bob, "BOB-WIND", [9000], epoch)
     cert = zcv.certificate(cid)
-    assert (cert.method, cert.zone, cert.capacityW) == (WIND, "HEPCO-01", 20_000)
-    assert cert.ownerName == "Bob Shoten KK"
+    # Referenced, not copied: certificate -> its registry -> member registry -> the meter.
+    assert (cert.method, cert.zone, cert.capacityW, cert.ownerName) == (0, "", 0, "")
+    ledger = registered.registry
+    assert cert.registry == ledger.address and ledger.memberRegistry() == registered.members.address
+    meter = registered.members.meter(cert.meterId)
+    assert (meter.spec.method, meter.zone, meter.spec.capacityW) == (WIND, "HEPCO-01", 20_000)
+    assert registered.members.member(meter.spec.owner).name == "Bob Shoten KK"
 
 
 def test_unknown_certificate_reverts(zcv):

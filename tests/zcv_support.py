@@ -149,8 +149,10 @@ def evidence_head(readings: Sequence[Any], previous: bytes = b"\x00" * 32) -> by
 
 
 def next_start(zcx: Any, label: str, epoch: int) -> int:
+    """The next clock hour at or after the meter's watermark: certificates are hourly and an hour
+    is issued once, so each `mint` starts a fresh hour."""
     last = int(zcx.registry.lastEnd(meter_id(label)))
-    return last if last else epoch
+    return -(-last // 3600) * 3600 if last else epoch
 
 
 def record(

@@ -60,11 +60,12 @@ interface IZeroCarbonValue {
         bool revoked;
     }
 
-    /// @notice The claim-wide attributes of schema-2 certificates (three slots per claim).
+    /// @notice The claim-wide attributes of schema-2 certificates (four slots per claim).
     struct Issuance {
         address registry;
         uint64 issuedAt;
         IMemberRegistry.SupportStatus supportStatus;
+        address issuedTo;
         bytes32 meterId;
         bytes32 evidence;
     }
