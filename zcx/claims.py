@@ -14,9 +14,7 @@ from typing import Any
 
 from eth_utils import keccak
 
-READING_RECORDED = keccak(
-    text="ReadingRecorded(bytes32,uint64,uint64,uint64,uint64,uint64,uint64)"
-)
+READING_RECORDED = keccak(text="ReadingRecorded(bytes32,uint64,uint64,uint64,uint64,uint64,uint64)")
 GENERATION_CLAIMED = keccak(text="GenerationClaimed(bytes32,address,uint256,uint64,uint64)")
 HOUR = 3600
 
@@ -57,13 +55,21 @@ def readings_since_claim(web3: Any, registry: str, meter: bytes) -> list[ClaimRe
     """The meter's readings recorded since its last claim, in recording order."""
     meter_topic = _hex(meter.rjust(32, b"\0"))
     claims = web3.eth.get_logs(
-        {"address": registry, "fromBlock": 0, "toBlock": "latest",
-         "topics": [_hex(GENERATION_CLAIMED), meter_topic]}
+        {
+            "address": registry,
+            "fromBlock": 0,
+            "toBlock": "latest",
+            "topics": [_hex(GENERATION_CLAIMED), meter_topic],
+        }
     )
     after = max((_position(log) for log in claims), default=(-1, -1))
     logs = web3.eth.get_logs(
-        {"address": registry, "fromBlock": max(after[0], 0), "toBlock": "latest",
-         "topics": [_hex(READING_RECORDED), meter_topic]}
+        {
+            "address": registry,
+            "fromBlock": max(after[0], 0),
+            "toBlock": "latest",
+            "topics": [_hex(READING_RECORDED), meter_topic],
+        }
     )
     fresh = sorted((log for log in logs if _position(log) > after), key=_position)
     return [_decode(meter, bytes(log["data"])) for log in fresh]

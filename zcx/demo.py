@@ -41,6 +41,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from zcx import deployments
+from zcx.claims import claim_args
 from zcx.deploy import Contracts, deploy_all, describe
 from zcx.domain import payment_reference
 from zcx.eip712 import DOMAIN_NAME, DOMAIN_VERSION, READING_FIELDS, Reading
@@ -506,7 +507,10 @@ def claim_all(contracts: Contracts, participants: list[Participant], progress: P
     for p in generating:
         mid = meter_id(p.spec.meter_label)
         if int(contracts.registry.unclaimedWh(mid)) > 0:
-            contracts.exchange.claim(contracts.registry, mid, sender=p.account)
+            readings = claim_args(
+                contracts.exchange.provider.web3, str(contracts.registry.address), mid
+            )[2]
+            contracts.exchange.claim(contracts.registry, mid, readings, sender=p.account)
             claims += 1
         progress.advance(task)
     return claims

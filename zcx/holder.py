@@ -573,18 +573,26 @@ class ZcxClient:
 
     def certificate(self, certificate_id: int) -> CertificateView:
         c = self._view(self.zcv, "certificate", certificate_id)
+        owner_name, method, zone, capacity = str(c.ownerName), int(c.method), str(c.zone), int(
+            c.capacityW
+        )
+        if int(c.schemaVersion) >= 2:
+            # Schema 2 references the meter's static attributes from the member registry.
+            m = self._view(self.members, "meter", bytes(c.meterId))
+            owner_name = str(self._view(self.members, "member", m.spec.owner).name)
+            method, zone, capacity = int(m.spec.method), str(m.zone), int(m.spec.capacityW)
         return CertificateView(
             id=int(c.id),
             schema_version=int(c.schemaVersion),
             registry=str(c.registry),
             meter=describe_meter(bytes(c.meterId)),
-            owner_name=str(c.ownerName),
-            method=GENERATION_METHODS[int(c.method)],
+            owner_name=owner_name,
+            method=GENERATION_METHODS[method],
             wh=int(c.wh),
             period_start=int(c.periodStart),
             period_end=int(c.periodEnd),
-            zone=str(c.zone),
-            capacity_w=int(c.capacityW),
+            zone=zone,
+            capacity_w=capacity,
             evidence=_hex(c.evidence),
             issued_at=int(c.issuedAt),
             issued_to=str(c.issuedTo),
@@ -686,16 +694,35 @@ class ZcxClient:
     # -- holder actions
 
     def claim(self, sender: Any, meter: bytes, registry: str | None = None) -> TxResult:
-        """Claims `meter`'s unclaimed verified generation as ZCV under a new certificate."""
+        """Claims `meter`'s unclaimed verified generation as ZCV: one certificate per clock hour
+        with eligible generation. Sends the meter's readings recorded since its last claim
+        (read from the registry's logs), which the exchange checks against the evidence head."""
+        from zcx.claims import claim_args
+
         registry_address = registry or self.deployment.address("GenerationRegistry")
-        receipt = self._send(self.exchange, "claim", (registry_address, meter), sender)
+        web3 = self.exchange.provider.web3
+        args = claim_args(web3, registry_address, meter)
+        receipt = self._send(self.exchange, "claim", args, sender)
         (event,) = receipt.decode_logs(self.exchange.Claimed)
+        issued = receipt.decode_logs(self.zcv.CertificateIssued)
         return self._result(
             receipt,
             meter=describe_meter(meter),
-            certificate_id=int(event.certificateId),
+            certificate_id=int(event.firstCertificateId),
+            certificates=int(event.certificates),
             wh=int(event.wh),
+            eligible_wh=int(event.eligibleWh),
+            forfeited_wh=int(event.forfeitedWh),
             units=int(event.units),
+            hours=[
+                {
+                    "certificate_id": int(e.certificateId),
+                    "hour_start": int(e.periodStart),
+                    "wh": int(e.wh),
+                    "units": int(e.units),
+                }
+                for e in issued
+            ],
         )
 
     def claimable_meters(self, owner: str) -> list[MeterView]:

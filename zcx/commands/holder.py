@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import click
 from rich.table import Table
 
@@ -113,7 +115,7 @@ def meters(address: str | None, account_alias: str | None, as_json: bool) -> Non
 @account_option()
 @chain_options
 def claim(meter_labels: tuple[str, ...], registry: str | None, account_alias: str) -> None:
-    """Claim your meters' verified, unclaimed generation as ZCV (one certificate per claim)."""
+    """Claim your meters' verified, unclaimed generation as ZCV (one certificate per clock hour)."""
     meter_ids = [parse("--meter", parse_meter, label) for label in meter_labels]
     with session() as zcx:
         sender = zcx.account(account_alias)
@@ -126,12 +128,25 @@ def claim(meter_labels: tuple[str, ...], registry: str | None, account_alias: st
         for mid in meter_ids:
             result = zcx.claim(sender, mid, registry)
             v = result.values
+            first, count = v["certificate_id"], v["certificates"]
+            ids = f"certificates {first}..{first + count - 1}" if count else "no certificate"
             _done(
                 "Claimed",
                 result,
-                f"{format_zcv(v['units'])} ZCV ({v['units']} units for {v['wh']:,} Wh) from "
-                f"meter {v['meter']} as certificate {v['certificate_id']}",
+                f"{format_zcv(v['units'])} ZCV ({v['units']} units for {v['eligible_wh']:,} "
+                f"eligible of {v['wh']:,} Wh) from meter {v['meter']} as {ids}, "
+                f"one per hour",
             )
+            for hour in v["hours"]:
+                when = datetime.fromtimestamp(hour["hour_start"], UTC).strftime("%Y-%m-%d %H:00Z")
+                console().print(
+                    f"  {when}  certificate {hour['certificate_id']}: {hour['wh']:,} Wh -> "
+                    f"{hour['units']} units"
+                )
+            if v["forfeited_wh"]:
+                console().print(
+                    f"  {v['forfeited_wh']:,} Wh fell in hours already issued (late readings)"
+                )
 
 
 @holder.command()
