@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from conftest import INTERVAL, reading
+from registry_helpers import claim_hourly
 
 from zcx.deployments import Deployment
 from zcx.eip712 import Reading
@@ -52,7 +53,7 @@ def standard_scenario(
     batch1 += [solar("BOB-PV", t0 + i * INTERVAL, 12000 + 500 * i, 4000) for i in range(4)]
     submit(batch1)
     alice_id, bob_id = meter_id("ALICE-PV"), meter_id("BOB-PV")
-    zcx.exchange.claim(zcx.registry, alice_id, sender=alice)  # certificate 1
+    claim_hourly(zcx.exchange, zcx.registry, alice_id, sender=alice)  # certificates 1-2
     # Batch 2: an overlapping (replayed) reading is rejected; the rest are recorded.
     batch2 = [
         solar("ALICE-PV", t0, 999),
@@ -60,8 +61,8 @@ def standard_scenario(
         solar("BOB-PV", t0 + 4 * INTERVAL, 15000, 4000),
     ]
     submit(batch2)
-    zcx.exchange.claim(zcx.registry, alice_id, sender=alice)  # certificate 2
-    zcx.exchange.claim(zcx.registry, bob_id, sender=bob)  # certificate 3
+    claim_hourly(zcx.exchange, zcx.registry, alice_id, sender=alice)  # certificate 3
+    claim_hourly(zcx.exchange, zcx.registry, bob_id, sender=bob)  # certificates 4-6
     zcx.zcv.transfer(bob, 2000, sender=alice)
     zcx.zcv.pay(carol, 300, b"\x01" * 32, sender=bob)
     zcx.zcv.retire(1000, "Bob Shoten shop", "FY2026 Q4", epoch, epoch + 86400, sender=bob)

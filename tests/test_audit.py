@@ -37,7 +37,7 @@ def test_clean_run_finds_no_violation(registered, scenario, chain, abis, alice, 
     assert list(ledger.rejected["error"]) == ["RegistryReadingOverlaps"]
     assert list(ledger.rejected["index"]) == [0]
     assert len(ledger.batches) == 2
-    assert list(ledger.certificates["certificate_id"]) == [1, 2, 3]
+    assert list(ledger.certificates["certificate_id"]) == [1, 2, 3, 4, 5, 6]  # one per hour
     assert len(ledger.retirements) == 2 and len(ledger.payments) == 1
     # Only the deployment's own signer-set events: no changes, nothing at night, no outlier.
     assert result.warnings == []
@@ -71,22 +71,22 @@ def test_contracts_the_audit_does_not_cover_are_ignored(registered, scenario, ch
 def test_certificate_trail_follows_every_hop(registered, scenario, chain, abis, alice, bob, carol):
     ledger = audit(_w3(chain), deployment_of(registered, chain), abis).ledger
     # Spend order takes each holder's largest lot first: Alice's 2000-unit transfer gives Bob
-    # 2000 of certificate 1; Bob pays Carol 300 and retires 1000 from his own certificate 3
-    # (66,000 units); Carol retires 200 of certificate 3 (retirement 2).
+    # 2000 of certificate 1; Bob pays Carol 300 and retires 1000 from his own certificate 4
+    # (his first hour, 24,500 units); Carol retires 200 of certificate 4 (retirement 2).
     trail = certificate_trail(ledger, 2)
     consumed = trail["consumed"]
-    assert list(consumed["certificate_id"]) == [3] and list(consumed["units_retired"]) == [200]
+    assert list(consumed["certificate_id"]) == [4] and list(consumed["units_retired"]) == [200]
     assert consumed.iloc[0]["meter"] == "BOB-PV" and consumed.iloc[0]["owner"] == bob.address
     hops = trail["hops"]
     steps = [(h.hop, h["from"], h["to"], h.units) for _, h in hops.iterrows()]
     zero = "0x0000000000000000000000000000000000000000"
     assert steps == [
-        ("issued", zero, bob.address, 66000),
+        ("issued", zero, bob.address, 24500),
         ("moved", bob.address, carol.address, 300),
         ("retired", bob.address, zero, 1000),
         ("retired", carol.address, zero, 200),
     ]
-    assert [int(c) for c in registered.zcv.retirement(2).certificateIds] == [3]
+    assert [int(c) for c in registered.zcv.retirement(2).certificateIds] == [4]
     with pytest.raises(KeyError, match="no retirement 9"):
         certificate_trail(ledger, 9)
 

@@ -306,53 +306,64 @@ def _rate_at(rates: pd.DataFrame, before_pos: int, timestamp: int) -> int | None
     return None
 
 
-def _meter_streams(
-    ledger: Ledger,
-) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
-    """meter id -> (pos, cumulative PQ1, start, end) of its recorded readings in chain order."""
-    r = ledger.readings
+def _meter_readings(ledger: Ledger) -> dict[str, np.ndarray]:
+    """meter id -> row indices of its recorded readings in chain order (claimed meters only)."""
     claimed = set(ledger.claims["meter_id"].dropna())
-    streams = {}
-    for meter_id, idx in r.groupby("meter_id", observed=True).indices.items():
-        if str(meter_id) not in claimed:
+    groups = ledger.readings.groupby("meter_id", observed=True).indices
+    return {str(m): idx for m, idx in groups.items() if str(m) in claimed}
+
+
+def _claim_windows(ledger: Ledger) -> list[tuple[object, np.ndarray]]:
+    """(claim row, row indices of the readings it handed out) per paired claim, in log order:
+    the meter's readings recorded after its previous claim and before this one."""
+    r = ledger.readings
+    by_meter = _meter_readings(ledger)
+    pos = r["pos"].to_numpy()
+    done: dict[str, int] = {}
+    out = []
+    for c in ledger.claims.itertuples(index=False):
+        if pd.isna(c.registry_pos) or pd.isna(c.pos):
             continue
-        sub = r.iloc[idx]
-        streams[str(meter_id)] = (
-            sub["pos"].to_numpy(),
-            np.cumsum(sub["pq1"].to_numpy()),
-            sub["start"].to_numpy(),
-            sub["end"].to_numpy(),
-        )
-    return streams
+        idx = by_meter.get(c.meter_id, np.array([], dtype=int))
+        n = int(np.searchsorted(pos[idx], int(c.registry_pos)))
+        out.append((c, idx[done.get(c.meter_id, 0) : n]))
+        done[c.meter_id] = n
+    return out
+
+
+def _claim_certificates(ledger: Ledger, c: object) -> pd.DataFrame:
+    certs = ledger.certificates
+    if pd.isna(c.first_certificate_id) or int(c.certificates) == 0:
+        return certs.iloc[0:0]
+    first = int(c.first_certificate_id)
+    ids = certs["certificate_id"].astype(int)
+    return certs[(ids >= first) & (ids < first + int(c.certificates))]
 
 
 def check_issued_within_verified(ledger: Ledger, config: AuditConfig) -> list[Finding]:
-    """Invariant 2: each claim's Wh is the PQ1 recorded since the meter's previous claim, its
-    period matches those readings, and its units are at most Wh x the rate in force at the end
-    of the claimed generation (the period end), as the schedule stood at the claim."""
+    """Invariants 2 and 10 for hourly (schema-2) certificates: each claim's Wh is the PQ1
+    recorded since the meter's previous claim; each of its certificates covers one clock hour
+    of those readings, at most their PQ1, priced at the rate in force at the hour's end (as the
+    schedule stood at the claim); no (meter, hour) is issued twice."""
     claims = ledger.claims
     out: list[Finding] = []
     if claims.empty:
         return out
-    streams = _meter_streams(ledger)
-    previous: dict[str, tuple[int, int]] = {}  # meter -> (cumulative index, period end)
     for c in claims.itertuples(index=False):
-        subject = f"{c.meter} certificate {c.certificate_id}"
         if pd.isna(c.registry_pos) or pd.isna(c.pos):
             out.append(
                 violation(
                     "issued_within_verified",
                     "exchange Claimed and registry GenerationClaimed do not pair up",
-                    subject=subject,
+                    subject=str(c.meter),
                     block=int(c.block) if not pd.isna(c.block) else None,
                 )
             )
-            continue
-        empty = np.array([], dtype=np.int64)
-        pos, cum, starts, ends = streams.get(c.meter_id, (empty, empty, empty, empty))
-        n = int(np.searchsorted(pos, int(c.registry_pos)))
-        done, last_end = previous.get(c.meter_id, (0, None))
-        verified = int(cum[n - 1] - (cum[done - 1] if done else 0)) if n else 0
+    r = ledger.readings
+    for c, window in _claim_windows(ledger):
+        subject = f"{c.meter} claim at block {int(c.block)}"
+        readings = r.iloc[window]
+        verified = int(readings["pq1"].sum())
         if int(c.wh) != verified or int(c.registry_wh) != verified:
             out.append(
                 violation(
@@ -363,113 +374,85 @@ def check_issued_within_verified(ledger: Ledger, config: AuditConfig) -> list[Fi
                     block=int(c.block),
                 )
             )
-        if n > done:
-            # From the earliest reading claimed (gap-fillers may come late) or the previous
-            # claim's end, whichever is earlier; to the latest end recorded so far.
-            earliest = int(starts[done:n].min())
-            want_start = earliest if last_end is None else min(earliest, last_end)
-            want_end = int(ends[:n].max())
-            if (int(c.period_start), int(c.period_end)) != (want_start, want_end):
-                out.append(
-                    violation(
-                        "issued_within_verified",
-                        f"claimed period [{c.period_start}, {c.period_end}) differs from "
-                        f"the readings' [{want_start}, {want_end})",
-                        subject=subject,
-                        block=int(c.block),
-                    )
-                )
-            previous[c.meter_id] = (n, want_end)
-        rate = _rate_at(ledger.rates, int(c.pos), int(c.period_end))
-        if rate is None or int(c.units_per_kwh) != rate:
+        hour_pq1 = (readings["pq1"].groupby(readings["start"] // 3600 * 3600).sum()).to_dict()
+        certs = _claim_certificates(ledger, c)
+        if len(certs) != int(c.certificates) or int(certs["units"].sum()) != int(c.units):
             out.append(
                 violation(
                     "issued_within_verified",
-                    f"claim used {c.units_per_kwh} units/kWh; the rate in force at the "
-                    f"generation's end {c.period_end} was {rate}",
+                    f"claim announces {c.certificates} certificates / {c.units} units; "
+                    f"CertificateIssued shows {len(certs)} / {int(certs['units'].sum())}",
                     subject=subject,
                     block=int(c.block),
                 )
             )
-        allowed = verified * (rate or 0) // WH_PER_KWH
-        if int(c.units) > allowed:
-            out.append(
-                violation(
-                    "issued_within_verified",
-                    f"issued {c.units} units > verified {verified} Wh x {rate} units/kWh "
-                    f"= {allowed}",
-                    subject=subject,
-                    block=int(c.block),
-                )
-            )
-    certs = ledger.certificates.set_index("certificate_id")
-    for c in claims.itertuples(index=False):
-        if pd.isna(c.certificate_id) or int(c.certificate_id) not in certs.index:
-            out.append(
-                violation(
-                    "issued_within_verified",
-                    "claim without its CertificateIssued",
-                    subject=str(c.meter),
-                )
-            )
-            continue
-        cert = certs.loc[int(c.certificate_id)]
-        if (cert["meter_id"], int(cert["units"]), int(cert["wh"])) != (
-            c.meter_id,
-            int(c.units),
-            int(c.wh),
-        ):
-            out.append(
-                violation(
-                    "issued_within_verified",
-                    f"certificate {c.certificate_id} ({cert['units']} units, {cert['wh']} Wh) "
-                    f"does not match its claim ({c.units} units, {c.wh} Wh)",
-                    subject=str(c.meter),
-                    block=int(c.block),
-                )
-            )
-    claimed_ids = set(claims["certificate_id"].dropna().astype(int))
-    for cid in sorted(set(certs.index) - claimed_ids):
-        out.append(
-            violation(
-                "issued_within_verified",
-                f"certificate {cid} was issued without a claim through the exchange",
-                subject=str(certs.loc[cid, "meter"]),
-            )
-        )
+        for cert in certs.itertuples(index=False):
+            out.extend(_check_hour(ledger, c, cert, hour_pq1, subject))
+    out.extend(_check_hours_unique(ledger))
     return out
 
 
+def _check_hour(
+    ledger: Ledger, c: object, cert: object, hour_pq1: dict, subject: str
+) -> list[Finding]:
+    start, end = int(cert.period_start), int(cert.period_end)
+    problems = []
+    if start % 3600 or end - start != 3600:
+        problems.append(f"covers [{start}, {end}), not one clock hour (invariant 10)")
+    generated = int(hour_pq1.get(start, 0))
+    if int(cert.wh) > generated:
+        problems.append(f"{cert.wh} Wh > its hour's recorded PQ1 {generated} Wh in this claim")
+    rate = _rate_at(ledger.rates, int(c.pos), end)
+    if rate is None or int(cert.units) != int(cert.wh) * rate // WH_PER_KWH:
+        problems.append(f"{cert.units} units != {cert.wh} Wh x {rate} units/kWh at its hour's end")
+    return [
+        violation(
+            "issued_within_verified",
+            f"certificate {int(cert.certificate_id)} {p}",
+            subject=subject,
+            block=int(c.block),
+        )
+        for p in problems
+    ]
+
+
+def _check_hours_unique(ledger: Ledger) -> list[Finding]:
+    certs = ledger.certificates
+    if certs.empty:
+        return []
+    twice = certs[certs.duplicated(["meter_id", "period_start"], keep="first")]
+    return [
+        violation(
+            "issued_within_verified",
+            f"certificate {int(row.certificate_id)} issues the hour {int(row.period_start)} "
+            "a second time",
+            subject=str(row.meter),
+        )
+        for row in twice.itertuples(index=False)
+    ]
+
+
 def check_certificate_evidence(ledger: Ledger, config: AuditConfig) -> list[Finding]:
-    """Each certificate's evidence equals the meter's rolling hash over its recorded readings at
-    claim time: keccak(previous, hashStruct(reading)) folded in chain order."""
-    claims = ledger.claims.dropna(subset=["registry_pos"])
+    """Each hourly certificate's evidence is keccak folded over exactly its hour's readings
+    handed out by its claim, in recording order (what the exchange computed from calldata that
+    matched the registry's evidence head)."""
     out: list[Finding] = []
-    if claims.empty:
-        return out
     r = ledger.readings
     hashes = ledger.reading_hashes
-    certs = ledger.certificates.set_index("certificate_id")
-    groups = r.groupby("meter_id", observed=True).indices
-    for meter_id, meter_claims in claims.groupby("meter_id"):
-        idx = groups.get(meter_id, np.array([], dtype=int))
-        pos = r["pos"].to_numpy()[idx]
-        head = b"\x00" * 32
-        done = 0
-        for c in meter_claims.sort_values("registry_pos").itertuples(index=False):
-            n = int(np.searchsorted(pos, int(c.registry_pos)))
-            for i in idx[done:n]:
-                head = fast_keccak(head + hashes[i])
-            done = n
-            if pd.isna(c.certificate_id) or int(c.certificate_id) not in certs.index:
-                continue
-            evidence = certs.loc[int(c.certificate_id), "evidence"]
-            if evidence != "0x" + head.hex():
+    starts = r["start"].to_numpy()
+    for c, window in _claim_windows(ledger):
+        folded: dict[int, bytes] = {}
+        for i in window:
+            hour = int(starts[i]) // 3600 * 3600
+            folded[hour] = fast_keccak(folded.get(hour, b"\x00" * 32) + hashes[i])
+        for cert in _claim_certificates(ledger, c).itertuples(index=False):
+            want = folded.get(int(cert.period_start))
+            if want is None or cert.evidence != "0x" + want.hex():
                 out.append(
                     violation(
                         "certificate_evidence",
-                        f"certificate {int(c.certificate_id)} evidence {evidence} is not the "
-                        f"hash chain of the meter's recorded readings (0x{head.hex()})",
+                        f"certificate {int(cert.certificate_id)} evidence {cert.evidence} is not "
+                        "the hash of its hour's recorded readings",
                         subject=str(c.meter),
                         block=int(c.block),
                     )

@@ -340,7 +340,12 @@ def _rates(tables: Mapping[str, EventTable]) -> pd.DataFrame:
 def _claims(tables: Mapping[str, EventTable]) -> pd.DataFrame:
     ex = _frame(
         tables["ValueExchange.Claimed"],
-        {"meterId": "meter_id", "certificateId": "certificate_id", "unitsPerKwh": "units_per_kwh"},
+        {
+            "meterId": "meter_id",
+            "firstCertificateId": "first_certificate_id",
+            "eligibleWh": "eligible_wh",
+            "forfeitedWh": "forfeited_wh",
+        },
     )
     reg = _frame(tables["GenerationRegistry.GenerationClaimed"], {"meterId": "meter_id"})
     reg = reg.rename(
@@ -552,7 +557,8 @@ def _certificates(
                     "revoked": c["revoked"],
                     "cert_zone": c["zone"],
                     "cert_capacity_w": c["capacity_w"],
-                    "cert_method": METHODS[c["method"]],
+                    # Schema 2 references the meter's method (the `method` column) instead.
+                    "cert_method": METHODS[c["method"]] if c["schema_version"] < 2 else None,
                 }
                 for cid, c in state.certificates.items()
             ]
