@@ -97,10 +97,13 @@ def cli(deployment_dir):
 
 @pytest.fixture
 def generated(submit, epoch):
-    """Verified, unclaimed generation: ALICE-PV 4 x 1.2 kWh, then 3 x 1.2 kWh later on."""
+    """Verified, unclaimed generation: ALICE-PV 4 x 1.2 kWh, then 3 x 1.2 kWh later on. Each
+    call's Wh land in one clock hour (two readings), so each claim makes one hourly certificate."""
 
     def _generate(label: str = "ALICE-PV", count: int = 4, first: int = 0, gen: int = 1200):
-        submit([reading(label, epoch + (first + i) * INTERVAL, gen=gen) for i in range(count)])
+        hour = epoch + first * INTERVAL // 3600 * 3600
+        half, rest = divmod(count * gen, 2)
+        submit([reading(label, hour, gen=half + rest), reading(label, hour + INTERVAL, gen=half)])
 
     return _generate
 
@@ -127,9 +130,11 @@ def test_claim_then_balance_shows_lots(cli, generated, registered, alice, epoch)
     assert [(m["meter"], m["unclaimed_wh"]) for m in meters] == [("ALICE-PV", 4800)]
 
     claimed = cli("holder", "claim", "--account", ALICE)
-    assert "Claimed 4.800 ZCV (4800 units for 4,800 Wh) from meter ALICE-PV as certificate 1" in (
-        claimed.stdout
+    assert (
+        "Claimed 4.800 ZCV (4800 units for 4,800 eligible of 4,800 Wh) from meter ALICE-PV as "
+        "certificate 1, one per hour" in claimed.stdout
     )
+    assert "certificate 1: 4,800 Wh -> 4800 units" in claimed.stdout
     assert registered.zcv.balanceOf(alice) == 4800
     assert registered.registry.unclaimedWh(meter_id("ALICE-PV")) == 0
 
@@ -144,7 +149,7 @@ def test_claim_then_balance_shows_lots(cli, generated, registered, alice, epoch)
         "meter": "ALICE-PV",
         "method": "Solar",
         "period_start": epoch,
-        "period_end": epoch + 4 * INTERVAL,
+        "period_end": epoch + 3600,
         "revoked": False,
     }
 
@@ -290,7 +295,7 @@ def test_show_certificate(cli, two_certificates, alice, epoch):
         0,
         False,
     )
-    assert (view["period_start"], view["period_end"]) == (epoch, epoch + 4 * INTERVAL)
+    assert (view["period_start"], view["period_end"]) == (epoch, epoch + 3600)
     assert view["issued_to"] == alice.address and view["zone"] == "TEPCO-13"
     table = cli("holder", "certificate", "2").stdout
     assert "Certificate 2" in table and "3,600 Wh" in table and "valid" in table

@@ -129,7 +129,9 @@ def claim(meter_labels: tuple[str, ...], registry: str | None, account_alias: st
             result = zcx.claim(sender, mid, registry)
             v = result.values
             first, count = v["certificate_id"], v["certificates"]
-            ids = f"certificates {first}..{first + count - 1}" if count else "no certificate"
+            ids = {0: "no certificate", 1: f"certificate {first}"}.get(
+                count, f"certificates {first}..{first + count - 1}"
+            )
             _done(
                 "Claimed",
                 result,
