@@ -15,7 +15,7 @@ import pytest
 from conftest import INTERVAL, reading
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from registry_helpers import ZERO32, evidence_fold, reverts_with
+from registry_helpers import ZERO32, claim_hourly, evidence_fold, reverts_with
 from zcv_support import event_args
 
 from zcx.eip712 import Reading, batch_digest, sign_quorum
@@ -279,21 +279,24 @@ def test_audit_accepts_out_of_order_readings_gap_filler_claims_and_cancelled_rat
     zcx, mid = registered, meter_id("ALICE-PV")
     early, late = day("ALICE-PV", epoch, 0, 4), day("ALICE-PV", epoch, 4, 4)
     submit(late, sender=mempool_observer)  # the later batch lands first
-    zcx.exchange.claim(zcx.registry, mid, sender=alice)  # certificate over `late`
+    claim_hourly(zcx.exchange, zcx.registry, mid, sender=alice)  # certificates over `late`
     submit(early)  # the gap-filler batch lands after that claim
     now = chain.pending_timestamp
     zcx.exchange.scheduleRate(5000, now + 3600, sender=admin)
     zcx.exchange.scheduleRate(1, now + 10 * 365 * 86400, sender=admin)  # a mistake...
     zcx.exchange.cancelScheduledRate(2, now + 10 * 365 * 86400, sender=admin)  # ...cancelled
     chain.mine(timestamp=now + 3700)
-    tx = zcx.exchange.claim(zcx.registry, mid, sender=alice)  # certificate over `early`
+    tx = claim_hourly(zcx.exchange, zcx.registry, mid, sender=alice)  # over `early`
     (claimed,) = event_args(tx, zcx.exchange.Claimed)
-    assert claimed["unitsPerKwh"] == 1000  # the generation ended before the higher rate
+    # Each hour's rate is the one at its own end, before the higher rate.
+    assert claimed["units"] == claimed["eligibleWh"] == sum(r.generated_wh for r in early)
 
     result = audit(chain.provider.web3, deployment_of(zcx, chain), abis_from_ape())
     assert result.violations == [], "\n".join(map(str, result.violations))
     assert len(result.ledger.readings) == 8
-    assert list(result.ledger.certificates["period_start"]) == [late[0].start, early[0].start]
+    # One certificate per clock hour: two hours of `late`, then two of `early`.
+    starts = list(result.ledger.certificates["period_start"])
+    assert starts == [late[0].start, late[2].start, early[0].start, early[2].start]
 
 
 def test_audit_compares_intervals_in_time_order_not_log_order(
