@@ -24,10 +24,12 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from registry_helpers import claim_hourly
 from zcv_support import ZERO_ADDRESS, LotBook, ModelRevert, call_reverts, event_args, lots
 
 from zcx.eip712 import Reading, batch_digest, order_signatures, recover_signer, sign_batch
-from zcx.ids import meter_id
+from zcx.claims import claim_args
+from zcx.ids import meter_id, meter_label
 
 # ZCX_INVARIANT_EXAMPLES / ZCX_INVARIANT_STEPS deepen a run (e.g. nightly); the defaults keep the
 # six machines at about two minutes together.
@@ -102,6 +104,18 @@ class MeterModel:
     claimed: int = 0
     recorded: list[tuple[int, int, int]] = field(default_factory=list)
     slots: set[int] = field(default_factory=set)  # starts of recorded intervals
+    unclaimed: list[tuple[int, int]] = field(default_factory=list)  # (start, PQ1), record order
+    issued_hours: set[int] = field(default_factory=set)  # hour starts with a certificate
+
+    def claimable_hours(self) -> tuple[dict[int, int], int]:
+        """Eligible Wh per clock hour not yet issued among the unclaimed readings (policy
+        Generation: all of PQ1), and the Wh of hours already issued (forfeited)."""
+        hours: dict[int, int] = {}
+        for start, wh in self.unclaimed:
+            hours[start - start % 3600] = hours.get(start - start % 3600, 0) + wh
+        forfeited = sum(wh for hour, wh in hours.items() if hour in self.issued_hours)
+        fresh = {h: wh for h, wh in hours.items() if h not in self.issued_hours and wh > 0}
+        return fresh, forfeited
 
     @property
     def mid(self) -> bytes:
@@ -128,6 +142,7 @@ class MeterModel:
         self.slots.add(r.start)
         self.generated += r.generated_wh
         self.recorded.append((r.start, r.end, r.generated_wh))
+        self.unclaimed.append((r.start, r.generated_wh))
 
 
 class ChainMachine(RuleBasedStateMachine):
@@ -211,17 +226,28 @@ class ChainMachine(RuleBasedStateMachine):
 
     def claim(self, meter: MeterModel, expected_units: int | None, error: str | None) -> Any:
         owner = self.w.accounts[meter.owner]
+        readings = claim_args(self.w.chain.provider.web3, str(self.zcx.registry.address), meter.mid)
         if error is not None:
             call_reverts(
-                self.zcx.exchange.claim, self.zcx.registry, meter.mid, sender=owner, name=error
+                self.zcx.exchange.claim,
+                self.zcx.registry,
+                meter.mid,
+                readings[2],
+                sender=owner,
+                name=error,
             )
             return None
-        tx = self.zcx.exchange.claim(self.zcx.registry, meter.mid, sender=owner)
+        assert [(r[1], r[3]) for r in readings[2]] == meter.unclaimed  # recording order
+        fresh, forfeited = meter.claimable_hours()
+        tx = self.zcx.exchange.claim(self.zcx.registry, meter.mid, readings[2], sender=owner)
         (claimed,) = event_args(tx, self.zcx.exchange.Claimed)
         assert claimed["wh"] == meter.generated - meter.claimed
+        assert claimed["forfeitedWh"] == forfeited
         if expected_units is not None:
             assert claimed["units"] == expected_units
         meter.claimed = meter.generated
+        meter.unclaimed = []
+        meter.issued_hours |= set(fresh)
         return claimed
 
     def check_ledgers(self) -> None:
@@ -317,7 +343,8 @@ class NoDoubleCounting(ChainMachine):
     def claim_generation(self, label: str) -> None:
         meter = self.meters[label]
         unclaimed = meter.generated - meter.claimed
-        self.claim(meter, unclaimed, None if unclaimed else "RegistryNothingToClaim")
+        fresh, _ = meter.claimable_hours()  # hours already issued forfeit (rate 1000 here)
+        self.claim(meter, sum(fresh.values()), None if unclaimed else "RegistryNothingToClaim")
 
     @invariant()
     def no_interval_counted_twice(self) -> None:
@@ -499,6 +526,7 @@ class IssuedWithinRate(ChainMachine):
         self.rates: list[tuple[int, int]] = [(0, 1000)]
         self.flagged: set[str] = set()
         self.claims: dict[str, list[tuple[int, int, int]]] = {label: [] for label in LABELS}
+        self.claimed_wh: dict[str, int] = dict.fromkeys(LABELS, 0)
 
     def rate_at(self, t: int) -> int:
         return next(rate for effective, rate in reversed(self.rates) if effective <= t)
@@ -535,22 +563,31 @@ class IssuedWithinRate(ChainMachine):
         meter = self.meters[label]
         self.next_block_time()
         wh = meter.generated - meter.claimed
-        rate = self.rate_at(meter.last_end)  # in force when the claimed generation ended
-        units = wh * rate // 1000
+        fresh, _ = meter.claimable_hours()
+        # Each hour at the rate in force at its own end.
+        priced = {hour: (hwh, self.rate_at(hour + 3600)) for hour, hwh in fresh.items()}
+        units = sum(hwh * rate // 1000 for hwh, rate in priced.values())
         if label in self.flagged:
             error = "ExchangeMeterFlagged"
         elif wh == 0:
             error = "RegistryNothingToClaim"
-        elif units == 0:
-            error = "ExchangeNothingToIssue"
         else:
             error = None
         claimed = self.claim(meter, units, error)
         if claimed is not None:
-            assert claimed["unitsPerKwh"] == rate
-            certificate = self.zcx.zcv.certificate(claimed["certificateId"])
-            assert (certificate.units, certificate.wh) == (units, wh)
-            self.claims[label].append((claimed["certificateId"], wh, rate))
+            self.claimed_wh[label] += wh
+            # Certificates in first-seen (recording) order, for hours worth at least one unit.
+            issued = [h for h, (hwh, rate) in priced.items() if hwh * rate // 1000 > 0]
+            assert claimed["certificates"] == len(issued)
+            for offset, hour in enumerate(issued):
+                certificate = self.zcx.zcv.certificate(claimed["firstCertificateId"] + offset)
+                hwh, rate = priced[hour]
+                assert (certificate.periodStart, certificate.units, certificate.wh) == (
+                    hour,
+                    hwh * rate // 1000,
+                    hwh,
+                )
+            self.claims[label].extend((hour, hwh, rate) for hour, (hwh, rate) in priced.items())
 
     @rule(rate=st.sampled_from(RATES), delta=st.integers(-600, 7200), from_last=st.booleans())
     def schedule_rate(self, rate: int, delta: int, from_last: bool) -> None:
@@ -589,13 +626,15 @@ class IssuedWithinRate(ChainMachine):
         for label, meter in self.meters.items():
             issued = self.zcx.exchange.meterClaims(self.zcx.members, meter.mid).issuedUnits
             claims = self.claims[label]
-            # Each claim's Wh at the rate in force at its generation's end (checked in the rule).
+            # Each hour's Wh at the rate in force at the hour's end (checked in the rule).
             assert issued * 1000 <= sum(wh * rate for _, wh, rate in claims)
             assert issued == sum(wh * rate // 1000 for _, wh, rate in claims)
+            assert len({hour for hour, _, _ in claims}) == len(claims)  # each hour once
             claimed = registry.claimedWh(meter.mid)
             verified = registry.meterTotals(meter.mid).generatedWh
             assert claimed <= verified == meter.generated
-            assert claimed == sum(wh for _, wh, _ in claims) == meter.claimed
+            assert claimed == self.claimed_wh[label] == meter.claimed
+            assert sum(wh for _, wh, _ in claims) <= claimed  # forfeited hours issue nothing
 
 
 def test_invariant_2_issued_le_verified_times_rate(world):
@@ -624,7 +663,7 @@ def holdings(world, submit):
                 for i, wh in enumerate(whs)
             ]
         )
-        zcx.exchange.claim(zcx.registry, meter_id(label), sender=acct[name])
+        claim_hourly(zcx.exchange, zcx.registry, meter_id(label), sender=acct[name])
     for src, dst, units in SETUP_TRANSFERS:
         zcx.zcv.transfer(acct[dst], units, sender=acct[src])
     return world
@@ -686,6 +725,9 @@ class TokenMachine(ChainMachine):
             meter.last_end = self.zcx.registry.lastEnd(meter.mid)
             meter.generated = self.zcx.registry.meterTotals(meter.mid).generatedWh
             meter.claimed = self.zcx.registry.claimedWh(meter.mid)
+        for cid in range(1, int(zcv.certificateCount()) + 1):
+            cert = zcv.certificate(cid)
+            self.meters[meter_label(bytes(cert.meterId))].issued_hours.add(int(cert.periodStart))
         self.frozen: dict[int, tuple[dict[str, int], int]] = {}
         self.revoked_moves: list[tuple[int, Any]] = []
 
@@ -759,9 +801,11 @@ class TokenMachine(ChainMachine):
         if reading.generated_wh == 0:
             return
         self.submit([reading])
-        claimed = self.claim(meter, reading.generated_wh, None)
+        claimed = self.claim(meter, None, None)
+        if claimed["certificates"] == 0:
+            return  # its hour was issued by an earlier claim: the Wh are forfeited
         address = self.addr(name)
-        self.book.issue(address, claimed["certificateId"], claimed["units"])
+        self.book.issue(address, claimed["firstCertificateId"], claimed["units"])
         self.counters[address][0] += claimed["units"]
 
     @rule(src=holders, dst=recipients, data=st.data())
