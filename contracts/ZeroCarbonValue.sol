@@ -165,6 +165,7 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
             HourInput calldata hour = hourInputs[i];
             if (hour.units == 0) revert ZcvZeroUnits();
             uint256 certificateId = firstCertificateId + i;
+            // uint32 issuance ids: one per claim, 4 billion claims is beyond any deployment.
             _hourly[certificateId] = HourlyCertificate(
                 hour.hourStart, uint32(issuanceId), hour.wh, hour.units, 0, hour.policy, false
             );
