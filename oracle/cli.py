@@ -4,6 +4,7 @@ gateways and keys. Every option also reads ZCX_ORACLE_<NAME> from the environmen
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -93,10 +94,8 @@ def cli(
 ) -> None:
     """The ZCX oracle: meter gateways post readings over HTTP; the oracle stores them durably,
     signs them (EIP-712) and submits them to the GenerationRegistry in batches, exactly once."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    # Whatever the oracle creates (store, WAL/SHM, logs, keystores) is its operator's only.
+    os.umask(0o077)
     overrides: dict[str, Any] = {
         k: v
         for k, v in {
@@ -106,7 +105,32 @@ def cli(
         }.items()
         if v is not None
     }
-    ctx.obj = {"settings": OracleSettings(**overrides)}
+    settings = OracleSettings(**overrides)
+    setup_logging(settings, verbose)
+    ctx.obj = {"settings": settings}
+
+
+def setup_logging(settings: OracleSettings, verbose: bool) -> None:
+    """stderr (and ZCX_ORACLE_LOG_FILE, created 0600), every line scrubbed of the RPC URL's
+    secret parts, and floods of one message (accept() failing with EMFILE, a malformed
+    request per connection) written at most once per log_repeat_interval_s."""
+    from oracle.redact import RepeatFilter, Scrubber, ScrubFilter, create_private_file, url_secrets
+
+    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    if settings.log_file:
+        create_private_file(settings.log_file)
+        handlers.append(logging.FileHandler(settings.log_file, encoding="utf-8"))
+    scrub = ScrubFilter(Scrubber(url_secrets(settings.rpc_url)))
+    for handler in handlers:
+        handler.addFilter(scrub)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
+        force=True,
+    )
+    for name in ("asyncio", "uvicorn.error", "oracle.http"):
+        logging.getLogger(name).addFilter(RepeatFilter(settings.log_repeat_interval_s))
 
 
 @cli.command()
@@ -122,6 +146,7 @@ def serve(
     import uvicorn
 
     from oracle.api import create_app
+    from oracle.http import server_config
 
     settings = _settings(ctx)
     updates: dict[str, Any] = {}
@@ -151,11 +176,7 @@ def serve(
         settings.port,
         "leader" if settings.leader else "follower",
     )
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, host=settings.host, port=settings.port, log_level="warning", access_log=False
-        )
-    )
+    server = uvicorn.Server(server_config(app, settings.host, settings.port, settings))
     server.run()
     if failure:
         raise click.ClickException(failure[0])
