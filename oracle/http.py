@@ -32,6 +32,12 @@ PROBLEM = "application/problem+json"
 # File descriptors kept free for the store, the chain connection and the runtime when the
 # connection cap is fitted under the process's open-files limit.
 FD_RESERVE = 64
+# The listen backlog. asyncio accepts up to this many connections in one go before any of
+# them reaches connection_made (where the cap is applied), and a dropped connection's socket
+# is closed only on the loop's next turn, after the next burst: so the cap leaves room for two
+# bursts. Past the open-files limit accept() fails with EMFILE and asyncio stops accepting for
+# a whole second, valid clients included.
+ACCEPT_BACKLOG = 128
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -319,11 +325,12 @@ class GuardedH11Protocol(H11Protocol):
 
 
 def connection_cap(wanted: int) -> int:
-    """The configured cap, lowered to fit under the process's open-files limit."""
+    """The configured cap, lowered to fit under the process's open-files limit with room for
+    one accept burst and the oracle's own files."""
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
         return wanted
-    return max(16, min(wanted, soft - FD_RESERVE))
+    return max(16, min(wanted, soft - 2 * ACCEPT_BACKLOG - FD_RESERVE))
 
 
 def server_config(app: Any, host: str, port: int, settings: Any = None) -> uvicorn.Config:
@@ -351,5 +358,5 @@ def server_config(app: Any, host: str, port: int, settings: Any = None) -> uvico
         access_log=False,
         timeout_keep_alive=s.keep_alive_s,
         h11_max_incomplete_event_size=16 * 1024,
-        backlog=1024,
+        backlog=ACCEPT_BACKLOG,
     )
