@@ -7,7 +7,9 @@ readings (they must keep them until a 202 anyway) and the queue stays drainable 
 
 The backlog is counted in the store (open readings) every refresh_s and kept exact in between
 by counting what ingest stores. The drain rate is measured, not configured: readings that
-left the backlog over the last window_s, i.e. stored - (backlog_now - backlog_then)."""
+left the backlog over the last window_s, i.e. stored - (backlog_now - backlog_then). The
+drain-time bound applies only while that rate is positive; during a chain outage only the
+count bound holds (the readings are durable here, and the oracle keeps accepting them)."""
 
 from __future__ import annotations
 
@@ -129,8 +131,10 @@ class Backlog:
                 f"pass the bound of {self.max_readings}",
                 _retry_after(excess / rate if rate else None),
             )
-        if rate is not None and after > self.drain_floor and after > rate * self.max_drain_s:
-            wait = after / rate - self.max_drain_s if rate else None
+        # Only while the chain drains: when it does not (outage, hung node) the time to drain
+        # is unknown, and accepting durably up to max_readings beats making gateways hold.
+        if rate and after > self.drain_floor and after > rate * self.max_drain_s:
+            wait = after / rate - self.max_drain_s
             return Refusal(
                 f"{backlog} readings wait for the chain, which records {rate:.0f} readings/s: "
                 f"more would take over {self.max_drain_s:g} s to confirm",

@@ -55,7 +55,7 @@ class OracleSettings(BaseSettings):
     # rate measured over the last backlog_window_s.
     max_backlog_readings: int = 100_000
     max_backlog_drain_s: float = 5.0
-    backlog_drain_floor: int = 8_000
+    backlog_drain_floor: int = 2_000
     backlog_window_s: float = 10.0
 
     # Keys: exactly one source. The dev key is refused unless the chain id is 31337.

@@ -122,15 +122,18 @@ def test_drain_time_bound_uses_the_measured_rate():
     assert backlog.admit(500) is None
 
 
-def test_stalled_chain_refuses_past_the_floor_and_retry_after_is_bounded():
+def test_stalled_chain_keeps_accepting_up_to_the_count_bound():
+    """During an outage nothing drains: the time to drain is unknown, so only the count bound
+    holds (the readings are durable in the store; gateways need not hold them)."""
     open_count, clock = [5_000], Clock()
-    backlog = _backlog(open_count, clock)
+    backlog = _backlog(open_count, clock, max_readings=6_000)
     backlog.refresh(force=True)
     clock.now = 10.0
     backlog.refresh(force=True)
     assert backlog.drain_rate == 0.0 and math.isinf(backlog.drain_seconds)
+    assert backlog.admit(1_000) is None
     refusal = backlog.admit(1)
-    assert refusal is not None and refusal.retry_after_s == 5
+    assert refusal is not None and refusal.retry_after_s == 5  # no rate: a fixed 5 s
 
 
 def test_reservations_hold_the_bound_under_concurrency():
