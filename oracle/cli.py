@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +132,13 @@ def setup_logging(settings: OracleSettings, verbose: bool) -> None:
     )
     for name in ("asyncio", "uvicorn.error", "oracle.http"):
         logging.getLogger(name).addFilter(RepeatFilter(settings.log_repeat_interval_s))
+
+    # Uncaught errors go through the same scrubbed handlers, not straight to stderr.
+    def unhandled(kind: Any, value: Any, tb: Any) -> None:
+        log.critical("unhandled error", exc_info=(kind, value, tb))
+
+    sys.excepthook = unhandled
+    threading.excepthook = lambda args: unhandled(args.exc_type, args.exc_value, args.exc_traceback)
 
 
 @cli.command()
@@ -403,7 +411,8 @@ def keys_address(ctx: click.Context) -> None:
     chain_id = None
     if settings.dev_private_key:
         try:
-            chain_id = int(Chain(settings.rpc_url, settings.deployments_dir).w3.eth.chain_id)
+            chain = Chain(settings.rpc_url, settings.deployments_dir)
+            chain_id = int(chain.call(lambda: chain.w3.eth.chain_id))
         except ChainUnavailable:
             chain_id = None
     signer = load_signer(settings, chain_id)
