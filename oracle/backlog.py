@@ -6,8 +6,9 @@ past the bound is answered 503 with Retry-After and stores nothing, so gateways 
 readings (they must keep them until a 202 anyway) and the queue stays drainable in seconds.
 
 The backlog is counted in the store (open readings) every refresh_s and kept exact in between
-by counting what ingest stores. The drain rate is measured, not configured: readings that
-left the backlog over the last window_s, i.e. stored - (backlog_now - backlog_then). The
+by counting what ingest stores. The drain rate is measured, not configured: the most readings
+that left the backlog per second (stored - (backlog_now - backlog_then)) over any 2-second span
+of the last window_s. The
 drain-time bound applies only while that rate is positive; during a chain outage only the
 count bound holds (the readings are durable here, and the oracle keeps accepting them)."""
 
@@ -30,13 +31,15 @@ class Refusal:
 
 
 class Backlog:
+    SPAN_S = 2.0  # the drain rate is measured over spans at least this long
+
     def __init__(
         self,
         count_open: Callable[[], int],
         max_readings: int,
         max_drain_s: float,
         drain_floor: int,
-        window_s: float = 10.0,
+        window_s: float = 30.0,
         refresh_s: float = 0.25,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -55,6 +58,7 @@ class Backlog:
         self._stored_total = 0
         # (time, open readings, stored_total) at each count, for the drain rate.
         self._samples: deque[tuple[float, int, int]] = deque()
+        self._peak: float | None = None
 
     # ------------------------------------------------------------------ figures
 
@@ -82,14 +86,28 @@ class Backlog:
         return backlog / rate if rate else math.inf
 
     def _rate(self) -> float | None:
-        if len(self._samples) < 2:
+        return self._peak
+
+    def _measure(self) -> float | None:
+        """The highest drain rate over any span of at least SPAN_S within the window. Not the
+        mean over the window: while gateways are held back (or just starting) the backlog runs
+        low and the mean measures what arrived, not what the chain can take, which would hold
+        them back further. The peak still falls within window_s of the chain slowing down."""
+        samples = list(self._samples)
+        if len(samples) < 2 or samples[-1][0] - samples[0][0] < self.SPAN_S:
             return None
-        t0, open0, stored0 = self._samples[0]
-        t1, open1, stored1 = self._samples[-1]
-        if t1 - t0 < min(1.0, self.window_s / 2):
-            return None
-        drained = (stored1 - stored0) - (open1 - open0)
-        return max(drained, 0) / (t1 - t0)
+        best = 0.0
+        j = 0
+        for i, (t0, open0, stored0) in enumerate(samples):
+            j = max(j, i + 1)
+            while j < len(samples) and samples[j][0] - t0 < self.SPAN_S:
+                j += 1
+            if j == len(samples):
+                break
+            t1, open1, stored1 = samples[j]
+            drained = (stored1 - stored0) - (open1 - open0)
+            best = max(best, drained / (t1 - t0))
+        return best
 
     # ------------------------------------------------------------------ admission
 
@@ -109,6 +127,7 @@ class Backlog:
             self._samples.append((now, counted + self._stored_since, self._stored_total))
             while len(self._samples) > 2 and now - self._samples[1][0] >= self.window_s:
                 self._samples.popleft()
+            self._peak = self._measure()
 
     def admit(self, incoming: int) -> Refusal | None:
         """Reserves room for `incoming` readings, or says why not. Every admitted request must

@@ -52,11 +52,11 @@ class OracleSettings(BaseSettings):
     # Backpressure: POST /v1/readings answers 503 + Retry-After, storing nothing, when the
     # unconfirmed backlog would pass max_backlog_readings, or (once it is past
     # backlog_drain_floor) would take longer than max_backlog_drain_s to drain at the drain
-    # rate measured over the last backlog_window_s.
+    # rate measured over the last backlog_window_s (its best 2-second span).
     max_backlog_readings: int = 100_000
     max_backlog_drain_s: float = 5.0
     backlog_drain_floor: int = 2_000
-    backlog_window_s: float = 10.0
+    backlog_window_s: float = 30.0
 
     # Keys: exactly one source. The dev key is refused unless the chain id is 31337.
     keystore: Path | None = None

@@ -122,6 +122,24 @@ def test_drain_time_bound_uses_the_measured_rate():
     assert backlog.admit(500) is None
 
 
+def test_rate_is_what_the_chain_took_not_what_arrived():
+    """Gateways held back (or idle) leave the backlog low: the mean over the window would say
+    200 readings/s although the chain took 1,000/s when it had work. The best span counts."""
+    open_count, clock = [0], Clock()
+    backlog = _backlog(open_count, clock)
+    backlog.refresh(force=True)
+    assert backlog.admit(2_000) is None
+    backlog.settle(2_000, 2_000)
+    clock.now = 2.0  # all 2,000 confirmed within 2 s; then nothing arrives for 8 s
+    backlog.refresh(force=True)
+    clock.now = 10.0
+    backlog.refresh(force=True)
+    assert backlog.drain_rate == pytest.approx(1_000.0)
+    assert backlog.admit(3_000) is None  # 3 s at 1,000/s (at the mean's 200/s: 15 s)
+    refusal = backlog.admit(3_000)  # 6,000 waiting: 6 s > 5 s
+    assert refusal is not None and refusal.retry_after_s == 1
+
+
 def test_stalled_chain_keeps_accepting_up_to_the_count_bound():
     """During an outage nothing drains: the time to drain is unknown, so only the count bound
     holds (the readings are durable in the store; gateways need not hold them)."""
