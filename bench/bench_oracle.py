@@ -119,7 +119,7 @@ async def _gateway(
     meters: list[str],
     epoch: int,
     posted: dict[tuple[str, int], float],
-    refused: list[int],
+    refused: list[str],
 ) -> None:
     """One gateway: for each slot, one POST with the readings of all its meters. On 503
     (backpressure) it waits Retry-After and posts the slot again; latency counts from the
@@ -149,7 +149,7 @@ async def _gateway(
                 )
                 if r.status_code != 503:
                     break
-                refused.append(1)
+                refused.append(f"{r.json()['title']} after {time.time() - t0:.1f} s")
                 await asyncio.sleep(float(r.headers.get("Retry-After", "1")))
             if r.status_code != 202:
                 raise RuntimeError(f"POST failed: {r.status_code} {r.text[:300]}")
@@ -172,6 +172,7 @@ class Outcome:
     gas_per_reading: float
     batches: int
     refused_posts: int = 0
+    refusals: list[str] | None = None
 
 
 @dataclass
@@ -269,7 +270,7 @@ def scenario(gateways_count: int) -> Outcome:
         watcher = ChainWatcher(r.anvil.url, r.registry, int(r.w3.eth.block_number) + 1)
         watcher.start()
         posted: dict[tuple[str, int], float] = {}
-        refused: list[int] = []
+        refused: list[str] = []
         began = time.time()
 
         async def post_all() -> None:
@@ -305,6 +306,7 @@ def scenario(gateways_count: int) -> Outcome:
             gas_per_reading=gas / total,
             batches=int(batches),
             refused_posts=len(refused),
+            refusals=refused,
         )
 
 

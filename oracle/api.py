@@ -275,8 +275,11 @@ def create_app(
             oracle.prefetch_specs(w.meter for w in wire)
             issues = check_batch(wire, oracle.rules(), oracle.spec_of)
         except NeedChain as exc:
+            # A live chain is only slow: the lookup goes on in the background and the retry
+            # finds the spec cached. A dead one needs longer.
+            retry = "1" if oracle.chain_ok else "5"
             raise ProblemError(
-                503, "chain unreachable", str(exc), headers={"Retry-After": "5"}
+                503, "meter lookup pending", str(exc), headers={"Retry-After": retry}
             ) from exc
         items += _items([i for i in issues if i.kind != "conflict"])
         if items:
