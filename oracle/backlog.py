@@ -153,7 +153,10 @@ class Backlog:
         # Only while the chain drains: when it does not (outage, hung node) the time to drain
         # is unknown, and accepting durably up to max_readings beats making gateways hold.
         if rate and after > self.drain_floor and after > rate * self.max_drain_s:
-            wait = after / rate - self.max_drain_s
+            # The measured rate is noisy (a few batches per span), and a gateway sleeping past
+            # the moment the backlog drains leaves the chain idle: come back within half the
+            # drain bound, by when half the backlog is gone.
+            wait = min(after / rate - self.max_drain_s, self.max_drain_s / 2)
             return Refusal(
                 f"{backlog} readings wait for the chain, which records {rate:.0f} readings/s: "
                 f"more would take over {self.max_drain_s:g} s to confirm",

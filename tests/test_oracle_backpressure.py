@@ -116,6 +116,9 @@ def test_drain_time_bound_uses_the_measured_rate():
     refusal = backlog.admit(100)
     assert refusal is not None and "200 readings/s" in refusal.reason
     assert refusal.retry_after_s == 1  # (1,100 / 200) - 5 = 0.5 s, rounded up
+    # Far over: still back within half the drain bound (the rate is noisy; a gateway sleeping
+    # past the moment the backlog drains would leave the chain idle).
+    assert backlog.admit(50_000).retry_after_s == 3  # min(255 - 5, 5 / 2) s, rounded up
     # Below the floor the drain bound does not apply (a small queue always gets in).
     clock.now, open_count[0] = 20.0, 100
     backlog.refresh(force=True)
