@@ -6,9 +6,9 @@ past the bound is answered 503 with Retry-After and stores nothing, so gateways 
 readings (they must keep them until a 202 anyway) and the queue stays drainable in seconds.
 
 The backlog is counted in the store (open readings) every refresh_s and kept exact in between
-by counting what ingest stores. The drain rate is measured, not configured: the most readings
-that left the backlog per second (stored - (backlog_now - backlog_then)) over any 2-second span
-of the last window_s. The
+by counting what ingest stores. The drain rate is measured, not configured: readings that left
+the backlog (stored - (backlog_now - backlog_then)) per second while the chain had work, over
+the last window_s. The
 drain-time bound applies only while that rate is positive; during a chain outage only the
 count bound holds (the readings are durable here, and the oracle keeps accepting them)."""
 
@@ -89,13 +89,26 @@ class Backlog:
         return self._peak
 
     def _measure(self) -> float | None:
-        """The highest drain rate over any span of at least SPAN_S within the window. Not the
-        mean over the window: while gateways are held back (or just starting) the backlog runs
-        low and the mean measures what arrived, not what the chain can take, which would hold
-        them back further. The peak still falls within window_s of the chain slowing down."""
+        """What the chain takes when it has work: the mean drain rate over the window's
+        stretches where the backlog stayed at or above half the floor (the submitter had full
+        batches to send). Not the plain mean over the window: while gateways are held back (or
+        just starting) the backlog runs low and that mean measures what arrived, which would
+        hold them back further. Without such stretches, the best span of at least SPAN_S
+        (a small backlog is let in anyway, below the floor)."""
         samples = list(self._samples)
         if len(samples) < 2 or samples[-1][0] - samples[0][0] < self.SPAN_S:
             return None
+        busy_level = self.drain_floor / 2
+        busy_time = busy_drained = 0.0
+        for (t0, open0, stored0), (t1, open1, stored1) in zip(samples, samples[1:], strict=False):
+            if open0 >= busy_level and open1 >= busy_level:
+                busy_time += t1 - t0
+                busy_drained += (stored1 - stored0) - (open1 - open0)
+        if busy_time >= self.SPAN_S:
+            return max(busy_drained, 0.0) / busy_time
+        return self._best_span(samples)
+
+    def _best_span(self, samples: list[tuple[float, int, int]]) -> float:
         best = 0.0
         j = 0
         for i, (t0, open0, stored0) in enumerate(samples):
