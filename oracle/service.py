@@ -183,10 +183,7 @@ class SpecRefresher:
 
     def request(self, meters: Iterable[str]) -> None:
         with self._cond:
-            before = len(self._pending)
             self._pending.update(meters)
-            if len(self._pending) == before:
-                return
             if self._thread is None or not self._thread.is_alive():
                 self._stopping = False
                 self._thread = threading.Thread(
