@@ -16,7 +16,7 @@ export APE_DISABLE_ANALYTICS := 1
 
 .PHONY: setup test demo bench lint clean
 
-setup: $(STAMPS)/venv $(STAMPS)/npm $(BRIDGE) $(STAMPS)/ape-deps
+setup: $(STAMPS)/venv $(STAMPS)/npm $(BRIDGE) $(STAMPS)/ape-deps $(STAMPS)/chromium
 	ape compile
 
 $(STAMPS)/venv: pyproject.toml
@@ -37,6 +37,14 @@ $(BRIDGE): $(STAMPS)/npm tools/solc-bridge.cjs tools/install-solc-bridge.sh ape-
 
 $(STAMPS)/ape-deps: ape-config.yaml $(STAMPS)/npm $(STAMPS)/venv
 	ape pm install
+	@touch $@
+
+# The portal's browser tests drive Debian's Chromium through Playwright (never `playwright
+# install`, which downloads from outside the registries). CI runs as root; elsewhere use sudo.
+$(STAMPS)/chromium:
+	@mkdir -p $(STAMPS)
+	test -x /usr/bin/chromium || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
 	@touch $@
 
 test: setup
