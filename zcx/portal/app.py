@@ -101,7 +101,7 @@ class Renderer:
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
 
     def render(
-        self, request: Request, portal: Portal, name: str, status: int = 200, **values: Any
+        self, request: Request, portal: Portal, template: str, status: int = 200, **values: Any
     ) -> HTMLResponse:
         lang = _lang(request)
         zone = _zone(request)
@@ -129,7 +129,7 @@ class Renderer:
             "extra_nav": portal.extra_nav,
             **values,
         }
-        response = self.templates.TemplateResponse(request, name, context, status_code=status)
+        response = self.templates.TemplateResponse(request, template, context, status_code=status)
         for key, cookie in (("lang", "zcx_lang"), ("tz", "zcx_tz")):
             if key in request.query_params:
                 response.set_cookie(cookie, request.query_params[key], samesite="lax")
@@ -375,6 +375,10 @@ def create_app(portal: Portal) -> FastAPI:
                 (certificate_id,),
             )
         ]
+        if attrs and not any(m["sender"] == ZERO for m in trail):
+            # The token records the issue as CertificateIssued (no LotMoved): the trail starts there.
+            issue = {"block": attrs["block"], "tx": attrs["tx"], "sender": ZERO}
+            trail.insert(0, {**issue, "recipient": attrs["issued_to"], "units": attrs["units"]})
         names = {
             r["account"]: r["name"] for r in portal.index.query("SELECT account, name FROM members")
         }
