@@ -27,7 +27,8 @@
   function showWallet(list) {
     const status = document.getElementById("wallet-status");
     if (!status) return;
-    status.textContent = list && list.length ? fmt("wallet_connected", { address: list[0] }) : "";
+    status.textContent = list && list.length ? fmt("wallet_connected", { address: list[0].slice(0, 8) + "…" + list[0].slice(-6) }) : "";
+    status.title = list && list.length ? list[0] : "";
   }
 
   // -- client-side checks (the same rules as zcx/portal/forms.py)
