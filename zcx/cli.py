@@ -37,6 +37,14 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
         "zcx.market_cli:cli",
         "Sell and buy ZCV with its certificates, see the order book, pay statements.",
     ),
+    "statements": (
+        "zcx.statements.cli:statements",
+        "Retirement statements (per retirement, per beneficiary and month) as PDF or HTML.",
+    ),
+    "verify": (
+        "zcx.statements.cli:verify",
+        "Verify documents against the chain: `zcx verify statement FILE.pdf`.",
+    ),
 }
 
 
