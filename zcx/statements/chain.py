@@ -59,7 +59,7 @@ class ChainReader:
         self.page_blocks = page_blocks
         self.cfe_source = cfe_source
         retired = next(e for e in self.abi if e.get("type") == "event" and e["name"] == "Retired")
-        self.retired_topic = "0x" + event_abi_to_log_topic(retired).hex()
+        self.retired_topic = "0x" + event_abi_to_log_topic(dict(retired)).hex()  # type: ignore[arg-type]
         self.retired_data_types = [i["type"] for i in retired["inputs"] if not i["indexed"]]
         self.retired_data_names = [i["name"] for i in retired["inputs"] if not i["indexed"]]
         self._certificates: dict[int, dict[str, Any]] = {}
@@ -217,7 +217,11 @@ def month_bounds(month: str, tz: str = DEFAULT_TZ) -> tuple[int, int]:
 
 
 def retirement_statement(
-    reader: ChainReader, retirement_id: int, *, tz: str = DEFAULT_TZ, verify_base: str = "",
+    reader: ChainReader,
+    retirement_id: int,
+    *,
+    tz: str = DEFAULT_TZ,
+    verify_base: str = "",
     issued_at: int = 0,
 ) -> Statement:
     entry = reader.entry(retirement_id)
@@ -234,8 +238,13 @@ def retirement_statement(
 
 
 def beneficiary_statement(
-    reader: ChainReader, beneficiary: str, month: str, *, tz: str = DEFAULT_TZ,
-    verify_base: str = "", issued_at: int = 0,
+    reader: ChainReader,
+    beneficiary: str,
+    month: str,
+    *,
+    tz: str = DEFAULT_TZ,
+    verify_base: str = "",
+    issued_at: int = 0,
 ) -> Statement:
     """Every retirement naming `beneficiary` whose consumption period lies within `month`
     (local to `tz`; a period's end is exclusive, so a period ending at the next month's first
@@ -261,13 +270,16 @@ def beneficiary_statement(
         month=month,
         tz=tz,
         issued_at=issued_at,
-        verify_url=beneficiary_verify_url(verify_base, reader.chain_id, reader.zcv, beneficiary, month),
+        verify_url=beneficiary_verify_url(
+            verify_base, reader.chain_id, reader.zcv, beneficiary, month
+        ),
     )
 
 
 def retirement_verify_url(base: str, chain_id: int, zcv: str, retirement_id: int) -> str:
     """The portal serves this page: /verify/retirement/<chain_id>/<zcv address>/<id>."""
-    return f"{base.rstrip('/')}/verify/retirement/{chain_id}/{to_checksum_address(zcv)}/{retirement_id}"
+    address = to_checksum_address(zcv)
+    return f"{base.rstrip('/')}/verify/retirement/{chain_id}/{address}/{retirement_id}"
 
 
 def beneficiary_verify_url(base: str, chain_id: int, zcv: str, beneficiary: str, month: str) -> str:

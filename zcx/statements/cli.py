@@ -92,7 +92,7 @@ def make_reader(
     if zcv_address is not None:
         if not is_address(zcv_address):
             raise click.BadParameter(f"{zcv_address!r} is not an address", param_hint="--zcv")
-        address = to_checksum_address(zcv_address)
+        address = str(to_checksum_address(zcv_address))
     elif record is not None:
         address = record.contracts["ZeroCarbonValue"]
     else:

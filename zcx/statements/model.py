@@ -23,9 +23,9 @@ from zoneinfo import ZoneInfo
 SCHEMA = "zcx-statement/1"
 DEFAULT_TZ = "Asia/Tokyo"
 ZCV_DECIMALS = 3
-RETIREMENT_KIND = "retirement"
-MONTH_KIND = "beneficiary-month"
 Kind = Literal["retirement", "beneficiary-month"]
+RETIREMENT_KIND: Kind = "retirement"
+MONTH_KIND: Kind = "beneficiary-month"
 Source = Literal["chain", "document"]
 
 # Solidity enum order (IMemberRegistry.GenerationMethod) -> (Japanese, English).
@@ -321,16 +321,24 @@ def _retirement_section(entry: RetirementEntry, s: Statement) -> Section:
                 f"{p}.cfe",
                 "時間単位CFEスコア",
                 "Hourly CFE score",
-                f"{cfe.percent} % ({format_kwh(cfe.matched_wh)} / {format_kwh(cfe.consumption_wh)})",
+                f"{cfe.percent} % "
+                f"({format_kwh(cfe.matched_wh)} / {format_kwh(cfe.consumption_wh)})",
             )
         )
     rows += [
         Row(f"{p}.txn_hash", "取引ハッシュ", "Transaction", entry.txn_hash),
         Row(f"{p}.block_number", "ブロック番号", "Block", f"{entry.block_number:,}"),
         Row(f"{p}.block_hash", "ブロックハッシュ", "Block hash", entry.block_hash),
-        Row(f"{p}.block_time", "ブロック時刻", "Block time", format_local(entry.block_time, s.tz, True)),
+        Row(
+            f"{p}.block_time",
+            "ブロック時刻",
+            "Block time",
+            format_local(entry.block_time, s.tz, True),
+        ),
     ]
-    return Section(f"retirement-{entry.id}", f"償却 #{entry.id}", f"Retirement #{entry.id}", tuple(rows))
+    return Section(
+        f"retirement-{entry.id}", f"償却 #{entry.id}", f"Retirement #{entry.id}", tuple(rows)
+    )
 
 
 def _certificate_section(entry: RetirementEntry, c: CertificateUse, tz: str) -> Section:
@@ -340,11 +348,26 @@ def _certificate_section(entry: RetirementEntry, c: CertificateUse, tz: str) -> 
         Row(f"{p}.owner_name", "発電者", "Owner", c.owner_name),
         Row(f"{p}.method", "発電方式", "Method", format_method(c.method)),
         Row(f"{p}.zone", "エリア", "Zone", c.zone),
-        Row(f"{p}.capacity", "設備容量", "Capacity", f"{_round(Fraction(c.capacity_w, 1000), '0.001'):,} kW"),
-        Row(f"{p}.generation_period", "発電期間", "Generation period", format_period(c.period_start, c.period_end, tz)),
+        Row(
+            f"{p}.capacity",
+            "設備容量",
+            "Capacity",
+            f"{_round(Fraction(c.capacity_w, 1000), '0.001'):,} kW",
+        ),
+        Row(
+            f"{p}.generation_period",
+            "発電期間",
+            "Generation period",
+            format_period(c.period_start, c.period_end, tz),
+        ),
         Row(f"{p}.issued_at", "発行", "Issued", format_local(c.issued_at, tz)),
         Row(f"{p}.wh", "証書の電力量", "Certificate energy", f"{c.wh:,} Wh"),
-        Row(f"{p}.used", "本償却での使用", "Used here", f"{format_units(c.units_used)} = {format_kwh(c.wh_used)}"),
+        Row(
+            f"{p}.used",
+            "本償却での使用",
+            "Used here",
+            f"{format_units(c.units_used)} = {format_kwh(c.wh_used)}",
+        ),
     )
     return Section(
         f"certificate-{entry.id}-{c.id}", f"証書 #{c.id}", f"Certificate #{c.id}", rows, level=3

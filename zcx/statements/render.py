@@ -74,7 +74,9 @@ def render_statement_html(statement: Statement) -> str:
 def verification_page_html(statement: Statement, *, checked_block: int | None = None) -> str:
     """What the portal serves at /verify/retirement/<chain_id>/<zcv>/<id>: the statement as the
     chain shows it now (built fresh from the node, never from an uploaded file)."""
-    where = f" ブロック {checked_block:,} 時点 / as of block {checked_block:,}" if checked_block else ""
+    where = (
+        f" ブロック {checked_block:,} 時点 / as of block {checked_block:,}" if checked_block else ""
+    )
     banner = (
         "この償却はブロックチェーン上に記録されています。"
         f"Recorded on chain {statement.chain_id} by ZCV {statement.zcv}.{where}"

@@ -51,7 +51,10 @@ class Mismatch:
 
     def __str__(self) -> str:
         expected_as, found_as = _SOURCES[self.check]
-        return f"{self.check}: {self.field}: {expected_as} {self.expected!r}, {found_as} {self.found!r}"
+        return (
+            f"{self.check}: {self.field}: "
+            f"{expected_as} {self.expected!r}, {found_as} {self.found!r}"
+        )
 
 
 # Which copy each comparison takes as the reference, and which it checks.
@@ -84,7 +87,8 @@ def read_pdf(pdf: bytes) -> tuple[str, str | None]:
     try:
         reader = PdfReader(io.BytesIO(pdf))
         text = "\n".join(page.extract_text() or "" for page in reader.pages)
-        block = (reader.metadata or {}).get(PDF_METADATA_KEY)
+        metadata: dict[str, Any] = dict(reader.metadata or {})
+        block = metadata.get(PDF_METADATA_KEY)
     except (PdfReadError, ValueError, KeyError) as exc:
         raise StatementError(f"file: not a readable PDF ({exc})") from None
     return text, (str(block) if block is not None else None)
@@ -196,7 +200,9 @@ def _flatten(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
 def expected_verify_url(block: Statement) -> tuple[str, str]:
     """(the URL's fixed tail for this statement, the base the block's URL was made with)."""
     if block.kind == MONTH_KIND:
-        tail = beneficiary_verify_url("", block.chain_id, block.zcv, block.beneficiary, str(block.month))
+        tail = beneficiary_verify_url(
+            "", block.chain_id, block.zcv, block.beneficiary, str(block.month)
+        )
     else:
         tail = retirement_verify_url("", block.chain_id, block.zcv, block.retirements[0].id)
     url = block.verify_url
@@ -211,7 +217,8 @@ def rebuild_from_chain(reader: ChainReader, block: Statement) -> Statement:
         return beneficiary_statement(reader, block.beneficiary, str(block.month), **options)
     if len(block.retirements) != 1:
         raise StatementError(
-            f"retirements: a retirement statement names one retirement, not {len(block.retirements)}"
+            "retirements: a retirement statement names one retirement, "
+            f"not {len(block.retirements)}"
         )
     return retirement_statement(reader, block.retirements[0].id, **options)
 
@@ -231,7 +238,9 @@ def verify_pdf(pdf: bytes, reader: ChainReader) -> VerifyResult:
             f"{reader.chain_id}"
         )
     if block.zcv.lower() != reader.zcv.lower():
-        raise StatementError(f"zcv: the statement names {block.zcv}, the trusted ZCV is {reader.zcv}")
+        raise StatementError(
+            f"zcv: the statement names {block.zcv}, the trusted ZCV is {reader.zcv}"
+        )
     mismatches = compare_printed(layout(block), text, "block vs printed")
     chain = rebuild_from_chain(reader, block)
     chain_layout = layout(chain)
