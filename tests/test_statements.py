@@ -270,7 +270,7 @@ def test_chromium_pdf_verifies_against_the_chain(cli, statement_pdf):
     assert result.stdout.startswith(f"OK {statement_pdf}: ")
     assert "retirements 1" in result.stdout
     figures = int(result.stdout.split(": ", 1)[1].split(" figures", 1)[0])
-    assert figures == 7 + 10 + 2 * 9, "summary, retirement and two certificates' rows"
+    assert figures == 7 + 10 + 2 * 10, "summary, retirement and two certificates' rows"
 
 
 def test_a_tampered_printed_figure_fails(cli, statement_pdf, tmp_path):
@@ -360,3 +360,19 @@ def test_statements_cli_bad_input(cli, tmp_path):
 def test_groups_are_registered_lazily():
     assert COMMAND_GROUPS["statements"][0] == "zcx.statements.cli:statements"
     assert COMMAND_GROUPS["verify"][0] == "zcx.statements.cli:verify"
+
+
+def test_a_statement_printed_before_a_revocation_no_longer_verifies(
+    cli, statement_pdf, registered, operator, tmp_path
+):
+    """Fraud found later: the operator revokes a certificate the retirement used. The old PDF
+    still says 'Valid', the chain now says 'Revoked', and verify says so (this test's chain
+    changes are rolled back afterwards)."""
+    certificate_id = int(registered.zcv.retirement(1).certificateIds[0])
+    registered.zcv.revokeCertificate(certificate_id, "meter tampering", sender=operator)
+    result = cli("verify", "statement", str(statement_pdf), code=1)
+    field = f"retirements[1].certificates[{certificate_id}]"
+    assert (
+        f"printed vs chain: {field}.status: chain '取消 Revoked', printed '有効 Valid'"
+    ) in result.stderr
+    assert f"block vs chain: {field}.revoked: chain 'True', block 'False'" in result.stderr

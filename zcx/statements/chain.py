@@ -177,6 +177,7 @@ class ChainReader:
             wh=int(c["wh"]),
             units=int(c["units"]),
             units_used=units_used,
+            revoked=bool(c["revoked"]),
         )
 
 

@@ -61,6 +61,7 @@ class CertificateUse:
     wh: int  # the certificate's face value
     units: int  # units the certificate was issued with
     units_used: int  # units of it this retirement burned
+    revoked: bool = False  # revoked since (fraud): the statement shows it, verify re-reads it
 
     @property
     def wh_used(self) -> Fraction:
@@ -362,6 +363,7 @@ def _certificate_section(entry: RetirementEntry, c: CertificateUse, tz: str) -> 
         ),
         Row(f"{p}.issued_at", "発行", "Issued", format_local(c.issued_at, tz)),
         Row(f"{p}.wh", "証書の電力量", "Certificate energy", f"{c.wh:,} Wh"),
+        Row(f"{p}.status", "状態", "Status", "取消 Revoked" if c.revoked else "有効 Valid"),
         Row(
             f"{p}.used",
             "本償却での使用",
