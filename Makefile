@@ -39,12 +39,14 @@ $(STAMPS)/ape-deps: ape-config.yaml $(STAMPS)/npm $(STAMPS)/venv
 	ape pm install
 	@touch $@
 
-# The portal's browser tests drive Debian's Chromium through Playwright (never `playwright
-# install`, which downloads from outside the registries). CI runs as root; elsewhere use sudo.
+# Debian's Chromium (PDF statements, browser tests; Playwright drives it, never `playwright
+# install`) and a Japanese font. CI runs as root; elsewhere install the two packages once as root.
 $(STAMPS)/chromium:
 	@mkdir -p $(STAMPS)
-	test -x /usr/bin/chromium || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
+	@if [ -x /usr/bin/chromium ] && fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then :; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+	else echo "need Debian's chromium and fonts-noto-cjk: apt-get install -y chromium fonts-noto-cjk (as root)" >&2; exit 1; fi
 	@touch $@
 
 test: setup

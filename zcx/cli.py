@@ -41,6 +41,14 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
         "zcx.portal.cli:portal",
         "The web portal for members and the operator: balances, certificates, wallet-signed actions.",
     ),
+    "statements": (
+        "zcx.statements.cli:statements",
+        "Retirement statements (per retirement, per beneficiary and month) as PDF or HTML.",
+    ),
+    "verify": (
+        "zcx.statements.cli:verify",
+        "Verify documents against the chain: `zcx verify statement FILE.pdf`.",
+    ),
 }
 
 
