@@ -16,14 +16,18 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
 from zcx.deployments import Deployment, save
+from zcx.dr import deploy_demand_response
 from zcx.eip712 import Reading, sign_quorum
 from zcx.ids import meter_id
+from zcx.market import deploy_mock_yen
 
 pytestmark = pytest.mark.e2e
 
@@ -73,7 +77,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def claimed(registered, alice, bob, carol, operator, submitter, oracle_keys, chain, epoch):
+def claimed(registered, admin, alice, bob, carol, operator, submitter, oracle_keys, chain, epoch):
     """Alice's meter reports 6 x 1.2 kWh, verified by 2 of 3 oracles; she claims 7.2 ZCV."""
     readings = [
         Reading(meter_id("ALICE-PV"), s, s + INTERVAL, 1200, 300, 900, 0)
@@ -90,7 +94,14 @@ def claimed(registered, alice, bob, carol, operator, submitter, oracle_keys, cha
 
 
 @pytest.fixture(scope="module")
-def portal_url(claimed, operator, chain, tmp_path_factory):
+def demand_response(claimed, admin, operator):
+    """DemandResponse paying in the mock yen token, on the test registry (task D's SDK)."""
+    yen = deploy_mock_yen(admin, operator.address)
+    return deploy_demand_response(admin, operator, yen, claimed.registry)
+
+
+@pytest.fixture(scope="module")
+def portal_url(claimed, demand_response, operator, chain, tmp_path_factory):
     """The real portal process on a free loopback port, over the test chain."""
     directory = tmp_path_factory.mktemp("portal")
     first = chain.blocks[0]
@@ -99,7 +110,7 @@ def portal_url(claimed, operator, chain, tmp_path_factory):
         network="ethereum:local:foundry",
         deployment_block=0,
         deployment_block_hash=bytes(first.hash).hex(),
-        contracts=claimed.addresses(),
+        contracts={**claimed.addresses(), "DemandResponse": str(demand_response.address)},
         roles={"operator": str(operator.address)},
     )
     save(record, directory / "deployments")
@@ -294,6 +305,12 @@ OPERATOR_BAD = {
         ("meter", "", "Meter id: required."),
         ("flag_reason", "", "Reason for the flag: required."),
     ],
+    "announce_dr": [
+        ("zone", "", "Zone: required."),
+        ("start", "", "Start (Japan time): required."),
+        ("slots", "49", "Number of 30-minute slots: a whole number from 1 to 48."),
+        ("target_kwh", "0.0001", "Target reduction (kWh): ZCV has 3 decimals"),
+    ],
 }
 
 
@@ -321,6 +338,8 @@ def test_bad_input_in_every_form_is_named_and_nothing_is_sent(
     _fill_bad(page, "pay", MEMBER_BAD["pay"])
     page = open_page(operator, "/operator", lang="en")
     for form_name, cases in OPERATOR_BAD.items():
+        if form_name == "announce_dr":
+            page.goto(f"{portal_url}/operator/dr")
         _fill_bad(page, form_name, cases)
     page.screenshot(path=str(SHOTS / "portal-operator-errors-1280.png"))
     assert (_nonce(chain, alice), _nonce(chain, operator)) == nonces
@@ -407,3 +426,36 @@ def test_operator_balance_and_statements_pages(open_page, operator, portal_url):
 def test_unknown_pages_are_not_found(portal_url):
     assert httpx.get(f"{portal_url}/member/0xnot-an-address").status_code == 404
     assert httpx.get(f"{portal_url}/certificate/999").status_code == 404
+
+
+def test_operator_announces_demand_response_and_members_see_it(
+    open_page, demand_response, operator, alice, chain, portal_url
+):
+    now = chain.pending_timestamp
+    start = (now + 2 * 86400) // INTERVAL * INTERVAL
+    local = datetime.fromtimestamp(start, ZoneInfo("Asia/Tokyo")).strftime("%Y-%m-%dT%H:%M")
+    page = open_page(operator, "/operator/dr", lang="en")
+    form = page.locator('form[data-form="announce_dr"]')
+    form.get_by_label("Zone").fill("NOWHERE-99")
+    form.get_by_label("Start (Japan time)").fill(local)
+    form.get_by_label("Target reduction (kWh)").fill("12.5")
+    form.get_by_role("button", name="Announce event").click()
+    error = form.locator('[data-error-for="zone"]')
+    error.filter(has_text="no meter is registered in this zone").wait_for(timeout=10_000)
+    assert int(demand_response.eventCount()) == 0
+
+    form.get_by_label("Zone").fill("TEPCO-13")
+    form.get_by_role("button", name="Announce event").click()
+    _wait_done(page, "announce_dr")
+    assert int(demand_response.eventCount()) == 1
+    event = demand_response.drEvent(1)
+    assert (int(event.start), int(event.slots), int(event.targetWh)) == (start, 4, 12_500)
+    assert event.zone == "TEPCO-13" and int(event.rewardPerKwh) == 10
+
+    page.goto(f"{portal_url}/operator/dr")
+    row = page.locator("#dr-events tbody tr").first.inner_text()
+    assert "TEPCO-13" in row and "12.500" in row and "Announced" in row
+    page.screenshot(path=str(SHOTS / "portal-operator-dr-1280.png"), full_page=True)
+    member = open_page(alice, f"/member/{alice.address}/dr", lang="en")
+    mine = member.locator("#dr-events tbody tr").first.inner_text()
+    assert "TEPCO-13" in mine and "Measured after the event ends." in mine

@@ -144,6 +144,10 @@ def member_name(portal: Portal, address: str) -> str | None:
     return str(row[0]["name"]) if row else None
 
 
+def member_names(portal: Portal) -> dict[str, str]:
+    return {r["account"]: r["name"] for r in portal.index.query("SELECT account, name FROM members")}
+
+
 def revoked_ids(portal: Portal) -> set[int]:
     return {int(r[0]) for r in portal.index.query("SELECT id FROM certificates WHERE revoked")}
 
@@ -434,6 +438,54 @@ def create_app(portal: Portal) -> FastAPI:
             statements=portal.reports.all_statements(),
         )
 
+    @app.get("/operator/dr", response_class=HTMLResponse)
+    def operator_dr(request: Request) -> HTMLResponse:
+        portal.fresh()
+        view_ = portal.reports.dr_view(portal.chain.dr_reader, portal.chain.head_time())
+        zones = [r[0] for r in portal.index.query("SELECT DISTINCT zone FROM meters ORDER BY 1")]
+        return view.render(
+            request,
+            portal,
+            "dr.html",
+            tab="dr",
+            dr=view_,
+            zones=zones,
+            operator=portal.chain.operator,
+            names=member_names(portal),
+        )
+
+    @app.get("/member/{address}/dr", response_class=HTMLResponse)
+    def member_dr(request: Request, address: str) -> HTMLResponse:
+        address = _checked_address(address)
+        portal.fresh()
+        view_ = portal.reports.dr_view(portal.chain.dr_reader, portal.chain.head_time())
+        zones = {
+            r[0] for r in portal.index.query("SELECT zone FROM meters WHERE owner = ?", (address,))
+        }
+        rows = []
+        if view_ is not None:
+            for event in sorted(view_.events.values(), key=lambda e: -e.event_id):
+                invited = address in event.participants if event.participants else (
+                    event.zone in zones
+                )
+                if not invited:
+                    continue
+                result = view_.results.get(event.event_id)
+                mine = next((m for m in result.members if m.member == address), None) if (
+                    result
+                ) else None
+                rows.append((event, mine))
+        return view.render(
+            request,
+            portal,
+            "member_dr.html",
+            tab="dr",
+            address=address,
+            name=member_name(portal, address),
+            rows=rows,
+            available=view_ is not None,
+        )
+
     # -- previews
 
     @app.post("/api/preview/{form_name}")
@@ -469,13 +521,18 @@ def preview_form(portal: Portal, lang: str, form_name: str, body: dict[str, Any]
         meter_exists=lambda m: bool(
             portal.index.query("SELECT 1 FROM meters WHERE meter = ?", (m,))
         ),
+        zone_exists=lambda z: bool(portal.index.query("SELECT 1 FROM meters WHERE zone = ?", (z,))),
+        now=portal.chain.head_time(),
+        slot_seconds=int(portal.chain.deployment.config.get("interval_seconds", 1800)),
     )
     if form_name in forms.MEMBER_FORMS:
         ctx.free_units = portal.chain.holdings(sender, revoked_ids(portal)).free_units
         checked = forms.MEMBER_FORMS[form_name](
             fields, ctx, portal.chain.address("ZeroCarbonValue")
         )
-    elif form_name in forms.OPERATOR_FORMS:
+    elif form_name == "announce_dr" and portal.chain.dr_address is not None:
+        checked = forms.check_announce_dr(fields, ctx, portal.chain.dr_address)
+    elif form_name in forms.OPERATOR_FORMS and form_name != "announce_dr":
         checked = forms.OPERATOR_FORMS[form_name](
             fields, ctx, portal.chain.address("MemberRegistry")
         )

@@ -66,6 +66,23 @@ class PortalChain:
         return to_checksum_address(self.deployment.address(name))
 
     @property
+    def dr_address(self) -> str | None:
+        address = self.deployment.contracts.get("DemandResponse")
+        return to_checksum_address(address) if address and "DemandResponse" in self.abis else None
+
+    def dr_reader(self) -> Any:
+        """An EventReader over the DemandResponse contract alone (few logs: read on demand)."""
+        from zcx.audit.events import EventReader
+
+        address = self.dr_address
+        if address is None:
+            return None
+        return EventReader(self.w3, {"DemandResponse": address}, self.abis)
+
+    def head_time(self) -> int:
+        return int(self.w3.eth.get_block("latest")["timestamp"])
+
+    @property
     def operator(self) -> str:
         return str(self.deployment.roles.get("operator") or "0x" + "00" * 20)
 

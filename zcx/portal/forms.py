@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from eth_utils import is_hex_address, to_checksum_address
 
@@ -32,6 +33,8 @@ ZERO_ADDRESS = "0x" + "00" * 20
 MAX_TEXT = 200
 MAX_NAME = 100
 UINT32_MAX = 2**32 - 1
+DR_MAX_SLOTS = 48  # DemandResponse.MAX_SLOTS
+DR_TIMEZONE = "Asia/Tokyo"
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 Problem = tuple[str, dict[str, Any]]
@@ -61,6 +64,9 @@ class FormContext:
     operator: str = ZERO_ADDRESS
     is_member: Callable[[str], bool] = lambda _address: False
     meter_exists: Callable[[str], bool] = lambda _label: False
+    zone_exists: Callable[[str], bool] = lambda _zone: False
+    now: int = 0
+    slot_seconds: int = 1800
 
 
 @dataclass
@@ -326,10 +332,69 @@ def check_flag_meter(form: Mapping[str, str], ctx: FormContext, members: str) ->
     )
 
 
+def _local_start(
+    form: Mapping[str, str], name: str, errors: dict[str, Problem], ctx: FormContext
+) -> int | None:
+    """A local date-time (YYYY-MM-DDTHH:MM, Asia/Tokyo) on the slot grid, in the future."""
+    value = _text(form, name)
+    if not value:
+        errors[name] = ("err_required", {})
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        errors[name] = ("err_datetime", {})
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(DR_TIMEZONE))
+    start = int(moment.timestamp())
+    if start % ctx.slot_seconds:
+        errors[name] = ("err_slot_grid", {"minutes": ctx.slot_seconds // 60})
+        return None
+    if start <= ctx.now:
+        errors[name] = ("err_future", {})
+        return None
+    return start
+
+
+def _whole(
+    form: Mapping[str, str], name: str, errors: dict[str, Problem], low: int, high: int
+) -> int | None:
+    text = _text(form, name).replace(",", "")
+    if not text.isdigit() or not low <= int(text) <= high:
+        errors[name] = ("err_range", {"min": f"{low:,}", "max": f"{high:,}"})
+        return None
+    return int(text)
+
+
+def check_announce_dr(form: Mapping[str, str], ctx: FormContext, dr: str) -> Checked:
+    """An open-to-zone event: every member with a meter in the zone takes part."""
+    errors: dict[str, Problem] = {}
+    zone = _bounded_text(form, "zone", errors, MAX_NAME, required=True)
+    if zone and "zone" not in errors and not ctx.zone_exists(zone):
+        errors["zone"] = ("err_zone_unknown", {})
+    start = _local_start(form, "start", errors, ctx)
+    slots = _whole(form, "slots", errors, 1, DR_MAX_SLOTS)
+    target = _amount(form, "target_kwh", errors, None)  # kWh with 3 decimals = Wh
+    reward = _whole(form, "reward_per_kwh", errors, 0, 10**12)
+    if errors or start is None or slots is None or target is None or reward is None:
+        return Checked(errors)
+    return Checked(
+        call=ContractCall(
+            dr,
+            "announce(string zone,uint64 start,uint16 slots,uint64 targetWh,uint256 rewardPerKwh,"
+            "address[] participants)",
+            [zone, start, slots, str(target), str(reward), []],
+            {"zone": zone, "start": start, "slots": slots, "target_wh": target},
+        )
+    )
+
+
 MEMBER_FORMS = {"transfer": check_transfer, "retire": check_retire, "pay": check_pay}
 OPERATOR_FORMS = {
     "register_member": check_register_member,
     "register_meter": check_register_meter,
     "deactivate_meter": check_deactivate_meter,
     "flag_meter": check_flag_meter,
+    "announce_dr": check_announce_dr,
 }

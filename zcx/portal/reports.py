@@ -35,6 +35,13 @@ class BalanceChart:
     totals: dict[str, float]
 
 
+@dataclass
+class DrView:
+    events: dict[int, Any]
+    rewards: pd.DataFrame
+    results: dict[int, Any]
+
+
 class OperatorReports:
     def __init__(
         self, index: PortalIndex, operator: str, prices_path: Path | None = None
@@ -119,6 +126,48 @@ class OperatorReports:
         mine = frame[frame["account"].str.lower() == account.lower()]
         return [dict(r) for r in mine.sort_values("month", ascending=False).to_dict("records")]
 
+    # -- demand response (zcx.dr: the same baselines the operator settles and the audit checks)
+
+    def dr_view(self, reader_factory: Any, head_time: int) -> DrView | None:
+        """Every demand-response event and, for events that have ended, each member's baseline,
+        reduction and reward; None when the deployment has no DemandResponse contract."""
+        if reader_factory is None:
+            return None
+        from zcx import dr
+
+        block = self.index.last_block
+
+        def build() -> DrView:
+            tables = reader_factory().read(self.index.deployment.deployment_block, block)
+            events = dr.events_from_tables(tables)
+            rewards = dr.rewards_frame(tables)
+            return DrView(events, rewards, {})
+
+        with self._lock:
+            hit = self._cache.get("dr")
+            if hit is None or hit[0] != (block, 0):
+                self._cache["dr"] = ((block, 0), build())
+            view: DrView = self._cache["dr"][1]
+        for event in view.events.values():
+            if event.end <= head_time and event.status != "Cancelled" and (
+                event.event_id not in view.results
+            ):
+                others = [e for e in view.events.values() if e.event_id != event.event_id]
+                readings, meters = self._dr_frames()
+                view.results[event.event_id] = dr.event_results(readings, meters, event, others)
+        return view
+
+    def _dr_frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        with self.index.connect() as db:
+            readings = pd.read_sql_query(
+                "SELECT rowid AS pos, meter AS meter_id, start, purchased_wh AS pq4 FROM readings",
+                db,
+            )
+            meters = pd.read_sql_query(
+                "SELECT meter AS meter_id, owner, zone FROM meters", db
+            )
+        return readings, meters
+
     # -- the 30-minute balance
 
     def balance(self) -> BalanceChart | None:
@@ -160,4 +209,4 @@ def _svg(frame: pd.DataFrame) -> str:
     return text[start:]
 
 
-__all__ = ["BalanceChart", "OperatorReports", "MEMBER_KINDS"]
+__all__ = ["BalanceChart", "DrView", "OperatorReports", "MEMBER_KINDS"]

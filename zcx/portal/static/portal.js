@@ -67,7 +67,17 @@
     }
     if (rule === "integer") {
       const max = Number(input.dataset.max || Number.MAX_SAFE_INTEGER);
-      if (!/^[0-9]+$/.test(value) || Number(value) < 1 || Number(value) > max) return ["err_integer", { max: max.toLocaleString("en") }];
+      const min = Number(input.dataset.min || 1);
+      if (!/^[0-9]+$/.test(value) || Number(value) < min || Number(value) > max) {
+        return input.dataset.min !== undefined
+          ? ["err_range", { min: min.toLocaleString("en"), max: max.toLocaleString("en") }]
+          : ["err_integer", { max: max.toLocaleString("en") }];
+      }
+    }
+    if (rule === "datetime") {
+      const match = /^\d{4}-\d{2}-\d{2}T\d{2}:(\d{2})(:00)?$/.exec(value);
+      if (!match) return ["err_datetime", {}];
+      if (match[1] !== "00" && match[1] !== "30") return ["err_slot_grid", { minutes: 30 }];
     }
     if (rule === "meter" && new TextEncoder().encode(value).length > 32) return ["err_meter_id", {}];
     return null;
