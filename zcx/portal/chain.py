@@ -91,12 +91,23 @@ class PortalChain:
     def holdings(self, holder: str, revoked: set[int] | None = None) -> Holdings:
         """Balance, frozen units (of revoked certificates) and the Fig. 6 counters."""
         holder = to_checksum_address(holder)
-        total = int(self.zcv.functions.balanceOf(holder).call())
-        purchased, used, amortized, balance = self.zcv.functions.counters(holder).call()
-        if "frozenBalanceOf" in self._zcv_functions:
-            frozen = int(self.zcv.functions.frozenBalanceOf(holder).call())
-        else:  # ledger v1: frozen units are the lots of revoked certificates
-            frozen = sum(u for c, u in self.lots(holder, 0, 10_000) if c in (revoked or set()))
+        calls = [self.zcv.functions.balanceOf(holder), self.zcv.functions.counters(holder)]
+        v2 = "frozenBalanceOf" in self._zcv_functions
+        if v2:
+            calls.append(self.zcv.functions.frozenBalanceOf(holder))
+        # One HTTP round trip for the two or three views (a JSON-RPC batch).
+        with self.w3.batch_requests() as batch:
+            for call in calls:
+                batch.add(call)
+            answers = batch.execute()
+        total = int(answers[0])
+        purchased, used, amortized, balance = answers[1]
+        if v2:
+            frozen = int(answers[2])
+        elif revoked:  # ledger v1: frozen units are the lots of revoked certificates
+            frozen = sum(u for c, u in self.lots(holder, 0, 10_000) if c in revoked)
+        else:
+            frozen = 0
         return Holdings(total, frozen, int(purchased), int(used), int(amortized), int(balance))
 
     def lots(self, holder: str, offset: int, limit: int) -> list[tuple[int, int]]:

@@ -219,8 +219,16 @@ class PortalIndex:
     def sync(self, to_block: int | None = None) -> int:
         """Indexes every block up to `to_block` (default: the node's latest); returns it."""
         with self._lock, self.connect() as db:
-            head = int(self.w3.eth.block_number) if to_block is None else to_block
             stored = self._meta(db, "last_block")
+            if to_block is None:
+                latest = self.w3.provider.make_request("eth_getBlockByNumber", ["latest", False])
+                head = int(latest["result"]["number"], 16)
+                # The common case, one call: nothing new and the last indexed block unchanged.
+                if stored is not None and int(stored) == head:
+                    if latest["result"]["hash"] == self._meta(db, "last_hash"):
+                        return head
+            else:
+                head = to_block
             if stored is not None:
                 last = int(stored)
                 if last > head or self._block_hash(last) != self._meta(db, "last_hash"):
