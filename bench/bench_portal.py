@@ -23,9 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 import bench_audit
+import httpx
 
 log = logging.getLogger(__name__)
 

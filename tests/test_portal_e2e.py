@@ -86,9 +86,7 @@ def claimed(registered, admin, alice, bob, carol, operator, submitter, oracle_ke
     signatures = sign_quorum(
         readings, chain.chain_id, str(registered.registry.address), oracle_keys[:2]
     )
-    registered.registry.submitBatch(
-        [r.as_tuple() for r in readings], signatures, sender=submitter
-    )
+    registered.registry.submitBatch([r.as_tuple() for r in readings], signatures, sender=submitter)
     registered.exchange.claim(registered.registry, meter_id("ALICE-PV"), sender=alice)
     return registered
 
@@ -168,7 +166,11 @@ def open_page(browser, chain, portal_url):
 
     def _open(account, path: str, width: int = 1280, lang: str | None = None):
         context = browser.new_context(viewport={"width": width, "height": 900})
-        config = {"account": str(account), "rpc": chain.provider.uri, "chainId": hex(chain.chain_id)}
+        config = {
+            "account": str(account),
+            "rpc": chain.provider.uri,
+            "chainId": hex(chain.chain_id),
+        }
         context.add_init_script(PROVIDER_JS % json.dumps(config))
         contexts.append(context)
         page = context.new_page()
@@ -188,7 +190,7 @@ def _wait_done(page, form: str) -> None:
     status = page.locator(f'form[data-form="{form}"] .form-status')
     status.filter(has_text="0x").wait_for(timeout=30_000)
     page.wait_for_function(
-        f'document.querySelector(\'form[data-form="{form}"]\').dataset.done !== undefined',
+        f"document.querySelector('form[data-form=\"{form}\"]').dataset.done !== undefined",
         timeout=30_000,
     )
 

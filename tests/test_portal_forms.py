@@ -38,10 +38,14 @@ def _ctx(free: int = 7200, **kw) -> forms.FormContext:
     [
         ({"to": "", "amount": ""}, {"to": "err_required", "amount": "err_required"}),
         ({"to": "0x12", "amount": "abc"}, {"to": "err_address", "amount": "err_amount_number"}),
-        ({"to": "0x" + "00" * 20, "amount": "0"}, {"to": "err_zero_address",
-                                                   "amount": "err_amount_positive"}),
-        ({"to": ALICE.lower(), "amount": "1.0001"}, {"to": "err_self",
-                                                     "amount": "err_amount_decimals"}),
+        (
+            {"to": "0x" + "00" * 20, "amount": "0"},
+            {"to": "err_zero_address", "amount": "err_amount_positive"},
+        ),
+        (
+            {"to": ALICE.lower(), "amount": "1.0001"},
+            {"to": "err_self", "amount": "err_amount_decimals"},
+        ),
         ({"to": BOB, "amount": "7.201"}, {"amount": "err_amount_balance"}),
         ({"to": BOB, "amount": "NaN"}, {"amount": "err_amount_number"}),
         ({"to": BOB, "amount": "Infinity"}, {"amount": "err_amount_number"}),
@@ -61,45 +65,80 @@ def test_transfer_accepts_the_whole_free_balance():
 
 def test_retire_dates_are_inclusive_days_and_ordered():
     good = forms.check_retire(
-        {"amount": "1", "beneficiary": "Sato", "reason": "", "from_date": "2026-11-01",
-         "to_date": "2026-11-30"}, _ctx(), ZCV)
+        {
+            "amount": "1",
+            "beneficiary": "Sato",
+            "reason": "",
+            "from_date": "2026-11-01",
+            "to_date": "2026-11-30",
+        },
+        _ctx(),
+        ZCV,
+    )
     assert good.ok and good.call is not None
     assert good.call.args[3:] == [1793491200, 1796083200]  # Nov 1 00:00 UTC .. Dec 1 00:00 UTC
     bad = forms.check_retire(
         {"amount": "1", "beneficiary": " ", "from_date": "2026-11-30", "to_date": "2026-11-01"},
-        _ctx(), ZCV)
+        _ctx(),
+        ZCV,
+    )
     assert {k: v[0] for k, v in bad.errors.items()} == {
-        "beneficiary": "err_required", "to_date": "err_date_order"}
+        "beneficiary": "err_required",
+        "to_date": "err_date_order",
+    }
     assert forms.check_retire(
         {"amount": "1", "beneficiary": "x" * 101, "from_date": "2026-02-30", "to_date": "x"},
-        _ctx(), ZCV).errors.keys() == {"beneficiary", "from_date", "to_date"}
+        _ctx(),
+        ZCV,
+    ).errors.keys() == {"beneficiary", "from_date", "to_date"}
 
 
 def test_pay_uses_the_one_payment_reference():
     from zcx.domain import payment_reference
 
-    checked = forms.check_pay({"to": BOB, "amount": "0.5", "reference": " 2026-11-0x70997970 "},
-                              _ctx(), ZCV)
+    checked = forms.check_pay(
+        {"to": BOB, "amount": "0.5", "reference": " 2026-11-0x70997970 "}, _ctx(), ZCV
+    )
     assert checked.call is not None
     assert checked.call.args[2] == "0x" + payment_reference("2026-11-0x70997970").hex()
 
 
 def test_operator_forms_know_members_and_meters():
     ctx = _ctx(is_member=lambda a: a == ALICE, meter_exists=lambda m: m == "ALICE-PV")
-    assert forms.check_register_member(
-        {"account": ALICE, "name": "A", "kind": "household"}, ctx, ZCV
-    ).errors["account"][0] == "err_already_member"
-    assert forms.check_register_member(
-        {"account": BOB, "name": "B", "kind": "bank"}, ctx, ZCV
-    ).errors["kind"][0] == "err_choice"
+    assert (
+        forms.check_register_member(
+            {"account": ALICE, "name": "A", "kind": "household"}, ctx, ZCV
+        ).errors["account"][0]
+        == "err_already_member"
+    )
+    assert (
+        forms.check_register_member({"account": BOB, "name": "B", "kind": "bank"}, ctx, ZCV).errors[
+            "kind"
+        ][0]
+        == "err_choice"
+    )
     meter = forms.check_register_meter(
-        {"meter": "ALICE-PV", "owner": BOB, "method": "solar", "capacity_w": "99999999999",
-         "zone": "Z", "commissioned": "2026-01-01"}, ctx, ZCV)
+        {
+            "meter": "ALICE-PV",
+            "owner": BOB,
+            "method": "solar",
+            "capacity_w": "99999999999",
+            "zone": "Z",
+            "commissioned": "2026-01-01",
+        },
+        ctx,
+        ZCV,
+    )
     assert {k: v[0] for k, v in meter.errors.items()} == {
-        "meter": "err_meter_exists", "owner": "err_not_member", "capacity_w": "err_integer"}
+        "meter": "err_meter_exists",
+        "owner": "err_not_member",
+        "capacity_w": "err_integer",
+    }
     assert forms.check_deactivate_meter({"meter": "NOPE"}, ctx, ZCV).errors["meter"][0] == (
-        "err_meter_unknown")
+        "err_meter_unknown"
+    )
     assert forms.check_flag_meter({"meter": "ALICE-PV", "flagged": "1"}, ctx, ZCV).errors == {
-        "flag_reason": ("err_required", {})}
+        "flag_reason": ("err_required", {})
+    }
     cleared = forms.check_flag_meter({"meter": "ALICE-PV", "flagged": ""}, ctx, ZCV)
     assert cleared.call is not None and cleared.call.args[1:] == [False, ""]

@@ -145,7 +145,9 @@ def member_name(portal: Portal, address: str) -> str | None:
 
 
 def member_names(portal: Portal) -> dict[str, str]:
-    return {r["account"]: r["name"] for r in portal.index.query("SELECT account, name FROM members")}
+    return {
+        r["account"]: r["name"] for r in portal.index.query("SELECT account, name FROM members")
+    }
 
 
 def revoked_ids(portal: Portal) -> set[int]:
@@ -321,14 +323,32 @@ def create_app(portal: Portal) -> FastAPI:
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(
-            ["time_utc", "block", "transaction", "kind", "counterparty", "units", "zcv",
-             "payment_reference", "retirement_id"]
+            [
+                "time_utc",
+                "block",
+                "transaction",
+                "kind",
+                "counterparty",
+                "units",
+                "zcv",
+                "payment_reference",
+                "retirement_id",
+            ]
         )
         for r in rows:
             moment = datetime.fromtimestamp(times.get(r["block"], 0), UTC).isoformat()
             writer.writerow(
-                [moment, r["block"], r["tx"], t(lang, r["kind"]), r["counterparty"], r["units"],
-                 format_zcv(r["units"]), r["reference"], r["retirement_id"] or ""]
+                [
+                    moment,
+                    r["block"],
+                    r["tx"],
+                    t(lang, r["kind"]),
+                    r["counterparty"],
+                    r["units"],
+                    format_zcv(r["units"]),
+                    r["reference"],
+                    r["retirement_id"] or "",
+                ]
             )
         filename = f"zcx-history-{address[:10]}.csv"
         return Response(
@@ -380,7 +400,7 @@ def create_app(portal: Portal) -> FastAPI:
             )
         ]
         if attrs and not any(m["sender"] == ZERO for m in trail):
-            # The token records the issue as CertificateIssued (no LotMoved): the trail starts there.
+            # An issue is a CertificateIssued (no LotMoved): the trail starts there.
             issue = {"block": attrs["block"], "tx": attrs["tx"], "sender": ZERO}
             trail.insert(0, {**issue, "recipient": attrs["issued_to"], "units": attrs["units"]})
         names = {
@@ -465,15 +485,17 @@ def create_app(portal: Portal) -> FastAPI:
         rows = []
         if view_ is not None:
             for event in sorted(view_.events.values(), key=lambda e: -e.event_id):
-                invited = address in event.participants if event.participants else (
-                    event.zone in zones
+                invited = (
+                    address in event.participants if event.participants else (event.zone in zones)
                 )
                 if not invited:
                     continue
                 result = view_.results.get(event.event_id)
-                mine = next((m for m in result.members if m.member == address), None) if (
-                    result
-                ) else None
+                mine = (
+                    next((m for m in result.members if m.member == address), None)
+                    if (result)
+                    else None
+                )
                 rows.append((event, mine))
         return view.render(
             request,

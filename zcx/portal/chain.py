@@ -99,7 +99,7 @@ class PortalChain:
         with self.w3.batch_requests() as batch:
             for call in calls:
                 batch.add(call)
-            answers = batch.execute()
+            answers: list[Any] = list(batch.execute())
         total = int(answers[0])
         purchased, used, amortized, balance = answers[1]
         if v2:
@@ -154,7 +154,9 @@ class PortalChain:
         args = [_arg(a) for a in call.args]
         data = contract.encode_abi(call.method, args)
         try:
-            self.w3.eth.call({"from": to_checksum_address(sender), "to": call.contract, "data": data})
+            self.w3.eth.call(
+                {"from": to_checksum_address(sender), "to": call.contract, "data": data}
+            )
         except ContractLogicError as err:
             raw = err.data.get("data") if isinstance(err.data, dict) else err.data
             return self.decode(raw, str(err))

@@ -43,9 +43,7 @@ class DrView:
 
 
 class OperatorReports:
-    def __init__(
-        self, index: PortalIndex, operator: str, prices_path: Path | None = None
-    ) -> None:
+    def __init__(self, index: PortalIndex, operator: str, prices_path: Path | None = None) -> None:
         self.index = index
         self.operator = operator
         self.prices: PriceConfig = load_prices(prices_path)
@@ -149,8 +147,10 @@ class OperatorReports:
                 self._cache["dr"] = ((block, 0), build())
             view: DrView = self._cache["dr"][1]
         for event in view.events.values():
-            if event.end <= head_time and event.status != "Cancelled" and (
-                event.event_id not in view.results
+            if (
+                event.end <= head_time
+                and event.status != "Cancelled"
+                and (event.event_id not in view.results)
             ):
                 others = [e for e in view.events.values() if e.event_id != event.event_id]
                 readings, meters = self._dr_frames()
@@ -163,9 +163,7 @@ class OperatorReports:
                 "SELECT rowid AS pos, meter AS meter_id, start, purchased_wh AS pq4 FROM readings",
                 db,
             )
-            meters = pd.read_sql_query(
-                "SELECT meter AS meter_id, owner, zone FROM meters", db
-            )
+            meters = pd.read_sql_query("SELECT meter AS meter_id, owner, zone FROM meters", db)
         return readings, meters
 
     # -- the 30-minute balance
