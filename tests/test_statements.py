@@ -376,3 +376,14 @@ def test_a_statement_printed_before_a_revocation_no_longer_verifies(
         f"printed vs chain: {field}.status: chain '取消 Revoked', printed '有効 Valid'"
     ) in result.stderr
     assert f"block vs chain: {field}.revoked: chain 'True', block 'False'" in result.stderr
+
+
+def test_one_printer_prints_many_statements_that_verify(reader):
+    from zcx.statements import PdfPrinter, verify_pdf
+
+    statements = [retirement_statement(reader, i, verify_base=BASE) for i in (1, 2, 3)]
+    with PdfPrinter() as printer:
+        pdfs = [printer.print(s) for s in statements]
+    results = [verify_pdf(pdf, reader) for pdf in pdfs]
+    assert [r.mismatches for r in results] == [[], [], []]
+    assert [r.statement.retirements[0].id for r in results] == [1, 2, 3]
