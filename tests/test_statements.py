@@ -205,6 +205,10 @@ def test_monthly_statement_sums_its_retirements(reader, scenario):
     assert summary["retirement_count"] == "2"
     next_month = beneficiary_statement(reader, SATO, _month_after(scenario["month"]))
     assert [r.id for r in next_month.retirements] == [3]
+    first_block = scenario["receipts"][0].block_number
+    earlier = beneficiary_statement(reader, SATO, scenario["month"], as_of_block=first_block)
+    assert [r.id for r in earlier.retirements] == [1], "only what was recorded by then"
+    assert summary["as_of_block"] == f"{statement.as_of_block:,}"
 
 
 def test_statement_refusals_name_the_field(reader, scenario):
@@ -334,12 +338,19 @@ def test_verify_refuses_what_it_cannot_trust(cli, statement_pdf, registered, tmp
     assert "file: not a readable PDF" in result.stderr
 
 
-def test_monthly_pdf_verifies_and_html_is_written(cli, scenario, tmp_path):
+def test_monthly_pdf_verifies_and_html_is_written(cli, scenario, registered, bob, tmp_path):
     pdf = tmp_path / "sato.pdf"
     month = scenario["month"]
     result = cli("statements", "beneficiary", SATO, "--month", month, "--out", str(pdf))
     assert f"{SATO} {month}, retirements 1, 2" in result.stdout
     assert "retirements 1, 2" in cli("verify", "statement", str(pdf)).stdout
+    # A later retirement for the same month: the issued statement stays true as of its block.
+    start, end = month_bounds(month)
+    registered.zcv.retire(200, SATO, "Late entry", start, end, sender=bob)
+    assert "retirements 1, 2" in cli("verify", "statement", str(pdf)).stdout
+    later = tmp_path / "sato-later.pdf"
+    result = cli("statements", "beneficiary", SATO, "--month", month, "--out", str(later))
+    assert "retirements 1, 2, 5" in result.stdout
     html = tmp_path / "sato.html"
     cli("statements", "beneficiary", SATO, "--month", month, "--out", str(html))
     assert "Monthly retirement statement" in html.read_text(encoding="utf-8")
