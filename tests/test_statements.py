@@ -333,6 +333,10 @@ def test_verify_refuses_what_it_cannot_trust(cli, statement_pdf, registered, tmp
     blank.write(buffer)
     result = _verify(cli, buffer.getvalue(), tmp_path, code=1)
     assert "no /ZcxStatement statement block; not a ZCX statement" in result.stderr
+    result = _verify(
+        cli, edit_block(statement_pdf.read_bytes(), lambda b: b.pop("retirements")), tmp_path, 1
+    )
+    assert "statement block: KeyError 'retirements'" in result.stderr
     (tmp_path / "not.pdf").write_text("hello")
     result = cli("verify", "statement", str(tmp_path / "not.pdf"), code=1)
     assert "file: not a readable PDF" in result.stderr

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import io
 import os
+import time
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
@@ -73,7 +75,10 @@ def render_statement_html(statement: Statement) -> str:
 
 def verification_page_html(statement: Statement, *, checked_block: int | None = None) -> str:
     """What the portal serves at /verify/retirement/<chain_id>/<zcv>/<id>: the statement as the
-    chain shows it now (built fresh from the node, never from an uploaded file)."""
+    chain shows it now (built fresh from the node, never from an uploaded file). Its "Issued"
+    time is the page's own (now) unless the statement sets one."""
+    if not statement.issued_at:
+        statement = replace(statement, issued_at=int(time.time()))
     where = (
         f" ブロック {checked_block:,} 時点 / as of block {checked_block:,}" if checked_block else ""
     )
