@@ -15,6 +15,8 @@ import pytest
 from ape import networks
 from click.testing import CliRunner, Result
 from conftest import INTERVAL, reading
+from hypothesis import given
+from hypothesis import strategies as st
 from pypdf import PdfWriter
 from statements_support import edit_block, edit_printed_text
 
@@ -25,8 +27,11 @@ from zcx.deployments import Deployment
 from zcx.eip712 import sign_quorum
 from zcx.ids import meter_id
 from zcx.statements import (
+    CertificateUse,
     CfeScore,
     ChainReader,
+    RetirementEntry,
+    Statement,
     StatementError,
     beneficiary_statement,
     layout,
@@ -36,6 +41,7 @@ from zcx.statements import (
     statement_from_canonical,
     verification_page_html,
 )
+from zcx.statements.verify import compare_printed, squeeze
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 SATO = "Shop Sato 佐藤商店"
@@ -402,3 +408,67 @@ def test_one_printer_prints_many_statements_that_verify(reader):
     results = [verify_pdf(pdf, reader) for pdf in pdfs]
     assert [r.mismatches for r in results] == [[], [], []]
     assert [r.statement.retirements[0].id for r in results] == [1, 2, 3]
+
+
+# ---------------------------------------------------------------------------- the comparator
+
+
+_free_text = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=40
+)
+
+
+@st.composite
+def _statements(draw) -> Statement:
+    use = CertificateUse(
+        id=draw(st.integers(1, 10**6)),
+        meter=draw(st.text("ABCDEFGHIJ-0123456789", min_size=1, max_size=20)),
+        owner_name=draw(_free_text),
+        method=draw(st.sampled_from(["Solar", "Wind", "Hydro"])),
+        zone=draw(st.sampled_from(["TEPCO-13", "KEPCO-27"])),
+        capacity_w=draw(st.integers(1, 10**9)),
+        period_start=1_790_000_000,
+        period_end=1_790_003_600,
+        issued_at=1_790_010_000,
+        wh=draw(st.integers(1, 10**12)),
+        units=draw(st.integers(1, 10**12)),
+        units_used=draw(st.integers(1, 10**12)),
+    )
+    entry = RetirementEntry(
+        id=draw(st.integers(1, 10**6)),
+        holder="0x90F79bf6EB2c4f870365E785982E1f101E93b906",
+        beneficiary=draw(_free_text.filter(str.strip)),
+        reason=draw(_free_text),
+        consumption_start=1_793_458_800,
+        consumption_end=1_796_050_800,
+        units=draw(st.integers(1, 10**12)),
+        certificates=(use,),
+        txn_hash="0x" + "ab" * 32,
+        block_number=draw(st.integers(1, 10**9)),
+        block_hash="0x" + "cd" * 32,
+        block_time=1_790_030_000,
+    )
+    return Statement("retirement", 31337, entry.holder, entry.beneficiary, (entry,))
+
+
+@given(statement=_statements(), breaks=st.lists(st.sampled_from([" ", "\n", "  \n"]), min_size=1))
+def test_printed_text_matches_its_layout_whatever_the_line_breaks(statement, breaks):
+    tokens = [value for _, value in layout(statement).tokens()]
+    printed = "".join(t + breaks[i % len(breaks)] for i, t in enumerate(tokens))
+    assert compare_printed(layout(statement), printed, "check") == []
+
+
+@given(statement=_statements(), data=st.data())
+def test_any_changed_digit_of_a_figure_is_named(statement, data):
+    rows = [row for section in layout(statement).sections for row in section.rows]
+    row = data.draw(st.sampled_from([r for r in rows if any(c.isdigit() for c in r.value)]))
+    positions = [i for i, c in enumerate(row.value) if c.isdigit()]
+    at = data.draw(st.sampled_from(positions))
+    digit = data.draw(st.sampled_from([d for d in "0123456789" if d != row.value[at]]))
+    forged = row.value[:at] + digit + row.value[at + 1 :]
+    printed = "\n".join(
+        forged if field == row.field else value for field, value in layout(statement).tokens()
+    )
+    found = compare_printed(layout(statement), printed, "printed vs chain")
+    assert [(m.field, m.expected) for m in found] == [(row.field, row.value)]
+    assert squeeze(found[0].found) == squeeze(forged)
