@@ -258,6 +258,20 @@ def test_html_page_has_both_languages_local_time_qr_and_the_block(reader):
     assert "as of block 123" in page and 'class="qr"' not in page
 
 
+def test_hostile_beneficiary_text_stays_text(reader):
+    """Anyone can retire naming any beneficiary: markup in it is escaped, on the page and in the
+    embedded block."""
+    hostile = "</script><script>alert(1)</script><!--<script>"
+    plain = retirement_statement(reader, 1)
+    entry = replace(plain.retirements[0], beneficiary=hostile, reason="<b>x</b>")
+    statement = replace(plain, beneficiary=hostile, retirements=(entry,))
+    html = render_statement_html(statement)
+    assert "<script>alert" not in html and "<b>x</b>" not in html
+    assert html.count("<script") == 1, "only the statement block"
+    block = html.split('id="zcx-statement">', 1)[1].split("</script>", 1)[0]
+    assert statement_from_canonical(json.loads(block)) == statement
+
+
 def test_hourly_cfe_score_is_shown_only_for_a_matched_retirement(reader):
     plain = retirement_statement(reader, 1)
     entry = plain.retirements[0]
