@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any
@@ -29,7 +29,7 @@ from oracle.models import (
     ReadingsIn,
     ReadingStatus,
 )
-from oracle.quorum import AttestationRefused, attest
+from oracle.quorum import AttestationRefused, attest, check_quorum_config, quorum_mode
 from oracle.service import NeedChain, Oracle
 from oracle.store import Conflict
 from oracle.submitter import Submitter
@@ -99,6 +99,61 @@ def _bearer(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def add_attestation_route(
+    app: FastAPI, oracle: Oracle, read_body: Callable[[Request], Awaitable[bytes]]
+) -> None:
+    """POST /v1/attestations, quorum mode only. The caller's per-peer credential is checked
+    before the body is even read: a wrong or missing one gets 401 and nothing is signed or
+    stored."""
+
+    def peer_of(request: Request) -> str:
+        token = _bearer(request)
+        peer = oracle.store.authenticate_peer(token) if token else None
+        if peer is None:
+            raise ProblemError(
+                401,
+                "missing or wrong peer credential",
+                "send Authorization: Bearer <the token this oracle issued to your oracle>",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return peer
+
+    @app.post(
+        "/v1/attestations",
+        response_model=Attestation,
+        responses={k: PROBLEM_RESPONSES[k] for k in (400, 401, 409, 413, 422, 503)},
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": AttestationRequest.model_json_schema(
+                            ref_template="#/components/schemas/{model}"
+                        )
+                    }
+                },
+            }
+        },
+        summary="A peer oracle's signature over a proposed batch (quorum; peer credential)",
+    )
+    async def post_attestation(request: Request) -> Attestation:
+        peer = peer_of(request)
+        raw = await read_body(request)
+        try:
+            body = AttestationRequest.model_validate(json.loads(raw))
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+            raise ProblemError(400, "malformed JSON", str(exc)[:200]) from exc
+        except ValidationError as exc:
+            raise ProblemError(422, "invalid request", items=_pydantic_items(exc)) from exc
+        from starlette.concurrency import run_in_threadpool
+
+        try:
+            return await run_in_threadpool(attest, oracle, body)
+        except AttestationRefused as exc:
+            log.info("refused peer %s: %s", peer, exc.title)
+            raise ProblemError(exc.status, exc.title, items=exc.items) from exc
 
 
 def create_app(
@@ -326,19 +381,9 @@ def create_app(
             ],
         )
 
-    @app.post(
-        "/v1/attestations",
-        response_model=Attestation,
-        responses={k: PROBLEM_RESPONSES[k] for k in (401, 409, 422, 503)},
-        summary="A peer oracle's signature over a proposed batch (quorum)",
-    )
-    def post_attestation(request: Request, body: AttestationRequest) -> Attestation:
-        if s.peer_token is not None and _bearer(request) != s.peer_token.get_secret_value():
-            raise ProblemError(401, "missing or wrong peer token")
-        try:
-            return attest(oracle, body)
-        except AttestationRefused as exc:
-            raise ProblemError(exc.status, exc.title, items=exc.items) from exc
+    if quorum_mode(oracle):
+        check_quorum_config(oracle)
+        add_attestation_route(app, oracle, read_body)
 
     @app.get("/healthz", response_model=Health, responses={503: {"model": Health}})
     def healthz() -> JSONResponse:

@@ -143,7 +143,12 @@ def serve(
         if server is not None:
             server.should_exit = True
 
-    app = create_app(oracle, on_fatal=on_fatal)
+    from oracle.quorum import QuorumConfigError
+
+    try:
+        app = create_app(oracle, on_fatal=on_fatal)
+    except QuorumConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
     log.info(
         "oracle %s serving on http://%s:%d (%s)",
         oracle.signer.address,
@@ -344,6 +349,61 @@ def gateway_list(ctx: click.Context) -> None:
 
     for name, count in Store(_settings(ctx).db_path).gateways():
         click.echo(f"{name}\t{count} meters")
+
+
+@cli.group()
+def peers() -> None:
+    """Credentials of the peer oracles allowed to ask this one for attestations (quorum)."""
+
+
+@peers.command("add")
+@click.argument("name")
+@click.pass_context
+def peer_add(ctx: click.Context, name: str) -> None:
+    """Issue peer oracle NAME a token and print it (shown once; stored hashed). NAME's operator
+    puts it in ZCX_ORACLE_PEER_TOKENS under this oracle's URL."""
+    from oracle.store import Store
+
+    try:
+        click.echo(Store(_settings(ctx).db_path).add_peer(name))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@peers.command("rotate")
+@click.argument("name")
+@click.pass_context
+def peer_rotate(ctx: click.Context, name: str) -> None:
+    """Issue a new token for peer NAME; the old one stops working."""
+    from oracle.store import Store
+
+    try:
+        click.echo(Store(_settings(ctx).db_path).rotate_peer(name))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@peers.command("remove")
+@click.argument("name")
+@click.pass_context
+def peer_remove(ctx: click.Context, name: str) -> None:
+    """Revoke peer NAME's credential."""
+    from oracle.store import Store
+
+    try:
+        Store(_settings(ctx).db_path).remove_peer(name)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@peers.command("list")
+@click.pass_context
+def peer_list(ctx: click.Context) -> None:
+    """Peers holding a credential for this oracle."""
+    from oracle.store import Store
+
+    for name in Store(_settings(ctx).db_path).peer_names():
+        click.echo(name)
 
 
 @cli.group()

@@ -13,6 +13,13 @@ Design (docs/oracle.md has the full story):
   on chain (isBatchApplied + logs) to confirm them in its own store.
 - The leader checks each returned signature recovers to a registered signer, orders them by
   signer address, and submits once it has k. One oracle alone can never reach k > 1.
+- Every request carries the asking oracle's own credential (a bearer token the peer issued to
+  it with `zcx oracle peers add`, stored hashed there). The route is always authenticated and
+  only served in quorum mode; an oracle in quorum mode refuses to start without credentials.
+- Nothing stalls (issue 10): every oracle learns what was recorded from the registry's events
+  (oracle/chain_sync.py); a proposal holding readings this peer attested in another batch that
+  was not applied supersedes it (the leader rebuilt its batch); an attested batch nobody
+  applies expires (oracle/submitter.py `maintain_batches`).
 """
 
 from __future__ import annotations
@@ -25,13 +32,14 @@ import httpx
 
 from oracle.models import Attestation, AttestationReading, AttestationRequest, ProblemItem
 from oracle.signer import fast_batch_digest, recover
-from oracle.store import Conflict
+from oracle.store import RETIRED_BATCH_STATES, Conflict
 from zcx.eip712 import Reading
 from zcx.ids import meter_id as encode_meter_id
 from zcx.ids import meter_label
 
 if TYPE_CHECKING:
     from oracle.service import Oracle
+    from oracle.settings import OracleSettings
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +72,55 @@ def request_for(digest: bytes, readings: Sequence[Reading], chain_id: int, regis
     ).model_dump()
 
 
+class QuorumConfigError(ValueError):
+    """The oracle cannot run in quorum mode as configured (the message says what is missing)."""
+
+
+def peer_token(settings: OracleSettings, peer: str) -> str | None:
+    token = settings.peer_tokens.get(peer) or settings.peer_tokens.get(peer.rstrip("/"))
+    return token.get_secret_value() if token else None
+
+
+def quorum_mode(oracle: Oracle) -> bool:
+    """Quorum mode: the registry needs more than one signature, or peers are configured on
+    either side. Otherwise (1 of 1) the attestation route is not served at all."""
+    config = oracle.config
+    return bool(
+        (config is not None and config.quorum > 1)
+        or oracle.settings.peers
+        or oracle.store.peer_names()
+    )
+
+
+def check_quorum_config(oracle: Oracle) -> None:
+    """Refuses to run in quorum mode without per-peer credentials on both sides: tokens this
+    oracle accepts (in its store) and, for a leader, a token for every peer it asks, and
+    enough peers to reach the quorum."""
+    if not quorum_mode(oracle):
+        return
+    s = oracle.settings
+    missing = []
+    if not oracle.store.peer_names():
+        missing.append(
+            "no peer may ask this oracle for attestations: issue each peer a credential with "
+            "`zcx oracle peers add NAME`"
+        )
+    if s.leader:
+        missing += [
+            f"no token for peer {peer} in ZCX_ORACLE_PEER_TOKENS"
+            for peer in s.peers
+            if peer_token(s, peer) is None
+        ]
+        need = (oracle.config.quorum - 1) if oracle.config else 0
+        if len(s.peers) < need:
+            missing.append(
+                f"the registry needs {need + 1} signatures but only {len(s.peers)} peers are "
+                "configured (ZCX_ORACLE_PEERS)"
+            )
+    if missing:
+        raise QuorumConfigError("quorum mode: " + "; ".join(missing))
+
+
 class QuorumClient:
     """The leader's side: asks peers for signatures."""
 
@@ -80,9 +137,6 @@ class QuorumClient:
         body = request_for(
             digest, readings, self.oracle.chain.chain_id, self.oracle.chain.registry_address
         )
-        headers = {}
-        if s.peer_token:
-            headers["Authorization"] = f"Bearer {s.peer_token.get_secret_value()}"
         got: list[tuple[str, bytes]] = []
         need = config.quorum - len({a for a in have if a in config.signers})
         with httpx.Client(timeout=s.peer_timeout_s) as client:
@@ -90,6 +144,8 @@ class QuorumClient:
                 if need <= 0:
                     break
                 url = peer.rstrip("/") + "/v1/attestations"
+                token = peer_token(s, peer)
+                headers = {"Authorization": f"Bearer {token}"} if token else {}
                 try:
                     response = client.post(url, json=body, headers=headers)
                 except httpx.HTTPError as exc:
@@ -149,45 +205,75 @@ def attest(oracle: Oracle, req: AttestationRequest) -> Attestation:
         raise AttestationRefused(422, "digest does not match the readings", [])
     store = oracle.store
     existing = store.batch_by_digest(digest)
-    if existing is None:
-        rows = []
-        for i, r in enumerate(req.readings):
-            found = store.readings_of(r.meter_id, r.start, r.start + 1)
-            mine = next((x for x in found if x.start == r.start), None)
-            if mine is None:
-                items.append(
-                    ProblemItem(index=i, field="meter_id", message="not in this oracle's store")
-                )
-            elif (mine.end, mine.gen, mine.cons, mine.sold, mine.purchased) != (
-                r.end,
-                r.generated_wh,
-                r.consumed_wh,
-                r.sold_wh,
-                r.purchased_wh,
-            ):
-                items.append(
-                    ProblemItem(
-                        index=i,
-                        field="generated_wh",
-                        message="values differ from this oracle's copy",
-                    )
-                )
-            elif mine.state != "accepted":
-                items.append(
-                    ProblemItem(
-                        index=i, field="state", message=f"already {mine.state} in another batch"
-                    )
-                )
-            else:
-                rows.append(mine)
-        if items:
-            raise AttestationRefused(409, "this oracle cannot vouch for every reading", items)
-        try:
-            store.create_batch(rows, digest, "attest")
-        except Conflict as exc:
-            raise AttestationRefused(409, "readings changed state; ask again", []) from exc
-        log.info("attested batch 0x%s of %d readings", digest.hex()[:12], len(rows))
+    if existing is None or existing.state in RETIRED_BATCH_STATES:
+        vouch(oracle, req, digest)
+    elif existing.state == "attested":
+        store.touch_batch(existing.id)  # its leader still wants it: restart the expiry clock
     signature = oracle.signer.sign_digest(digest)
     return Attestation(
         signer=oracle.signer.address, signature="0x" + signature.hex(), digest="0x" + digest.hex()
     )
+
+
+def vouch(oracle: Oracle, req: AttestationRequest, digest: bytes) -> None:
+    """Checks every proposed reading against our own copy and fixes the batch as attested.
+    Readings we attested in another batch that was not applied are released from it (the
+    leader rebuilt its batch; the old one is superseded): either batch may still land, and the
+    registry records each interval once, so no reading waits on an abandoned batch."""
+    store = oracle.store
+    items: list[ProblemItem] = []
+    rows = []
+    supersede: set[int] = set()
+    for i, r in enumerate(req.readings):
+        found = store.readings_of(r.meter_id, r.start, r.start + 1)
+        mine = next((x for x in found if x.start == r.start), None)
+        if mine is None:
+            items.append(
+                ProblemItem(index=i, field="meter_id", message="not in this oracle's store")
+            )
+        elif (mine.end, mine.gen, mine.cons, mine.sold, mine.purchased) != (
+            r.end,
+            r.generated_wh,
+            r.consumed_wh,
+            r.sold_wh,
+            r.purchased_wh,
+        ):
+            items.append(
+                ProblemItem(
+                    index=i, field="generated_wh", message="values differ from this oracle's copy"
+                )
+            )
+        elif mine.state == "accepted":
+            rows.append(mine)
+        elif mine.state == "batched" and _attested_elsewhere(oracle, mine.batch_id):
+            supersede.add(int(mine.batch_id or 0))
+            rows.append(mine)
+        else:
+            where = "on chain" if mine.state == "confirmed" else "in another batch"
+            items.append(
+                ProblemItem(index=i, field="state", message=f"already {mine.state} {where}")
+            )
+    if items:
+        raise AttestationRefused(409, "this oracle cannot vouch for every reading", items)
+    for batch_id in sorted(supersede):
+        store.retire_batch(batch_id, "superseded", f"readings proposed again in 0x{digest.hex()}")
+    rows = [r for r in store.readings_by_ids(r.id for r in rows) if r.state == "accepted"]
+    if len(rows) != len(req.readings):
+        raise AttestationRefused(409, "readings changed state; ask again", [])
+    by_start = {(r.meter, r.start): r for r in rows}
+    ordered = [by_start[(r.meter_id, r.start)] for r in req.readings]
+    try:
+        store.create_batch(ordered, digest, "attest")
+    except Conflict as exc:
+        raise AttestationRefused(409, "readings changed state; ask again", []) from exc
+    log.info("attested batch 0x%s of %d readings", digest.hex()[:12], len(ordered))
+
+
+def _attested_elsewhere(oracle: Oracle, batch_id: int | None) -> bool:
+    """True when the batch holding a reading is one we attested and nobody applied yet."""
+    if batch_id is None:
+        return False
+    batch = oracle.store.batch(batch_id)
+    if batch.state != "attested":
+        return False
+    return not oracle.chain.is_batch_applied(batch.digest)

@@ -57,8 +57,20 @@ class OracleSettings(BaseSettings):
     # Quorum: the leader forms batches and asks peers (their base URLs) for attestations.
     leader: bool = True
     peers: list[str] = Field(default_factory=list)
-    peer_token: SecretStr | None = None
+    # The token each peer issued to this oracle (`peers add` on the peer), by peer base URL:
+    # ZCX_ORACLE_PEER_TOKENS='{"http://peer-1:8600": "..."}'. Tokens this oracle accepts from
+    # its peers are in its store (hashed), managed with `zcx oracle peers ...`.
+    peer_tokens: dict[str, SecretStr] = Field(default_factory=dict)
     peer_timeout_s: float = 10.0
+    # A leader's batch still below quorum after this long is retired and its readings batched
+    # again (minus those recorded on chain meanwhile).
+    quorum_timeout_s: float = 60.0
+    # A batch this oracle attested that nobody applied within this long expires: its readings
+    # go back to the queue (an attestation never blocks a meter).
+    attestation_ttl_s: float = 300.0
+    # Registry events (what anyone recorded on chain) are read at least this often.
+    sync_interval_s: float = 0.5
+    sync_lag_blocks: int = 0
 
     # Test-only fault injection: exit hard at a named point of the submit path.
     crash_point: str | None = None

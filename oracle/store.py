@@ -5,8 +5,13 @@ Reading states: accepted -> batched -> submitted (tx hash) -> confirmed (block) 
 Batch states (leader): signing -> signed -> sending -> submitted -> confirmed, or replaced
 (a whole-batch revert not about the batch as such: its readings were rejected, re-batched or
 returned to the queue).
-Batch states (peer that attested): attested -> confirmed.
-A batch's content (and so its EIP-712 digest) is fixed when it is created and never changes.
+Batch states (peer that attested): attested -> confirmed, or expired (nobody submitted it in
+time: its readings went back to the queue), superseded (a peer proposed them again in another
+batch) or settled (every reading was recorded on chain by other batches).
+A leader's batch stuck in signing past the quorum timeout, or holding a reading recorded on chain
+by another batch, is expired: its open readings go back to the queue and are batched again.
+A batch's content (and so its EIP-712 digest) is fixed when it is created and never changes; an
+expired batch formed again with the same content is revived (same digest, same row).
 """
 
 from __future__ import annotations
@@ -60,10 +65,19 @@ CREATE TABLE IF NOT EXISTS txs (
     tx_hash BLOB PRIMARY KEY, batch_id INTEGER NOT NULL, nonce INTEGER NOT NULL,
     raw BLOB NOT NULL, created_at REAL NOT NULL, sent INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS txs_batch ON txs (batch_id);
+CREATE TABLE IF NOT EXISTS chain_recorded (
+    meter TEXT NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL,
+    gen INTEGER NOT NULL, cons INTEGER NOT NULL, sold INTEGER NOT NULL, purchased INTEGER NOT NULL,
+    tx_hash TEXT NOT NULL, block INTEGER NOT NULL, PRIMARY KEY (meter, start));
+CREATE TABLE IF NOT EXISTS peers (
+    name TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE, created_at REAL NOT NULL);
 """
 
 FINAL_READING_STATES = ("confirmed", "rejected")
 OPEN_BATCH_STATES = ("signing", "signed", "sending", "submitted", "attested")
+# Retired batches: nothing of them is pending; a batch formed again with the same content
+# (same digest) revives the row.
+RETIRED_BATCH_STATES = ("replaced", "expired", "superseded", "settled")
 
 
 def hash_token(token: str) -> str:
@@ -241,6 +255,43 @@ class Store:
 
     def authenticate(self, token: str) -> str | None:
         rows = self._query("SELECT name FROM gateways WHERE token_hash = ?", (hash_token(token),))
+        return str(rows[0][0]) if rows else None
+
+    # ---------------------------------------------------------------- peer credentials
+
+    def add_peer(self, name: str) -> str:
+        """Creates the credential peer oracle NAME presents on POST /v1/attestations; returns
+        its token (shown once, stored hashed, like gateway tokens)."""
+        token = secrets.token_urlsafe(32)
+        with self._tx() as db:
+            if db.execute("SELECT 1 FROM peers WHERE name = ?", (name,)).fetchone():
+                raise ValueError(f"peer {name!r} exists; use `peers rotate` for a new token")
+            db.execute(
+                "INSERT INTO peers (name, token_hash, created_at) VALUES (?, ?, ?)",
+                (name, hash_token(token), time.time()),
+            )
+        return token
+
+    def rotate_peer(self, name: str) -> str:
+        token = secrets.token_urlsafe(32)
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE peers SET token_hash = ? WHERE name = ?", (hash_token(token), name)
+            )
+            if cur.rowcount == 0:
+                raise ValueError(f"no peer {name!r}")
+        return token
+
+    def remove_peer(self, name: str) -> None:
+        with self._tx() as db:
+            if db.execute("DELETE FROM peers WHERE name = ?", (name,)).rowcount == 0:
+                raise ValueError(f"no peer {name!r}")
+
+    def peer_names(self) -> list[str]:
+        return [str(r[0]) for r in self._query("SELECT name FROM peers ORDER BY name")]
+
+    def authenticate_peer(self, token: str) -> str | None:
+        rows = self._query("SELECT name FROM peers WHERE token_hash = ?", (hash_token(token),))
         return str(rows[0][0]) if rows else None
 
     def unbound(self, gateway: str, meters: Iterable[str]) -> set[str]:
@@ -434,6 +485,30 @@ class Store:
             )
         ]
 
+    def readings_by_ids(self, ids: Iterable[int]) -> list[StoredReading]:
+        wanted = sorted(ids)
+        out: list[StoredReading] = []
+        for i in range(0, len(wanted), 500):  # SQLite's bound-parameter limit
+            chunk = wanted[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            out += [
+                StoredReading(*row)
+                for row in self._query(
+                    f"SELECT {READING_COLS} FROM readings WHERE id IN ({marks})", chunk
+                )
+            ]
+        return out
+
+    def reject_open(self, reasons: dict[int, str]) -> None:
+        """Rejects open readings (by id) the registry refuses, with its reason."""
+        now = time.time()
+        with self._tx() as db:
+            db.executemany(
+                "UPDATE readings SET state = 'rejected', reason = ?, final_at = ? "
+                "WHERE id = ? AND state = 'accepted'",
+                [(reason, now, rid) for rid, reason in reasons.items()],
+            )
+
     def count_ready(self, max_end: int) -> int:
         return int(
             self._query(
@@ -442,15 +517,29 @@ class Store:
         )
 
     def create_batch(self, readings: Sequence[StoredReading], digest: bytes, role: str) -> int:
-        """Fixes a batch's content: the readings, in order, move to 'batched'."""
+        """Fixes a batch's content: the readings, in order, move to 'batched'. A retired batch
+        with the same digest (the same content formed again) is revived, keeping its
+        signatures, which are still valid for that digest."""
         state = "signing" if role == "lead" else "attested"
+        now = time.time()
         with self._tx() as db:
-            cur = db.execute(
-                "INSERT INTO batches (digest, role, state, size, created_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (digest, role, state, len(readings), time.time()),
-            )
-            batch_id = int(cur.lastrowid or 0)
+            old = db.execute("SELECT id, state FROM batches WHERE digest = ?", (digest,)).fetchone()
+            if old is not None and old[1] not in RETIRED_BATCH_STATES:
+                raise Conflict([Issue(0, "digest", f"batch is already {old[1]}", "conflict")])
+            if old is not None:
+                batch_id = int(old[0])
+                db.execute(
+                    "UPDATE batches SET role = ?, state = ?, size = ?, created_at = ?, "
+                    "attempts = 0, next_attempt_at = 0, error = NULL WHERE id = ?",
+                    (role, state, len(readings), now, batch_id),
+                )
+            else:
+                cur = db.execute(
+                    "INSERT INTO batches (digest, role, state, size, created_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (digest, role, state, len(readings), now),
+                )
+                batch_id = int(cur.lastrowid or 0)
             changed = db.executemany(
                 "UPDATE readings SET state = 'batched', batch_id = ?, batch_pos = ? "
                 "WHERE id = ? AND state = 'accepted'",
@@ -459,6 +548,105 @@ class Store:
             if changed != len(readings):
                 raise Conflict([Issue(0, "state", "a reading is no longer open", "conflict")])
         return batch_id
+
+    def retire_batch(self, batch_id: int, state: str, note: str) -> int:
+        """Retires an open batch that will not be submitted as it is (expired, superseded):
+        in one transaction its readings that are not final go back to the queue. Returns how
+        many went back. Readings already final (recorded on chain by another batch) stay."""
+        assert state in RETIRED_BATCH_STATES
+        with self._tx() as db:
+            back = db.execute(
+                "UPDATE readings SET state = 'accepted', batch_id = NULL, batch_pos = NULL, "
+                "tx_hash = NULL WHERE batch_id = ? AND state IN ('batched', 'submitted')",
+                (batch_id,),
+            ).rowcount
+            db.execute(
+                "UPDATE batches SET state = ?, error = ? WHERE id = ?", (state, note, batch_id)
+            )
+        return int(back)
+
+    def adopt_batch(self, batch_id: int) -> None:
+        """A leader takes over a batch it attested for another leader: same content, same
+        digest (so it can still be applied only once), now signed and submitted by us."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE batches SET role = 'lead', state = 'signing', created_at = ?, "
+                "attempts = 0, next_attempt_at = 0, error = 'adopted' WHERE id = ? "
+                "AND state = 'attested'",
+                (time.time(), batch_id),
+            )
+
+    def touch_batch(self, batch_id: int) -> None:
+        """Restarts an attested batch's expiry clock (its leader asked for it again)."""
+        with self._tx() as db:
+            db.execute("UPDATE batches SET created_at = ? WHERE id = ?", (time.time(), batch_id))
+
+    def open_positions(self, batch_id: int) -> int:
+        """How many readings of the batch are still waiting for the chain."""
+        return int(
+            self._query(
+                "SELECT COUNT(*) FROM readings WHERE batch_id = ? "
+                "AND state IN ('batched', 'submitted')",
+                (batch_id,),
+            )[0][0]
+        )
+
+    def batches_overtaken(self, states: Sequence[str]) -> list[int]:
+        """Ids of batches in `states` holding a reading that is already final: another batch
+        recorded it on chain (seen in the registry's events)."""
+        marks = ",".join("?" * len(states))
+        return [
+            int(row[0])
+            for row in self._query(
+                f"SELECT DISTINCT b.id FROM batches b JOIN readings r ON r.batch_id = b.id "
+                f"WHERE b.state IN ({marks}) AND r.state IN ('confirmed', 'rejected')",
+                states,
+            )
+        ]
+
+    def confirm_recorded(
+        self, recorded: Sequence[tuple[str, int, tuple[int, ...], str, int]]
+    ) -> tuple[int, int]:
+        """Applies ReadingRecorded events seen on chain: (meter, start, (end, gen, cons, sold,
+        purchased), tx hash, block). Our copy with the same values becomes confirmed, whatever
+        batch it was in (the chain is the truth); a copy with other values becomes rejected,
+        since the interval is taken. An event for an interval we do not hold yet is kept (a
+        gateway may deliver it later: `match_recorded`). Returns (confirmed, rejected) counts
+        of changed rows."""
+        now = time.time()
+        confirmed = rejected = 0
+        with self._tx() as db:
+            for meter, start, values, tx, block in recorded:
+                if not db.execute(
+                    "SELECT 1 FROM readings WHERE meter = ? AND start = ?", (meter, start)
+                ).fetchone():
+                    db.execute(
+                        "INSERT OR IGNORE INTO chain_recorded VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (meter, start, *values, tx, block),
+                    )
+                    continue
+                confirmed += db.execute(
+                    "UPDATE readings SET state = 'confirmed', tx_hash = ?, block = ?, "
+                    "reason = NULL, final_at = ? WHERE meter = ? AND start = ? AND end = ? "
+                    "AND gen = ? AND cons = ? AND sold = ? AND purchased = ? "
+                    "AND state != 'confirmed'",
+                    (tx, block, now, meter, start, *values),
+                ).rowcount
+                rejected += db.execute(
+                    "UPDATE readings SET state = 'rejected', block = ?, final_at = ?, "
+                    "reason = ? WHERE meter = ? AND start = ? AND state NOT IN "
+                    "('confirmed', 'rejected') AND (end, gen, cons, sold, purchased) != "
+                    "(?, ?, ?, ?, ?)",
+                    (
+                        block,
+                        now,
+                        f"the chain recorded other values for this interval (tx {tx})",
+                        meter,
+                        start,
+                        *values,
+                    ),
+                ).rowcount
+        return confirmed, rejected
 
     def replace_batch(
         self,
@@ -639,11 +827,23 @@ class Store:
         now = time.time()
         tx = "0x" + tx_hash.hex()
         with self._tx() as db:
+            # A reading the chain event sync already saw recorded (by another batch) stays
+            # confirmed even though this batch's copy was refused as an overlap.
             db.executemany(
                 "UPDATE readings SET state = ?, tx_hash = ?, block = ?, reason = ?, "
-                "final_at = ? WHERE batch_id = ? AND batch_pos = ?",
+                "final_at = ? WHERE batch_id = ? AND batch_pos = ? "
+                "AND NOT (state = 'confirmed' AND ?)",
                 [
-                    ("rejected" if reason else "confirmed", tx, block, reason, now, batch_id, pos)
+                    (
+                        "rejected" if reason else "confirmed",
+                        tx,
+                        block,
+                        reason,
+                        now,
+                        batch_id,
+                        pos,
+                        reason is not None,
+                    )
                     for pos, reason in outcomes.items()
                 ],
             )
@@ -652,6 +852,33 @@ class Store:
                 "error = NULL WHERE id = ?",
                 (tx_hash, block, gas_used, batch_id),
             )
+
+    def match_recorded(self) -> tuple[int, int]:
+        """Readings accepted since the last call whose interval the chain already recorded
+        (events seen before the reading reached us) are settled as `confirm_recorded` does.
+        Only the new readings are looked up, so this is cheap to run on every sync."""
+        since = int(self.get_meta("chain_match_id") or 0)
+        top = int(self._query("SELECT COALESCE(MAX(id), 0) FROM readings")[0][0])
+        if top == since:
+            return 0, 0
+        rows = self._query(
+            "SELECT r.meter, r.start, c.end, c.gen, c.cons, c.sold, c.purchased, c.tx_hash, "
+            "c.block FROM readings r JOIN chain_recorded c ON c.meter = r.meter "
+            "AND c.start = r.start WHERE r.id > ? AND r.id <= ?",
+            (since, top),
+        )
+        counts = (0, 0)
+        if rows:
+            with self._tx() as db:
+                db.executemany(
+                    "DELETE FROM chain_recorded WHERE meter = ? AND start = ?",
+                    [(r[0], r[1]) for r in rows],
+                )
+            counts = self.confirm_recorded(
+                [(m, st, (e, g, c, so, p), tx, b) for m, st, e, g, c, so, p, tx, b in rows]
+            )
+        self.set_meta("chain_match_id", top)
+        return counts
 
     def final_times(self) -> list[tuple[float, float]]:
         """(accepted_at, final_at) of finished readings (latency figures)."""

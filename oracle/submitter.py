@@ -37,11 +37,12 @@ from oracle.chain import (
     decode_error,
     decode_logs,
 )
+from oracle.chain_sync import SYNC_META, ChainFollower, decode_events
 from oracle.quorum import QuorumClient
 from oracle.service import Oracle
 from oracle.settings import OracleSettings
 from oracle.signer import digest_of_words, domain_separator, reading_words, submit_calldata
-from oracle.store import Batch, StoredReading
+from oracle.store import OPEN_BATCH_STATES, Batch, StoredReading
 from zcx.eip712 import Reading, order_signatures
 from zcx.ids import meter_id as encode_meter_id
 
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 
 READING_ARRAY = "(bytes32,uint64,uint64,uint64,uint64,uint64,uint64)[]"
 SUBMIT_SELECTOR = keccak(text=f"submitBatch({READING_ARRAY},bytes[])")[:4]
+LAST_END_SELECTOR = keccak(text="lastEnd(bytes32)")[:4]
 # Whole-batch reverts, by what they say about the batch:
 # - the registry is paused: wait and retry the same batch (never reject its readings);
 WAIT = {"EnforcedPause"}
@@ -148,7 +150,9 @@ class Submitter:
         self._head_cache: tuple[int, int, int] | None = None
         self._fees: dict[str, int] | None = None
         self._last_live_check = 0.0
-        self._last_attest_check = 0.0
+        self._last_sync = 0.0
+        self._synced_block = -1
+        self.follower = ChainFollower(self.chain, lag_blocks=self.s.sync_lag_blocks)
         self._stop = threading.Event()
         self.thread: threading.Thread | None = None
 
@@ -205,6 +209,9 @@ class Submitter:
             self._fees = None
             self._last_live_check = now
         busy = self.reconcile()
+        if now - self._last_sync > self.s.sync_interval_s:
+            self.sync_chain()
+        busy |= self.maintain_batches()
         if self.s.leader:
             busy |= self.form_batch()
             busy |= self.sign_batches()
@@ -238,6 +245,9 @@ class Submitter:
             chosen.append(r)
         if not chosen:
             return False
+        chosen = self._not_on_chain(chosen)
+        if not chosen:
+            return True
         chosen.sort(key=lambda r: (r.meter, r.start))
         digest = self._digest([words(r) for r in chosen])
         batch_id = self.store.create_batch(chosen, digest, "lead")
@@ -254,6 +264,150 @@ class Submitter:
         if self._head_cache is None:
             self._head_cache = self.chain.head()
         return self._head_cache
+
+    def _not_on_chain(self, chosen: list[StoredReading]) -> list[StoredReading]:
+        """The chosen readings minus any the chain already holds or refuses. The store is
+        synced with the registry's events up to block H first (readings recorded by anyone
+        become confirmed there); then the registry's per-meter watermark `lastEnd` at H is
+        read for every chosen meter. A reading ending at or before its meter's watermark that
+        is still open was not recorded by H: it is batched only if the registry's own check
+        (validateReading) accepts it (a late gap-filler, on a registry that takes them);
+        otherwise it is rejected with the registry's reason, as the chain would."""
+        head = self.sync_chain()
+        ids = {r.id for r in chosen}
+        still_open = {r.id for r in self.store.readings_by_ids(ids) if r.state == "accepted"}
+        chosen = [r for r in chosen if r.id in still_open]
+        meters = sorted({r.meter for r in chosen})
+        ends = self._last_ends(meters, head)
+        behind = [r for r in chosen if r.end <= ends.get(r.meter, 0)]
+        if not behind:
+            return chosen
+        verdicts = self.chain.validate_readings([words(r) for r in behind])
+        refused = {
+            r.id: str(decode_error(v)) if v else "refused by the registry's reading check"
+            for r, v in zip(behind, verdicts, strict=True)
+            if v is not None
+        }
+        if refused:
+            log.warning(
+                "%d open readings are behind their meter's watermark on chain; rejected: %s",
+                len(refused),
+                sorted(set(refused.values()))[:3],
+            )
+            self.store.reject_open(refused)
+        return [r for r in chosen if r.id not in refused]
+
+    def _last_ends(self, meters: Sequence[str], block: int) -> dict[str, int]:
+        """GenerationRegistry.lastEnd of each meter at `block` (one JSON-RPC batch)."""
+        to = self.chain.registry_address
+        calls = [
+            (
+                "eth_call",
+                [{"to": to, "data": "0x" + (LAST_END_SELECTOR + meter_bytes(m)).hex()}, hex(block)],
+            )
+            for m in meters
+        ]
+        out: dict[str, int] = {}
+        for meter, result in zip(meters, self.chain.rpc_batch(calls), strict=True):
+            if isinstance(result, RpcError):
+                raise ChainUnavailable(f"lastEnd failed: {result}")
+            out[meter] = int(result, 16)
+        return out
+
+    # ---------------------------------------------------------------- chain events
+
+    def sync_chain(self) -> int:
+        """Applies the registry's events from the last seen block to the head (in pages);
+        returns the block the store is now synced to."""
+        head = self.follower.head()
+        done = self.store.get_meta(SYNC_META)
+        if done is None:
+            assert self.chain.deployment is not None
+            done = self.chain.deployment.deployment_block - 1
+        for first, last in self.follower.pages(int(done), head):
+            self._apply_events(self.follower.fetch(first, last))
+            self.store.set_meta(SYNC_META, last)
+        confirmed, rejected = self.store.match_recorded()
+        if confirmed or rejected:
+            self.oracle.metrics.confirmed.inc(confirmed)
+            log.info(
+                "%d readings that arrived after their interval was recorded on chain confirmed, "
+                "%d with other values rejected",
+                confirmed,
+                rejected,
+            )
+        self._last_sync = time.monotonic()
+        self._synced_block = max(head, int(done))
+        return self._synced_block
+
+    def _apply_events(self, logs: list[dict[str, Any]]) -> None:
+        events = decode_events(logs)
+        settled_txs: set[str] = set()
+        for digest, tx_hash in events.applied:
+            batch = self.store.batch_by_digest(digest)
+            if batch is None:
+                continue
+            if batch.state in OPEN_BATCH_STATES:
+                receipt = self.chain.receipt(tx_hash)
+                if receipt is None:
+                    continue
+                self._apply_receipt(batch, receipt)
+                batch = self.store.batch(batch.id)
+            if batch.state == "confirmed":
+                settled_txs.add("0x" + tx_hash.hex())
+        recorded = [e for e in events.recorded if e[3] not in settled_txs]
+        if recorded:
+            confirmed, rejected = self.store.confirm_recorded(recorded)
+            if confirmed or rejected:
+                self.oracle.metrics.confirmed.inc(confirmed)
+                log.info(
+                    "chain events: %d of our readings recorded by batches we did not submit, "
+                    "%d taken by other values",
+                    confirmed,
+                    rejected,
+                )
+
+    # ---------------------------------------------------------------- batch upkeep
+
+    def maintain_batches(self) -> bool:
+        """Keeps open batches from blocking anything:
+        - an attested batch whose readings are all final (recorded by other batches) is settled;
+        - a leader adopts the batches it attested for another leader (same digest: applied at
+          most once, whoever submits it), so a follower restarted as leader finishes them;
+        - a follower expires an attested batch nobody submitted within attestation_ttl_s: its
+          readings go back to the queue (an attestation never freezes a meter);
+        - a leader's batch below quorum past quorum_timeout_s, or holding a reading that another
+          batch recorded on chain, is retired and its open readings are batched again."""
+        busy = False
+        now = time.time()
+        for batch in self.store.batches(("attested",)):
+            if self.store.open_positions(batch.id) == 0:
+                self.store.retire_batch(batch.id, "settled", "recorded on chain by other batches")
+            elif self.s.leader:
+                log.info("adopting attested batch %d (0x%s)", batch.id, batch.digest.hex()[:12])
+                self.store.adopt_batch(batch.id)
+                busy = True
+            elif now - batch.created_at > self.s.attestation_ttl_s:
+                busy |= self._expire(batch, f"not applied within {self.s.attestation_ttl_s:.0f} s")
+        if not self.s.leader:
+            return busy
+        overtaken = set(self.store.batches_overtaken(("signing",)))
+        for batch in self.store.batches(("signing",)):
+            if batch.id in overtaken:
+                busy |= self._expire(batch, "a reading was recorded on chain by another batch")
+            elif now - batch.created_at > self.s.quorum_timeout_s:
+                busy |= self._expire(
+                    batch, f"below quorum for {self.s.quorum_timeout_s:.0f} s; rebuilt"
+                )
+        return busy
+
+    def _expire(self, batch: Batch, why: str) -> bool:
+        """Retires a batch that was never submitted by us, unless the chain applied it."""
+        if self.chain.is_batch_applied(batch.digest):
+            return self._settle_applied(batch)
+        back = self.store.retire_batch(batch.id, "expired", why)
+        log.warning("batch %d expired (%s): %d readings back in the queue", batch.id, why, back)
+        return True
 
     # ---------------------------------------------------------------- signing
 
@@ -471,11 +625,6 @@ class Submitter:
                     busy = True
                 else:
                     busy |= self._unmined(batch, txs[batch.id])
-        if self.store.batches(("attested",)) and time.monotonic() - self._last_attest_check > 0.5:
-            self._last_attest_check = time.monotonic()
-            for batch in self.store.batches(("attested",)):
-                if self.chain.is_batch_applied(batch.digest):
-                    busy |= self._settle_applied(batch)
         return busy
 
     def _unmined(self, batch: Batch, txs: list[tuple[bytes, int, bytes]]) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,19 +34,25 @@ INTERVAL = 1800
 
 @contextlib.contextmanager
 def own_devnet(
-    tmp_path: Path, signer_key: bytes, meters: list[str]
+    tmp_path: Path,
+    signer_key: bytes,
+    meters: list[str],
+    more_signer_keys: Sequence[bytes] = (),
+    quorum: int = 1,
 ) -> Iterator[tuple[Anvil, Deployment, Any, int]]:
-    """An Anvil of the test's own (stoppable, with a state file), a 1-of-1 registry signed by
-    `signer_key`, `meters` (5 kW) registered to test account 3, and the deployment file under
-    tmp_path/deployments. Yields (anvil, record, w3, epoch), epoch an aligned time 10 days ago."""
+    """An Anvil of the test's own (stoppable, with a state file), a registry signed by
+    `signer_key` (plus `more_signer_keys`, `quorum` of them needed), `meters` (5 kW) registered
+    to test account 3, and the deployment file under tmp_path/deployments. Yields (anvil,
+    record, w3, epoch), epoch an aligned time 10 days ago. Every signer is funded."""
     anvil = Anvil(tmp_path / "anvil-state.json").start()
     try:
-        signer = Account.from_key(signer_key).address
-        record, w3 = deploy_registries(anvil.url, [signer], quorum=1)
+        signers = [Account.from_key(k).address for k in (signer_key, *more_signer_keys)]
+        record, w3 = deploy_registries(anvil.url, signers, quorum=quorum)
         now = int(w3.eth.get_block("latest")["timestamp"])
         epoch = (now - 10 * 86400) // INTERVAL * INTERVAL
         register_meters(w3, record, w3.eth.accounts[3], meters, 5_000, epoch - 86400)
-        rpc(anvil.url, "anvil_setBalance", [signer, hex(10**21)])
+        for signer in signers:
+            rpc(anvil.url, "anvil_setBalance", [signer, hex(10**21)])
         save_deployment(record, tmp_path / "deployments")
         yield anvil, record, w3, epoch
     finally:
@@ -110,6 +116,7 @@ class RunningOracle:
     oracle: Oracle
     server: ServerThread
     token: str
+    peer_tokens: dict[str, str] | None = None  # credentials this oracle issued, by peer name
 
     @property
     def url(self) -> str:
@@ -151,24 +158,26 @@ def start_oracle(
     deployments_dir: Path,
     key: bytes,
     meters: list[str],
+    peer_names: Sequence[str] = (),
     **overrides: Any,
 ) -> Iterator[RunningOracle]:
+    """An oracle on its own loopback port. `peer_names`: peers issued a credential for
+    POST /v1/attestations before the app starts (quorum mode needs them)."""
     settings = OracleSettings(
         rpc_url=rpc_url,
         deployments_dir=deployments_dir,
         db_path=tmp / "oracle.db",
-        batch_max_age_s=0.2,
-        poll_interval_s=0.05,
-        **overrides,
+        **{"batch_max_age_s": 0.2, "poll_interval_s": 0.05, **overrides},
     )
     store = Store(settings.db_path)
     oracle = Oracle(settings, store, Chain(rpc_url, deployments_dir), Signer(key, "test key"))
     oracle.connect()
     token = store.add_gateway("gw-1")
     store.bind("gw-1", meters)
+    issued = {name: store.add_peer(name) for name in peer_names}
     server = ServerThread(create_app(oracle)).start()
     try:
-        yield RunningOracle(oracle, server, token)
+        yield RunningOracle(oracle, server, token, issued)
     finally:
         server.stop()
         store.close()

@@ -67,7 +67,11 @@ def fuzz_net(admin, operator, alice, oracle_keys, chain, epoch, tmp_path_factory
     directory = tmp_path_factory.mktemp("fzdeploy")
     write_deployment(chain.provider.web3, contracts.addresses(), directory)
     tmp = tmp_path_factory.mktemp("fzoracle")
-    gen = start_oracle(tmp, chain.provider.uri, directory, oracle_keys[0], METERS)
+    # A peer credential puts the oracle in quorum mode, so /v1/attestations is served (and
+    # fuzzed); in 1-of-1 mode it is not served at all.
+    gen = start_oracle(
+        tmp, chain.provider.uri, directory, oracle_keys[0], METERS, peer_names=["peer-1"]
+    )
     running = next(gen)
     yield running, epoch
     next(gen, None)
@@ -208,7 +212,13 @@ def test_post_attestations_never_5xx(fuzz_net, data):
             json_values,
         )
     )
-    _check(httpx.post(f"{api.url}/v1/attestations", json=body, timeout=30))
+    peer = api.peer_tokens["peer-1"]
+    token = data.draw(st.sampled_from([peer, peer, peer + "x", api.token, "", None]))
+    headers = {"Authorization": f"Bearer {token}".strip()} if token is not None else {}
+    r = httpx.post(f"{api.url}/v1/attestations", json=body, headers=headers, timeout=30)
+    _check(r)
+    if token != peer:
+        assert r.status_code == 401, r.text[:200]
 
 
 def test_health_and_metrics(fuzz_net):
