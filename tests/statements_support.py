@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pypdf import PdfReader, PdfWriter
-from pypdf.generic import ByteStringObject, ContentStream, NameObject
+from pypdf.generic import ByteStringObject, ContentStream
 
 from zcx.statements.render import PDF_METADATA_KEY
 
@@ -75,7 +75,7 @@ def edit_printed_text(pdf: bytes, old: str, new: str, occurrence: int = 0) -> by
             inverse = {v: k for k, v in maps[font_name].items()}
             assert wanted in inverse, f"font {font_name} has no glyph for {wanted!r}"
             content.operations[index][0][0] = ByteStringObject(inverse[wanted])
-        page[NameObject("/Contents")] = writer._add_object(content)
+        page.replace_contents(content)
         out = io.BytesIO()
         writer.write(out)
         return out.getvalue()

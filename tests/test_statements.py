@@ -15,6 +15,8 @@ import pytest
 from ape import networks
 from click.testing import CliRunner, Result
 from conftest import INTERVAL, reading
+from hypothesis import given
+from hypothesis import strategies as st
 from pypdf import PdfWriter
 from statements_support import edit_block, edit_printed_text
 
@@ -25,8 +27,11 @@ from zcx.deployments import Deployment
 from zcx.eip712 import sign_quorum
 from zcx.ids import meter_id
 from zcx.statements import (
+    CertificateUse,
     CfeScore,
     ChainReader,
+    RetirementEntry,
+    Statement,
     StatementError,
     beneficiary_statement,
     layout,
@@ -36,6 +41,7 @@ from zcx.statements import (
     statement_from_canonical,
     verification_page_html,
 )
+from zcx.statements.verify import compare_printed, squeeze
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 SATO = "Shop Sato 佐藤商店"
@@ -205,6 +211,10 @@ def test_monthly_statement_sums_its_retirements(reader, scenario):
     assert summary["retirement_count"] == "2"
     next_month = beneficiary_statement(reader, SATO, _month_after(scenario["month"]))
     assert [r.id for r in next_month.retirements] == [3]
+    first_block = scenario["receipts"][0].block_number
+    earlier = beneficiary_statement(reader, SATO, scenario["month"], as_of_block=first_block)
+    assert [r.id for r in earlier.retirements] == [1], "only what was recorded by then"
+    assert summary["as_of_block"] == f"{statement.as_of_block:,}"
 
 
 def test_statement_refusals_name_the_field(reader, scenario):
@@ -246,6 +256,20 @@ def test_html_page_has_both_languages_local_time_qr_and_the_block(reader):
     assert statement_from_canonical(json.loads(block)) == statement
     page = verification_page_html(statement, checked_block=123)
     assert "as of block 123" in page and 'class="qr"' not in page
+
+
+def test_hostile_beneficiary_text_stays_text(reader):
+    """Anyone can retire naming any beneficiary: markup in it is escaped, on the page and in the
+    embedded block."""
+    hostile = "</script><script>alert(1)</script><!--<script>"
+    plain = retirement_statement(reader, 1)
+    entry = replace(plain.retirements[0], beneficiary=hostile, reason="<b>x</b>")
+    statement = replace(plain, beneficiary=hostile, retirements=(entry,))
+    html = render_statement_html(statement)
+    assert "<script>alert" not in html and "<b>x</b>" not in html
+    assert html.count("<script") == 1, "only the statement block"
+    block = html.split('id="zcx-statement">', 1)[1].split("</script>", 1)[0]
+    assert statement_from_canonical(json.loads(block)) == statement
 
 
 def test_hourly_cfe_score_is_shown_only_for_a_matched_retirement(reader):
@@ -329,17 +353,28 @@ def test_verify_refuses_what_it_cannot_trust(cli, statement_pdf, registered, tmp
     blank.write(buffer)
     result = _verify(cli, buffer.getvalue(), tmp_path, code=1)
     assert "no /ZcxStatement statement block; not a ZCX statement" in result.stderr
+    result = _verify(
+        cli, edit_block(statement_pdf.read_bytes(), lambda b: b.pop("retirements")), tmp_path, 1
+    )
+    assert "statement block: KeyError 'retirements'" in result.stderr
     (tmp_path / "not.pdf").write_text("hello")
     result = cli("verify", "statement", str(tmp_path / "not.pdf"), code=1)
     assert "file: not a readable PDF" in result.stderr
 
 
-def test_monthly_pdf_verifies_and_html_is_written(cli, scenario, tmp_path):
+def test_monthly_pdf_verifies_and_html_is_written(cli, scenario, registered, bob, tmp_path):
     pdf = tmp_path / "sato.pdf"
     month = scenario["month"]
     result = cli("statements", "beneficiary", SATO, "--month", month, "--out", str(pdf))
     assert f"{SATO} {month}, retirements 1, 2" in result.stdout
     assert "retirements 1, 2" in cli("verify", "statement", str(pdf)).stdout
+    # A later retirement for the same month: the issued statement stays true as of its block.
+    start, end = month_bounds(month)
+    registered.zcv.retire(200, SATO, "Late entry", start, end, sender=bob)
+    assert "retirements 1, 2" in cli("verify", "statement", str(pdf)).stdout
+    later = tmp_path / "sato-later.pdf"
+    result = cli("statements", "beneficiary", SATO, "--month", month, "--out", str(later))
+    assert "retirements 1, 2, 5" in result.stdout
     html = tmp_path / "sato.html"
     cli("statements", "beneficiary", SATO, "--month", month, "--out", str(html))
     assert "Monthly retirement statement" in html.read_text(encoding="utf-8")
@@ -376,3 +411,78 @@ def test_a_statement_printed_before_a_revocation_no_longer_verifies(
         f"printed vs chain: {field}.status: chain '取消 Revoked', printed '有効 Valid'"
     ) in result.stderr
     assert f"block vs chain: {field}.revoked: chain 'True', block 'False'" in result.stderr
+
+
+def test_one_printer_prints_many_statements_that_verify(reader):
+    from zcx.statements import PdfPrinter, verify_pdf
+
+    statements = [retirement_statement(reader, i, verify_base=BASE) for i in (1, 2, 3)]
+    with PdfPrinter() as printer:
+        pdfs = [printer.print(s) for s in statements]
+    results = [verify_pdf(pdf, reader) for pdf in pdfs]
+    assert [r.mismatches for r in results] == [[], [], []]
+    assert [r.statement.retirements[0].id for r in results] == [1, 2, 3]
+
+
+# ---------------------------------------------------------------------------- the comparator
+
+
+_free_text = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=40
+)
+
+
+@st.composite
+def _statements(draw) -> Statement:
+    use = CertificateUse(
+        id=draw(st.integers(1, 10**6)),
+        meter=draw(st.text("ABCDEFGHIJ-0123456789", min_size=1, max_size=20)),
+        owner_name=draw(_free_text),
+        method=draw(st.sampled_from(["Solar", "Wind", "Hydro"])),
+        zone=draw(st.sampled_from(["TEPCO-13", "KEPCO-27"])),
+        capacity_w=draw(st.integers(1, 10**9)),
+        period_start=1_790_000_000,
+        period_end=1_790_003_600,
+        issued_at=1_790_010_000,
+        wh=draw(st.integers(1, 10**12)),
+        units=draw(st.integers(1, 10**12)),
+        units_used=draw(st.integers(1, 10**12)),
+    )
+    entry = RetirementEntry(
+        id=draw(st.integers(1, 10**6)),
+        holder="0x90F79bf6EB2c4f870365E785982E1f101E93b906",
+        beneficiary=draw(_free_text.filter(str.strip)),
+        reason=draw(_free_text),
+        consumption_start=1_793_458_800,
+        consumption_end=1_796_050_800,
+        units=draw(st.integers(1, 10**12)),
+        certificates=(use,),
+        txn_hash="0x" + "ab" * 32,
+        block_number=draw(st.integers(1, 10**9)),
+        block_hash="0x" + "cd" * 32,
+        block_time=1_790_030_000,
+    )
+    return Statement("retirement", 31337, entry.holder, entry.beneficiary, (entry,))
+
+
+@given(statement=_statements(), breaks=st.lists(st.sampled_from([" ", "\n", "  \n"]), min_size=1))
+def test_printed_text_matches_its_layout_whatever_the_line_breaks(statement, breaks):
+    tokens = [value for _, value in layout(statement).tokens()]
+    printed = "".join(t + breaks[i % len(breaks)] for i, t in enumerate(tokens))
+    assert compare_printed(layout(statement), printed, "check") == []
+
+
+@given(statement=_statements(), data=st.data())
+def test_any_changed_digit_of_a_figure_is_named(statement, data):
+    rows = [row for section in layout(statement).sections for row in section.rows]
+    row = data.draw(st.sampled_from([r for r in rows if any(c.isdigit() for c in r.value)]))
+    positions = [i for i, c in enumerate(row.value) if c.isdigit()]
+    at = data.draw(st.sampled_from(positions))
+    digit = data.draw(st.sampled_from([d for d in "0123456789" if d != row.value[at]]))
+    forged = row.value[:at] + digit + row.value[at + 1 :]
+    printed = "\n".join(
+        forged if field == row.field else value for field, value in layout(statement).tokens()
+    )
+    found = compare_printed(layout(statement), printed, "printed vs chain")
+    assert [(m.field, m.expected) for m in found] == [(row.field, row.value)]
+    assert squeeze(found[0].found) == squeeze(forged)

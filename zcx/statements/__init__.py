@@ -28,6 +28,7 @@ from zcx.statements.model import (
     statement_from_canonical,
 )
 from zcx.statements.render import (
+    PdfPrinter,
     render_statement_html,
     render_statement_pdf,
     render_statement_pdf_async,
@@ -40,6 +41,7 @@ __all__ = [
     "CfeScore",
     "ChainReader",
     "Mismatch",
+    "PdfPrinter",
     "RetirementEntry",
     "Statement",
     "StatementError",

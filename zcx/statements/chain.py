@@ -96,9 +96,12 @@ class ChainReader:
 
     # -- logs
 
-    def _logs(self, topics: list[Any]) -> list[dict[str, Any]]:
-        """Logs of ZCV with `topics`, from `from_block` to the head, in pages."""
-        head = int(self.w3.eth.block_number)
+    def head(self) -> int:
+        return int(self.w3.eth.block_number)
+
+    def _logs(self, topics: list[Any], to_block: int | None = None) -> list[dict[str, Any]]:
+        """Logs of ZCV with `topics`, from `from_block` to `to_block` (the head), in pages."""
+        head = self.head() if to_block is None else to_block
         found: list[dict[str, Any]] = []
         first = self.from_block
         while first <= head:
@@ -119,10 +122,11 @@ class ChainReader:
             )
         return dict(logs[0])
 
-    def retired_ids(self, beneficiary: str) -> list[int]:
-        """Ids of every retirement naming `beneficiary` (exact text), oldest first."""
+    def retired_ids(self, beneficiary: str, to_block: int | None = None) -> list[int]:
+        """Ids of every retirement naming `beneficiary` (exact text) recorded up to `to_block`,
+        oldest first."""
         ids = []
-        for log in self._logs([self.retired_topic]):
+        for log in self._logs([self.retired_topic], to_block):
             if log.get("removed"):
                 continue
             values = abi_decode(self.retired_data_types, bytes(log["data"]))
@@ -246,21 +250,27 @@ def beneficiary_statement(
     tz: str = DEFAULT_TZ,
     verify_base: str = "",
     issued_at: int = 0,
+    as_of_block: int | None = None,
 ) -> Statement:
     """Every retirement naming `beneficiary` whose consumption period lies within `month`
     (local to `tz`; a period's end is exclusive, so a period ending at the next month's first
-    instant is in the month)."""
+    instant is in the month), recorded up to `as_of_block` (default: the head)."""
     if not beneficiary.strip():
         raise StatementError("beneficiary: must not be empty")
     start, end = month_bounds(month, tz)
+    head = reader.head()
+    as_of = head if as_of_block is None else as_of_block
+    if as_of > head:
+        raise StatementError(f"as_of_block: block {as_of} is past the node's head {head}")
     entries = []
-    for retirement_id in reader.retired_ids(beneficiary):
+    for retirement_id in reader.retired_ids(beneficiary, as_of):
         record = reader.retirement_record(retirement_id)
         if start <= int(record["consumptionStart"]) and int(record["consumptionEnd"]) <= end:
             entries.append(reader.entry(retirement_id))
     if not entries:
         raise StatementError(
-            f"beneficiary: no retirement names {beneficiary!r} with a consumption period in {month}"
+            f"beneficiary: no retirement names {beneficiary!r} with a consumption period in "
+            f"{month} up to block {as_of}"
         )
     return Statement(
         kind=MONTH_KIND,
@@ -269,6 +279,7 @@ def beneficiary_statement(
         beneficiary=beneficiary,
         retirements=tuple(entries),
         month=month,
+        as_of_block=as_of,
         tz=tz,
         issued_at=issued_at,
         verify_url=beneficiary_verify_url(

@@ -113,6 +113,9 @@ class Statement:
     beneficiary: str
     retirements: tuple[RetirementEntry, ...]
     month: str | None = None  # YYYY-MM for a beneficiary's monthly statement
+    # A monthly statement lists the retirements recorded up to this block, so a retirement
+    # recorded later for the same month never invalidates a statement already issued.
+    as_of_block: int | None = None
     tz: str = DEFAULT_TZ
     issued_at: int = 0  # when the document was made (unix seconds), not a chain fact
     verify_url: str = ""
@@ -133,6 +136,7 @@ class Statement:
             "zcv": self.zcv,
             "beneficiary": self.beneficiary,
             "month": self.month,
+            "as_of_block": self.as_of_block,
             "tz": self.tz,
             "issued_at": self.issued_at,
             "verify_url": self.verify_url,
@@ -169,6 +173,7 @@ def statement_from_canonical(data: Mapping[str, Any]) -> Statement:
             beneficiary=str(data["beneficiary"]),
             retirements=entries,
             month=data["month"],
+            as_of_block=None if data["as_of_block"] is None else int(data["as_of_block"]),
             tz=str(data["tz"]),
             issued_at=int(data["issued_at"]),
             verify_url=str(data["verify_url"]),
@@ -289,6 +294,9 @@ def _summary(s: Statement) -> Section:
     if s.kind == MONTH_KIND:
         rows.append(Row("month", "対象月", "Month", str(s.month)))
         rows.append(Row("retirement_count", "償却件数", "Retirements", str(len(s.retirements))))
+        rows.append(
+            Row("as_of_block", "集計対象", "Recorded up to block", f"{s.as_of_block or 0:,}")
+        )
     rows += [
         Row("units", "償却量", "Units retired", format_units(s.units)),
         Row("kwh", "電力量", "Energy", format_kwh(s.wh)),

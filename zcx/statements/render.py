@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import io
 import os
+import time
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
@@ -73,7 +75,10 @@ def render_statement_html(statement: Statement) -> str:
 
 def verification_page_html(statement: Statement, *, checked_block: int | None = None) -> str:
     """What the portal serves at /verify/retirement/<chain_id>/<zcv>/<id>: the statement as the
-    chain shows it now (built fresh from the node, never from an uploaded file)."""
+    chain shows it now (built fresh from the node, never from an uploaded file). Its "Issued"
+    time is the page's own (now) unless the statement sets one."""
+    if not statement.issued_at:
+        statement = replace(statement, issued_at=int(time.time()))
     where = (
         f" ブロック {checked_block:,} 時点 / as of block {checked_block:,}" if checked_block else ""
     )
@@ -84,22 +89,50 @@ def verification_page_html(statement: Statement, *, checked_block: int | None = 
     return _render(statement, banner=banner, with_qr=False)
 
 
+class PdfPrinter:
+    """One Chromium kept open to print many statements (starting Chromium is most of the cost
+    of one PDF). Playwright's sync API: use it from one thread without a running asyncio loop.
+
+        with PdfPrinter() as printer:
+            pdfs = [printer.print(s) for s in statements]
+    """
+
+    def __enter__(self) -> PdfPrinter:
+        from playwright.sync_api import sync_playwright
+
+        self._playwright = sync_playwright().start()
+        try:
+            self._browser = self._playwright.chromium.launch(
+                executable_path=CHROMIUM, args=["--no-sandbox"]
+            )
+        except Exception:
+            self._playwright.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._browser.close()
+        finally:
+            self._playwright.stop()
+
+    def print(self, statement: Statement) -> bytes:
+        page = self._browser.new_page()
+        try:
+            page.set_content(render_statement_html(statement), wait_until="load")
+            pdf = page.pdf(**PDF_OPTIONS)
+        finally:
+            page.close()
+        return embed_statement_block(pdf, statement)
+
+
 def render_statement_pdf(statement: Statement) -> bytes:
     """The statement as a PDF printed by Chromium, with the statement block in its metadata.
     Uses Playwright's sync API: call it from a thread without a running asyncio loop (FastAPI
-    runs plain `def` endpoints in one), or use `render_statement_pdf_async`."""
-    from playwright.sync_api import sync_playwright
-
-    html = render_statement_html(statement)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            page = browser.new_page()
-            page.set_content(html, wait_until="load")
-            pdf = page.pdf(**PDF_OPTIONS)
-        finally:
-            browser.close()
-    return embed_statement_block(pdf, statement)
+    runs plain `def` endpoints in one), or use `render_statement_pdf_async`; to print many,
+    keep one `PdfPrinter` open."""
+    with PdfPrinter() as printer:
+        return printer.print(statement)
 
 
 async def render_statement_pdf_async(statement: Statement) -> bytes:

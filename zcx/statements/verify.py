@@ -214,7 +214,9 @@ def rebuild_from_chain(reader: ChainReader, block: Statement) -> Statement:
     _, base = expected_verify_url(block)
     options: dict[str, Any] = {"tz": block.tz, "verify_base": base, "issued_at": block.issued_at}
     if block.kind == MONTH_KIND:
-        return beneficiary_statement(reader, block.beneficiary, str(block.month), **options)
+        return beneficiary_statement(
+            reader, block.beneficiary, str(block.month), as_of_block=block.as_of_block, **options
+        )
     if len(block.retirements) != 1:
         raise StatementError(
             "retirements: a retirement statement names one retirement, "
