@@ -5,6 +5,7 @@ results -> one-transaction settlement -> the audit re-checks it and flags a tamp
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import ape
 import pandas as pd
@@ -423,25 +424,123 @@ def test_event_results_cover_every_member_with_a_meter_in_the_zone():
     assert results.payout() == ([results.members[0].member], [750])
 
 
-def test_the_demo_announces_measures_and_pays_one_event(tmp_path):
-    from rich.console import Console
+@given(
+    consumed=st.lists(st.integers(0, 20_000), min_size=4, max_size=4),
+    generated=st.lists(st.integers(0, 20_000), min_size=4, max_size=4),
+    fraction=st.sampled_from([0.0, 0.3, 1.0]),
+)
+def test_curtailed_readings_still_balance_and_buy_less(consumed, generated, fraction):
+    from zcx.sim.curtail import curtail
 
-    from zcx.demo import DemoOptions, run_demo
+    rows = []
+    for i, (cons, gen) in enumerate(zip(consumed, generated, strict=True)):
+        rows.append(
+            {
+                "meter_id": "A" if i % 2 else "B",
+                "start": 1800 * (i // 2),
+                "generated_wh": gen,
+                "consumed_wh": cons,
+                "sold_wh": max(0, gen - cons),
+                "purchased_wh": max(0, cons - gen),
+                "charge_wh": 0,
+                "discharge_wh": 0,
+            }
+        )
+    before = pd.DataFrame(rows)
+    after = curtail(before, ["A"], [0], fraction)
+    lhs = after["generated_wh"] + after["purchased_wh"] + after["discharge_wh"]
+    rhs = after["consumed_wh"] + after["sold_wh"] + after["charge_wh"]
+    assert (lhs == rhs).all()
+    hit = (before["meter_id"] == "A") & (before["start"] == 0)
+    assert after[~hit].equals(before[~hit])
+    assert (after.loc[hit, "purchased_wh"] <= before.loc[hit, "purchased_wh"]).all()
 
-    options = DemoOptions(
-        members=8,
-        days=7,
-        seed=5,
-        out_dir=tmp_path / "report",
-        deployments_dir=tmp_path / "deployments",
-        delivery="direct",
-        write_csv=False,
-    )
-    result = run_demo(options, Console(quiet=True))
-    demand = result.demand_response
-    assert demand is not None and demand.checks, demand
-    assert all(result.checks.values()), result.checks
-    responders = demand.results[demand.results["responded"]]
-    assert len(responders) and (responders["status"] == "measured").all()
-    assert (responders["reduced_wh"] > 0).any(), demand.results
-    assert "Demand response (ERAB High 4 of 5)" in result.report_path.read_text()
+
+def test_the_demo_picks_the_next_weekday_peak_with_five_like_days():
+    from types import SimpleNamespace
+
+    from zcx.demo import _dr_event_day
+
+    wed_noon = _ts(D(2026, 12, 2), 12)  # Wednesday 12:00 JST
+    week = SimpleNamespace(start=wed_noon - 7 * 86400)
+    assert _dr_event_day(week, wed_noon) == D(2026, 12, 2)  # today 17:00 JST
+    assert _dr_event_day(week, _ts(D(2026, 12, 2), 16, 30)) == D(2026, 12, 3)
+    fri_evening = _ts(D(2026, 12, 4), 20)
+    assert _dr_event_day(SimpleNamespace(start=fri_evening - 7 * 86400), fri_evening) == D(
+        2026, 12, 7
+    )  # Monday
+    assert _dr_event_day(SimpleNamespace(start=wed_noon - 86400), wed_noon) is None
+
+
+# ---------------------------------------------------------------------------- CLI
+
+
+@pytest.fixture
+def dr_cli(registered, admin, operator, jpyt, chain, tmp_path):
+    """`zcx operator dr ...` in-process on the test Anvil, with DemandResponse recorded."""
+    import json
+
+    from ape.logging import logger as ape_logger
+    from click.testing import CliRunner
+
+    from zcx import deployments
+    from zcx.cli import main
+
+    drc = deploy_demand_response(admin, operator, jpyt, registered.registry)
+    record = deployment_of(registered, chain)
+    record.contracts["DemandResponse"] = str(drc.address)
+    record.contracts["MockYenToken"] = str(jpyt.address)
+    deployments.save(record, tmp_path)
+    runner = CliRunner(mix_stderr=False)
+    env = {"ZCX_DEPLOYMENTS_DIR": str(tmp_path), "ZCX_NETWORK": None, "ZCX_RPC": None}
+    level = ape_logger.level
+
+    def run(*args: str, code: int = 0) -> Any:
+        result = runner.invoke(main, ["operator", "dr", *args], env=env)
+        detail = f"{result.stdout}\n{result.stderr}\n{result.exception!r}"
+        assert result.exit_code == code, detail
+        assert "Traceback" not in result.stdout + result.stderr, detail
+        return json.loads(result.stdout) if "--json" in args and code == 0 else result
+
+    yield run, drc
+    ape_logger.set_level(level)
+
+
+def test_cli_announce_results_settle_and_clear_refusals(
+    dr_cli, registered, submitter, oracle_keys, chain, operator, jpyt, alice
+):
+    run, drc = dr_cli
+    day = _first_weekday_after(chain, 2)
+    start = dt.datetime(day.year, day.month, day.day, 17, tzinfo=JST).isoformat()
+    common = ["--zone", "TEPCO-13", "--account", "TEST::1"]
+    bad = run("announce", *common, "--start", start, "--slots", "0", "--rate", "30", code=2)
+    assert "--slots" in bad.stderr
+    bad = run("announce", *common, "--start", start, "--slots", "4", "--rate", "ten", code=2)
+    assert "--rate" in bad.stderr and "not a number" in bad.stderr
+    bad = run("announce", *common, "--start", "yesterday", "--slots", "4", "--rate", "30", code=2)
+    assert "--start" in bad.stderr
+    past = run("announce", *common, "--start", "2026-01-05T17:00+09:00", "--slots", "4",
+               "--rate", "30", code=1)  # fmt: skip
+    assert past.stderr.startswith("DemandResponseStartNotInFuture: the start")
+    announced = run("announce", *common, "--start", start, "--slots", "4", "--rate", "40",
+                    "--target-kwh", "2", "--json")  # fmt: skip
+    event_id = announced["values"]["event_id"]
+    assert drc.drEvent(event_id).rewardPerKwh == RATE
+    assert run("list", "--json")[0]["status"] == "Announced"
+    early = run("settle", str(event_id), "--yes", "--account", "TEST::1", code=1)
+    assert "EVENT_ID: event" in early.stderr and "settle it after that" in early.stderr
+    _end(chain, drc, event_id)
+    event = DrEvent(event_id, "TEPCO-13", drc.drEvent(event_id).start, INTERVAL, 4, 2000, RATE)
+    _submit_history(registered, submitter, oracle_keys, chain, event, _demand)
+    found = run("results", str(event_id), "--json")
+    alice_row = next(m for m in found["members"] if m["member"] == alice.address)
+    assert alice_row["status"] == "measured" and len(alice_row["candidates"]) == 5
+    assert sum(c["chosen"] for c in alice_row["candidates"]) == 4
+    jpyt.mint(operator, 10**24, sender=operator)
+    before = jpyt.balanceOf(alice)
+    paid = run("settle", str(event_id), "--yes", "--account", "TEST::1", "--json")
+    assert jpyt.balanceOf(alice) - before == reward_for(alice_row["reduced_wh"], RATE)
+    assert paid["settlement"]["values"]["total_paid"] == jpyt.balanceOf(alice) - before
+    again = run("settle", str(event_id), "--yes", "--account", "TEST::1", code=1)
+    assert again.stderr.startswith("DemandResponseNotAnnounced:")
+    assert run("list", "--json")[0]["status"] == "Settled"

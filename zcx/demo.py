@@ -760,25 +760,23 @@ class DemandResponseOutcome:
 
 
 def _dr_event_day(simulation: Simulation, now: int) -> dt.date | None:
-    """The first weekday evening peak after `now` with >= 5 earlier weekday peaks in the
-    simulated window (ERAB's 5 like days); None when the window is too short."""
+    """The next weekday evening peak after `now`, when it has >= 5 earlier weekday peaks from the
+    window's start on (ERAB's 5 like days); None when the window is too short."""
     from zcx.dr import CANDIDATE_DAYS, WEEKDAY, day_type
 
     def peak(day: dt.date) -> int:
         return int(dt.datetime(day.year, day.month, day.day, DR_HOUR_JST, tzinfo=JST).timestamp())
 
     day = dt.datetime.fromtimestamp(now, JST).date()
-    for _ in range(10):
-        like = [
-            day - dt.timedelta(days=k)
-            for k in range(1, 31)
-            if day_type(day - dt.timedelta(days=k)) == WEEKDAY
-            and peak(day - dt.timedelta(days=k)) >= simulation.start
-        ]
-        if peak(day) > now + 3600 and day_type(day) == WEEKDAY and len(like) >= CANDIDATE_DAYS:
-            return day
+    while peak(day) <= now + 3600 or day_type(day) != WEEKDAY:  # the next weekday peak
         day += dt.timedelta(days=1)
-    return None
+    like = [
+        day - dt.timedelta(days=k)
+        for k in range(1, 31)
+        if day_type(day - dt.timedelta(days=k)) == WEEKDAY
+        and peak(day - dt.timedelta(days=k)) >= simulation.start
+    ]
+    return day if len(like) >= CANDIDATE_DAYS else None
 
 
 def demand_response_phase(

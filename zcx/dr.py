@@ -501,9 +501,21 @@ class DemandResponseClient(ZcxClient):
     def cancel(self, sender: Any, event_id: int) -> TxResult:
         return self._result(self._send(self.dr, "cancel", [event_id], sender), event_id=event_id)
 
+    def ensure_ended(self, event: DrEvent) -> None:
+        """Refuses before the event's end (the chain would: DemandResponseNotEnded)."""
+        from ape import chain
+
+        if int(chain.pending_timestamp) < event.end:
+            ends = dt.datetime.fromtimestamp(event.end, JST).isoformat()
+            raise DemandResponseProblem(
+                f"EVENT_ID: event {event.event_id} ends at {ends}; settle it after that, once "
+                "its readings are on chain"
+            )
+
     def settle(self, sender: Any, results: EventResults) -> TxResult:
         """Pays `results` in one transaction; approves the payment token first when the
         allowance is short."""
+        self.ensure_ended(results.event)
         members, reduced = results.payout()
         if not members:
             raise DemandResponseProblem(

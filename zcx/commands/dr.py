@@ -228,6 +228,7 @@ def settle(event_id: int, yes: bool, account_alias: str, as_json: bool) -> None:
         client = DemandResponseClient.of(zcx)
         sender = client.account(account_alias)
         found = client.results(event_id)
+        client.ensure_ended(found.event)
         decimals = int(client.payment_token.decimals())
         if not as_json:
             console().print(_results_table(found, decimals))
