@@ -11,7 +11,6 @@ import io
 import json
 import logging
 import math
-import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,7 +55,6 @@ class Portal:
     reports: OperatorReports
     statements_url: str = "/statements"
     extra_nav: list[tuple[str, str]] = field(default_factory=list)
-    _sync_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def fresh(self) -> int:
         """Indexes new blocks before a page is drawn (one cheap call when nothing is new)."""
@@ -94,6 +92,17 @@ def _short(value: str, keep: int = 6) -> str:
     return value if len(value) <= 2 * keep + 2 else f"{value[: keep + 2]}…{value[-keep:]}"
 
 
+def _dr_status(lang: str, status: str) -> str:
+    """zcx.dr's measurement status ("too few like days (3 of 5)") in the reader's language."""
+    head, _, detail = status.partition(" (")
+    key = "dr_" + head.strip().replace(" ", "_")
+    try:
+        text = t(lang, key)
+    except KeyError:
+        return status
+    return f"{text} ({detail}" if detail else text
+
+
 class Renderer:
     """Jinja2 with the portal's filters: messages, ZCV amounts, local times."""
 
@@ -116,6 +125,7 @@ class Renderer:
             "lang": lang,
             "other_lang": "en" if lang == "ja" else "ja",
             "t": lambda key, **kw: t(lang, key, **kw),
+            "dr_status": lambda status: _dr_status(lang, status),
             "zcv": format_zcv,
             "when": fmt_time,
             "short": _short,
