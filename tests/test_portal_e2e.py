@@ -311,7 +311,7 @@ OPERATOR_BAD = {
         ("zone", "", "Zone: required."),
         ("start", "", "Start (Japan time): required."),
         ("slots", "49", "Number of 30-minute slots: a whole number from 1 to 48."),
-        ("target_kwh", "0.0001", "Target reduction (kWh): ZCV has 3 decimals"),
+        ("target_kwh", "0.0001", "Target reduction (kWh): at most 3 decimals (1 Wh)."),
     ],
 }
 

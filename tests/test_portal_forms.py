@@ -142,3 +142,52 @@ def test_operator_forms_know_members_and_meters():
     }
     cleared = forms.check_flag_meter({"meter": "ALICE-PV", "flagged": ""}, ctx, ZCV)
     assert cleared.call is not None and cleared.call.args[1:] == [False, ""]
+
+
+def test_demand_response_event_checks():
+    # 2026-12-10 17:00 JST = 08:00 UTC, on the 30-minute grid.
+    start = 1796889600
+    ctx = _ctx(zone_exists=lambda z: z == "TEPCO-13", now=start - 86400)
+    good = forms.check_announce_dr(
+        {
+            "zone": "TEPCO-13",
+            "start": "2026-12-10T17:00",
+            "slots": "4",
+            "target_kwh": "12.5",
+            "reward_per_kwh": "0",
+        },
+        ctx,
+        ZCV,
+    )
+    assert good.call is not None
+    assert good.call.args == ["TEPCO-13", start, 4, "12500", "0", []]
+    bad = forms.check_announce_dr(
+        {
+            "zone": "KEPCO-27",
+            "start": "2026-12-10T17:10",
+            "slots": "49",
+            "target_kwh": "1.0001",
+            "reward_per_kwh": "-1",
+        },
+        ctx,
+        ZCV,
+    )
+    assert {k: v[0] for k, v in bad.errors.items()} == {
+        "zone": "err_zone_unknown",
+        "start": "err_slot_grid",
+        "slots": "err_range",
+        "target_kwh": "err_kwh_decimals",
+        "reward_per_kwh": "err_range",
+    }
+    past = forms.check_announce_dr(
+        {
+            "zone": "TEPCO-13",
+            "start": "2026-12-09T17:00",
+            "slots": "1",
+            "target_kwh": "1",
+            "reward_per_kwh": "1",
+        },
+        ctx,
+        ZCV,
+    )
+    assert past.errors == {"start": ("err_future", {})}

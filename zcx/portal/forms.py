@@ -98,8 +98,13 @@ def _address(form: Mapping[str, str], name: str, errors: dict[str, Problem]) -> 
 
 
 def _amount(
-    form: Mapping[str, str], name: str, errors: dict[str, Problem], free_units: int | None
+    form: Mapping[str, str],
+    name: str,
+    errors: dict[str, Problem],
+    free_units: int | None,
+    decimals_key: str = "err_amount_decimals",
 ) -> int | None:
+    """A positive amount with at most 3 decimals (ZCV units, or Wh when given in kWh)."""
     value = _text(form, name).replace(",", "")
     if not value:
         errors[name] = ("err_required", {})
@@ -116,7 +121,7 @@ def _amount(
         errors[name] = ("err_amount_positive", {})
         return None
     if number * UNITS_PER_ZCV != (number * UNITS_PER_ZCV).to_integral_value():
-        errors[name] = ("err_amount_decimals", {})
+        errors[name] = (decimals_key, {})
         return None
     units = parse_amount(value)
     if free_units is not None and units > free_units:
@@ -375,7 +380,7 @@ def check_announce_dr(form: Mapping[str, str], ctx: FormContext, dr: str) -> Che
         errors["zone"] = ("err_zone_unknown", {})
     start = _local_start(form, "start", errors, ctx)
     slots = _whole(form, "slots", errors, 1, DR_MAX_SLOTS)
-    target = _amount(form, "target_kwh", errors, None)  # kWh with 3 decimals = Wh
+    target = _amount(form, "target_kwh", errors, None, "err_kwh_decimals")  # kWh to whole Wh
     reward = _whole(form, "reward_per_kwh", errors, 0, 10**12)
     if errors or start is None or slots is None or target is None or reward is None:
         return Checked(errors)

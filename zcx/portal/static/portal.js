@@ -33,11 +33,11 @@
 
   // -- client-side checks (the same rules as zcx/portal/forms.py)
 
-  function amountProblem(text, maxUnits) {
+  function amountProblem(text, maxUnits, decimalsKey) {
     const value = text.replace(/,/g, "").trim();
     if (!/^[0-9]*\.?[0-9]+$/.test(value) && !/^[0-9]+\.$/.test(value)) return ["err_amount_number", {}];
     const [whole, frac = ""] = value.split(".");
-    if (frac.replace(/0+$/, "").length > 3) return ["err_amount_decimals", {}];
+    if (frac.replace(/0+$/, "").length > 3) return [decimalsKey || "err_amount_decimals", {}];
     const units = BigInt(whole || "0") * 1000n + BigInt((frac + "000").slice(0, 3));
     if (units <= 0n) return ["err_amount_positive", {}];
     if (maxUnits !== undefined && units > BigInt(maxUnits)) {
@@ -59,7 +59,7 @@
       if (value.toLowerCase() === ZERO) return ["err_zero_address", {}];
       if (input.dataset.notSelf && sender && value.toLowerCase() === sender.toLowerCase()) return ["err_self", {}];
     }
-    if (rule === "amount") return amountProblem(value, input.dataset.maxUnits);
+    if (rule === "amount") return amountProblem(value, input.dataset.maxUnits, input.dataset.decimalsMessage);
     if (rule === "date") {
       if (!DATE.test(value) || Number.isNaN(Date.parse(value + "T00:00:00Z"))) return ["err_date", {}];
       const after = input.dataset.after && form.elements[input.dataset.after];
