@@ -154,6 +154,13 @@ def member_name(portal: Portal, address: str) -> str | None:
     return str(row[0]["name"]) if row else None
 
 
+def dr_view(portal: Portal) -> Any:
+    """Demand-response events and results, or None without a DemandResponse contract."""
+    if portal.chain.dr_address is None:
+        return None
+    return portal.reports.dr_view(portal.chain.dr_reader, portal.chain.head_time())
+
+
 def member_names(portal: Portal) -> dict[str, str]:
     return {
         r["account"]: r["name"] for r in portal.index.query("SELECT account, name FROM members")
@@ -471,7 +478,7 @@ def create_app(portal: Portal) -> FastAPI:
     @app.get("/operator/dr", response_class=HTMLResponse)
     def operator_dr(request: Request) -> HTMLResponse:
         portal.fresh()
-        view_ = portal.reports.dr_view(portal.chain.dr_reader, portal.chain.head_time())
+        view_ = dr_view(portal)
         zones = [r[0] for r in portal.index.query("SELECT DISTINCT zone FROM meters ORDER BY 1")]
         return view.render(
             request,
@@ -488,7 +495,7 @@ def create_app(portal: Portal) -> FastAPI:
     def member_dr(request: Request, address: str) -> HTMLResponse:
         address = _checked_address(address)
         portal.fresh()
-        view_ = portal.reports.dr_view(portal.chain.dr_reader, portal.chain.head_time())
+        view_ = dr_view(portal)
         zones = {
             r[0] for r in portal.index.query("SELECT zone FROM meters WHERE owner = ?", (address,))
         }
