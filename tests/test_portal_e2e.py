@@ -28,6 +28,7 @@ from zcx.dr import deploy_demand_response
 from zcx.eip712 import Reading, sign_quorum
 from zcx.ids import meter_id
 from zcx.market import deploy_mock_yen
+from zcx.statements import ChainReader, verify_pdf
 
 pytestmark = pytest.mark.e2e
 
@@ -227,6 +228,24 @@ def test_member_connects_sees_balance_and_retires(open_page, claimed, alice, cha
     assert "Sato shop" in row.inner_text() and "1.500" in row.inner_text()
     link = row.get_by_role("link", name="Open statement")
     assert link.get_attribute("href").endswith("/retirement/1")
+    with page.expect_download() as download:
+        row.get_by_role("link", name="PDF").click()
+    pdf = Path(download.value.path()).read_bytes()
+    assert pdf.startswith(b"%PDF")
+    reader = ChainReader(
+        chain.provider.web3,
+        str(claimed.zcv.address),
+        claimed.zcv.contract_type.model_dump(mode="json", by_alias=True)["abi"],
+    )
+    verified = verify_pdf(pdf, reader)
+    assert verified.ok, verified.mismatches
+    link.click()
+    assert "Sato shop" in page.locator("body").inner_text()
+    # The statement's QR code points to this portal's verification page, built from the chain.
+    assert verified.statement is not None
+    assert verified.statement.verify_url.startswith(portal_url + "/verify/retirement/")
+    page.goto(verified.statement.verify_url)
+    assert "Sato shop" in page.locator("body").inner_text()
     page.goto(f"{portal_url}/member/{alice.address}")
     assert page.locator("#balance-free").inner_text().startswith("5.700")
     assert int(claimed.zcv.counters(alice).amortized) == 1500

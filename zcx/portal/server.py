@@ -50,4 +50,8 @@ def build_portal(
 
 
 def build_app(portal: Portal) -> FastAPI:
-    return create_app(portal)
+    from zcx.portal.statement_pages import mount_statements
+
+    app = create_app(portal)
+    mount_statements(app, portal)
+    return app
