@@ -191,3 +191,15 @@ def test_demand_response_event_checks():
         ZCV,
     )
     assert past.errors == {"start": ("err_future", {})}
+
+
+def test_serve_says_what_to_do_without_a_node(tmp_path):
+    from click.testing import CliRunner
+
+    from zcx.cli import main
+
+    result = CliRunner().invoke(
+        main, ["portal", "serve", "--rpc-url", "http://127.0.0.1:9", "--db", str(tmp_path / "x")]
+    )
+    assert result.exit_code == 1
+    assert "cannot reach http://127.0.0.1:9" in result.output and "Start the node" in result.output

@@ -39,7 +39,7 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
     ),
     "portal": (
         "zcx.portal.cli:portal",
-        "The web portal for members and the operator: balances, certificates, wallet-signed actions.",
+        "Web portal for members and the operator: balances, certificates, wallet-signed actions.",
     ),
     "statements": (
         "zcx.statements.cli:statements",
