@@ -113,20 +113,12 @@ contract DemandResponse is AccessControl, ReentrancyGuardTransient, IDemandRespo
         DrEvent storage e = _announced(eventId);
         uint64 end = _end(e);
         if (block.timestamp < end) revert DemandResponseNotEnded(eventId, end);
-        uint256 n = members.length;
-        if (n != reducedWh.length) revert DemandResponseLengthMismatch(n, reducedWh.length);
-        if (n == 0) revert DemandResponseNoMembers();
-        bool open = e.openToZone;
-        uint256 rate = e.rewardPerKwh;
-        uint256[] memory amounts = new uint256[](n);
-        uint256 totalReduced;
-        for (uint256 i; i < n; ++i) {
-            _checkMember(members, i);
-            if (!open && !_invited[eventId][members[i]]) {
-                revert DemandResponseNotParticipant(eventId, members[i]);
-            }
-            amounts[i] = reducedWh[i] * rate / WH_PER_KWH;
-            totalReduced += reducedWh[i];
+        if (members.length != reducedWh.length) {
+            revert DemandResponseLengthMismatch(members.length, reducedWh.length);
+        }
+        if (members.length == 0) revert DemandResponseNoMembers();
+        (uint256[] memory amounts, uint256 totalReduced) = _rewards(eventId, e, members, reducedWh);
+        for (uint256 i; i < amounts.length; ++i) {
             totalPaid += amounts[i];
         }
         // (D1): settled before any token moves, so a re-entrant or repeated call finds it closed.
@@ -135,11 +127,11 @@ contract DemandResponse is AccessControl, ReentrancyGuardTransient, IDemandRespo
         e.totalReducedWh = totalReduced;
         e.totalPaid = totalPaid;
         if (totalPaid != 0) PAYMENT_TOKEN.safeTransferFrom(msg.sender, address(this), totalPaid);
-        for (uint256 i; i < n; ++i) {
+        for (uint256 i; i < amounts.length; ++i) {
             if (amounts[i] != 0) PAYMENT_TOKEN.safeTransfer(members[i], amounts[i]);
             emit DemandResponseRewarded(eventId, members[i], reducedWh[i], amounts[i]);
         }
-        emit DemandResponseSettled(eventId, n, totalReduced, totalPaid);
+        emit DemandResponseSettled(eventId, members.length, totalReduced, totalPaid);
     }
 
     /// @inheritdoc IDemandResponse
@@ -175,6 +167,26 @@ contract DemandResponse is AccessControl, ReentrancyGuardTransient, IDemandRespo
     /// @inheritdoc IDemandResponse
     function memberRegistry() external view returns (IMemberRegistry) {
         return MEMBERS;
+    }
+
+    /// @dev Checks every paid member (D4) and prices its reduction at the event's rate (D3).
+    function _rewards(
+        uint256 eventId,
+        DrEvent storage e,
+        address[] calldata members,
+        uint256[] calldata reducedWh
+    ) private view returns (uint256[] memory amounts, uint256 totalReduced) {
+        bool open = e.openToZone;
+        uint256 rate = e.rewardPerKwh;
+        amounts = new uint256[](members.length);
+        for (uint256 i; i < members.length; ++i) {
+            _checkMember(members, i);
+            if (!open && !_invited[eventId][members[i]]) {
+                revert DemandResponseNotParticipant(eventId, members[i]);
+            }
+            amounts[i] = reducedWh[i] * rate / WH_PER_KWH;
+            totalReduced += reducedWh[i];
+        }
     }
 
     /// @dev Member `i` is registered and strictly above member `i - 1` (no duplicates).

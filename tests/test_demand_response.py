@@ -414,6 +414,18 @@ def test_the_audit_flags_a_tampered_settlement(flow, jpyt, operator, alice, bob,
     assert not result.ok
 
 
+def test_the_audit_warns_when_a_reducing_member_is_left_out(
+    flow, jpyt, operator, alice, bob, chain
+):
+    client, drc, deployment, event = flow
+    jpyt.approve(drc, 2**256 - 1, sender=operator)
+    drc.settle(event.event_id, [bob.address], [0], sender=operator)  # Alice reduced, not paid
+    result = audit(chain.provider.web3, deployment, abis_from_ape())
+    unpaid = [f for f in result.warnings if f.check == "dr_member_unpaid"]
+    assert len(unpaid) == 1 and str(alice.address) in unpaid[0].message
+    assert "dr_reward_mismatch" not in result.checks_flagged()
+
+
 def test_event_results_cover_every_member_with_a_meter_in_the_zone():
     meters = pd.DataFrame(
         [(METER, "0x" + "11" * 20, "TEPCO-13"), ("0x" + "22" * 32, "0x" + "33" * 20, "KANSAI")],

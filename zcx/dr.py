@@ -28,7 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -366,8 +366,7 @@ def events_from_tables(tables: Mapping[str, Any]) -> dict[int, DrEvent]:
         ("DemandResponseSettled", "Settled"),
     ):
         for event_id in tables[f"{DR_CONTRACT}.{name}"].columns["eventId"]:
-            event = events[int(event_id)]
-            events[int(event_id)] = DrEvent(**{**event.__dict__, "status": status})
+            events[int(event_id)] = replace(events[int(event_id)], status=status)
     return events
 
 

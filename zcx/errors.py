@@ -15,8 +15,10 @@ SENTENCES: dict[str, str] = {
     "RegistryUnknownMeter": "the meter is not registered",
     "RegistryInactiveMeter": "the meter is deactivated",
     "RegistryBadIntervalLength": "the interval does not last exactly {expectedSeconds} seconds",
-    "RegistryReadingOverlaps": "the interval starts before the meter's last recorded end {lastEnd} "
-    "(an overlap or a replay)",
+    "RegistryReadingOverlaps": "the interval [{start}, {end}) covers time already recorded for "
+    "this meter (a replay, or other figures for the same time)",
+    "RegistryReadingMisaligned": "the interval must start on a multiple of {intervalSeconds} "
+    "seconds",
     "RegistryReadingInFuture": "the interval ends in the future",
     "RegistryReadingBeforeCommissioning": "the interval starts before the meter was commissioned",
     "RegistryGenerationExceedsCapacity": "generation {generatedWh} Wh exceeds what the meter's "
@@ -33,17 +35,23 @@ SENTENCES: dict[str, str] = {
     "ExchangeMeterFlagged": "the operator has flagged this meter; claims are refused",
     "ExchangeUnknownRegistry": "the exchange does not accept this registry",
     "ExchangeNothingToIssue": "the claimable generation is worth less than one unit",
+    "ExchangeGenerationClaimedElsewhere": "generation from {periodStart} may already be claimed "
+    "through another registry (claimed up to {claimedUntil})",
+    "ExchangeRateInForce": "rate entry {index} is already in force and cannot be cancelled",
+    "ExchangeRateNotFound": "no scheduled rate has index {index} and effective time "
+    "{effectiveFrom}",
     "ZcvCertificateRevoked": "certificate {certificateId} is revoked; "
     "its units cannot move or be retired",
     "ZcvTooManyLots": "the transfer would touch more than {maxLots} certificate lots; send less "
-    "or pick lots explicitly",
-    "ZcvLotMismatch": "lot {index} does not hold the named certificate (lots changed?)",
-    "ZcvLotTooSmall": "lot {index} holds only {available} units",
+    "per transaction (the CLI splits it) or name certificates with transfer-lots",
+    "ZcvLotTooSmall": "you hold only {available} units of certificate {certificateId}",
+    "ZcvNothingToEvict": "{holder} holds no unfrozen units of revoked certificate {certificateId}",
     "ZcvEmptyBeneficiary": "a retirement must name its beneficiary",
     "ZcvUnknownCertificate": "there is no certificate {certificateId}",
     "ZcvAlreadyRevoked": "certificate {certificateId} is already revoked",
     "ZcvZeroUnits": "the amount must be more than zero units",
-    "ZcvLotPicksUnordered": "lot picks must name strictly descending lot indexes (at {index})",
+    "ZcvLotPicksUnordered": "lot picks must name strictly ascending certificate ids, each once "
+    "(at {certificateId})",
     "MembersZeroAccount": "the zero address cannot be a member",
     "MembersEmptyName": "a member needs a name",
     "MembersAlreadyRegistered": "{account} is already a member",

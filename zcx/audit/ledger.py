@@ -325,6 +325,18 @@ def _config_history(tables: Mapping[str, EventTable]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True).sort_values("pos", ignore_index=True)
 
 
+def _rates(tables: Mapping[str, EventTable]) -> pd.DataFrame:
+    """The rate schedule's history in log order: RateScheduled rows (cancel_index -1) and
+    RateCancelled rows (cancel_index = the entry removed), so a replay can rebuild the schedule
+    as it stood at any log position."""
+    names = {"unitsPerKwh": "units_per_kwh", "effectiveFrom": "effective_from"}
+    scheduled = _frame(tables["ValueExchange.RateScheduled"], names)
+    scheduled["cancel_index"] = -1
+    cancelled = _frame(tables["ValueExchange.RateCancelled"], {**names, "index": "cancel_index"})
+    frames = [f for f in (scheduled, cancelled) if not f.empty] or [scheduled]
+    return pd.concat(frames, ignore_index=True).sort_values("pos", ignore_index=True)
+
+
 def _claims(tables: Mapping[str, EventTable]) -> pd.DataFrame:
     ex = _frame(
         tables["ValueExchange.Claimed"],
@@ -407,7 +419,7 @@ def read_state(
         total_retired=call(zcv.functions.totalRetired()),
         balances={h: call(zcv.functions.balanceOf(h)) for h in holders},
         counters={a: tuple(call(zcv.functions.counters(a))) for a in holders | set(members)},
-        lots={h: [tuple(lot) for lot in call(zcv.functions.lotsOf(h))] for h in holders},
+        lots={h: _all_lots(call, zcv, h) for h in holders},
         certificates=certificates,
         meter_totals={
             m: tuple(call(reg.functions.meterTotals(bytes.fromhex(m[2:])))) for m in meter_ids
@@ -468,10 +480,7 @@ def build_ledger(
     revocations = _frame(
         tables["ZeroCarbonValue.CertificateRevoked"], {"certificateId": "certificate_id"}
     )
-    rates = _frame(
-        tables["ValueExchange.RateScheduled"],
-        {"unitsPerKwh": "units_per_kwh", "effectiveFrom": "effective_from"},
-    )
+    rates = _rates(tables)
 
     wanted = set(claims["block"]) | set(retirements["block"]) | set(revocations["block"])
     wanted |= set(batches["block"]) | set(payments["block"])
@@ -550,3 +559,13 @@ def _certificates(
         )
         frame = frame.merge(extra, on="certificate_id", how="left")
     return frame.sort_values("pos", ignore_index=True)
+
+
+def _all_lots(call: Any, zcv: Any, holder: str, page: int = 500) -> list[tuple[int, int]]:
+    """A holder's lots (certificate id, units), read through the paged `lotsOf` view."""
+    lots: list[tuple[int, int]] = []
+    while True:
+        chunk = [tuple(lot) for lot in call(zcv.functions.lotsOf(holder, len(lots), page))]
+        lots += chunk
+        if len(chunk) < page:
+            return lots
