@@ -480,3 +480,20 @@ def test_operator_announces_demand_response_and_members_see_it(
     member = open_page(alice, f"/member/{alice.address}/dr", lang="en")
     mine = member.locator("#dr-events tbody tr").first.inner_text()
     assert "TEPCO-13" in mine and "Measured after the event ends." in mine
+
+
+def test_member_pays_a_statement(open_page, claimed, alice, operator, portal_url):
+    page = open_page(alice, f"/member/{alice.address}/retirements", lang="en")
+    form = page.locator('form[data-form="pay"]')
+    reference = form.get_by_label("Statement id (payment reference)").input_value()
+    assert reference.endswith(alice.address[:10].lower())  # the member's own statement id
+    assert form.get_by_label("Recipient address").input_value() == operator.address
+    form.get_by_label("Amount (ZCV, up to 3 decimals)").fill("0.5")
+    form.get_by_role("button", name="Pay").click()
+    _wait_done(page, "pay")
+    assert int(claimed.zcv.counters(alice).used) == 500
+    page.goto(f"{portal_url}/member/{alice.address}/retirements")
+    row = page.locator("table").filter(has_text=reference).locator("tbody tr").first
+    assert "0.500" in row.inner_text()  # the statement credits the coins paid with its reference
+    page.goto(f"{portal_url}/member/{alice.address}/history")
+    assert "Paid" in page.locator("table").inner_text()

@@ -154,6 +154,13 @@ def member_name(portal: Portal, address: str) -> str | None:
     return str(row[0]["name"]) if row else None
 
 
+def coins_for(jpy: float, jpy_per_zcv: float) -> str:
+    """ZCV that settle `jpy` at the coin price, rounded up to the unit (0.001 ZCV)."""
+    if jpy <= 0 or jpy_per_zcv <= 0:
+        return ""
+    return format_zcv(math.ceil(jpy / jpy_per_zcv * 1000)).replace(",", "")
+
+
 def dr_view(portal: Portal) -> Any:
     """Demand-response events and results, or None without a DemandResponse contract."""
     if portal.chain.dr_address is None:
@@ -385,6 +392,7 @@ def create_app(portal: Portal) -> FastAPI:
             )
         ]
         statements = portal.reports.statements_of(address)
+        due = next((s for s in statements if s["due_jpy"] > 0), None)
         holdings = portal.chain.holdings(address, revoked_ids(portal))
         return view.render(
             request,
@@ -399,6 +407,8 @@ def create_app(portal: Portal) -> FastAPI:
             holdings=holdings,
             operator=portal.chain.operator,
             jpy_per_zcv=portal.reports.jpy_per_zcv,
+            due=due,
+            due_zcv=coins_for(due["due_jpy"], portal.reports.jpy_per_zcv) if due else "",
             statements_url=portal.statements_url,
         )
 
