@@ -476,6 +476,7 @@ def test_operator_announces_demand_response_and_members_see_it(
     page.goto(f"{portal_url}/operator/dr")
     row = page.locator("#dr-events tbody tr").first.inner_text()
     assert "TEPCO-13" in row and "12.500" in row and "Announced" in row
+    assert page.locator("#tz option").all_inner_texts()[0] == "Asia/Tokyo"  # the footer's zones
     page.screenshot(path=str(SHOTS / "portal-operator-dr-1280.png"), full_page=True)
     member = open_page(alice, f"/member/{alice.address}/dr", lang="en")
     mine = member.locator("#dr-events tbody tr").first.inner_text()

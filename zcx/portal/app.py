@@ -489,14 +489,16 @@ def create_app(portal: Portal) -> FastAPI:
     def operator_dr(request: Request) -> HTMLResponse:
         portal.fresh()
         view_ = dr_view(portal)
-        zones = [r[0] for r in portal.index.query("SELECT DISTINCT zone FROM meters ORDER BY 1")]
+        grid_zones = [
+            r[0] for r in portal.index.query("SELECT DISTINCT zone FROM meters ORDER BY 1")
+        ]
         return view.render(
             request,
             portal,
             "dr.html",
             tab="dr",
             dr=view_,
-            zones=zones,
+            grid_zones=grid_zones,
             operator=portal.chain.operator,
             names=member_names(portal),
         )
