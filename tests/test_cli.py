@@ -516,6 +516,8 @@ def test_refusals_before_the_chain(cli, two_certificates):
         "must be more than zero"
         in cli("holder", "transfer", BOB, "0", "--account", ALICE, code=2).stderr
     )
+    bare = cli("holder", "transfer-lots", BOB, "--cert", "1", "--account", ALICE, code=2)
+    assert "use ID:AMOUNT" in bare.stderr
     blank = cli("holder", "pay", BOB, "1", "--reference", "  ", "--account", ALICE, code=2)
     assert "reference: must not be empty" in blank.stderr
     unknown = cli("holder", "balance", "--account", "no-such-alias", code=1)
@@ -636,6 +638,8 @@ def test_dates_references_and_picks():
     assert reference_label(payment_reference("請求書-42")) == "0x" + keccak(text="請求書-42").hex()
     assert payment_reference("0x" + "ab" * 32) == bytes.fromhex("ab" * 32)
     assert parse_cert_pick("3:1.5") == (3, 1500) and parse_cert_pick("3:all") == (3, None)
+    with pytest.raises(HolderError, match="use ID:AMOUNT"):
+        parse_cert_pick("3")  # the whole certificate must be asked for by name (3:all)
     with pytest.raises(HolderError):
         parse_cert_pick("x:1")
     assert format_zcv(1234567) == "1,234.567"
