@@ -402,6 +402,10 @@ def test_operator_lists_members_and_meters_and_deactivates_a_meter(cli, register
     assert done["values"]["active"] is False and done["txn_hash"].startswith("0x")
     assert not registered.members.meterSpec(meter_id("ALICE-PV")).active
     assert "inactive" in cli("operator", "meters").stdout
+    flagged = _json(
+        cli("operator", "flag-meter", "ALICE-PV", "--reason", "x", "--json", "--account", OPERATOR)
+    )
+    assert len(flagged["txn_hash"]) == 66 and flagged["flagged"] is True
     assert "statements" in cli("operator", "reports", "--help").stdout
 
 

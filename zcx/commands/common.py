@@ -143,6 +143,33 @@ def confirm_write(summary: str, yes: bool) -> None:
     click.confirm("Send it?", abort=True, err=True)
 
 
+def json_flag(func: F) -> F:
+    """--json for a write command: `echo_done` then prints the transaction as JSON."""
+
+    def store(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+        ctx.meta["zcx.json"] = value
+        return value
+
+    return click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        expose_value=False,
+        callback=store,
+        help="Print the transaction as JSON: full hash, block, ids, amounts.",
+    )(func)
+
+
+def echo_done(verb: str, result: Any, detail: str) -> None:
+    """One line for a mined write, or its JSON when the command got --json (`json_flag`)."""
+    if click.get_current_context().meta.get("zcx.json"):
+        echo_json({"txn_hash": result.txn_hash, "block": result.block, **result.values})
+        return
+    console().print(
+        f"{verb} {detail} [dim](tx {short_hash(result.txn_hash)}, block {result.block})[/dim]"
+    )
+
+
 def json_option(func: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(
         func

@@ -15,11 +15,12 @@ from zcx.commands.common import (
     chain_options,
     confirm_write,
     console,
+    echo_done,
     echo_json,
+    json_flag,
     json_option,
     parse,
     session,
-    short_hash,
     yes_option,
 )
 from zcx.holder import (
@@ -55,9 +56,7 @@ def operator() -> None:
 
 
 def _done(verb: str, result: TxResult, detail: str) -> None:
-    console().print(
-        f"{verb} {detail} [dim](tx {short_hash(result.txn_hash)}, block {result.block})[/dim]"
-    )
+    echo_done(verb, result, detail)
 
 
 @operator.command("register-member")
@@ -69,6 +68,7 @@ def _done(verb: str, result: TxResult, detail: str) -> None:
     type=click.Choice(KIND_NAMES, case_sensitive=False),
     help="The patent's actor kind.",
 )
+@json_flag
 @account_option()
 @chain_options
 def register_member(address: str, name: str, kind: str, account_alias: str) -> None:
@@ -107,6 +107,7 @@ def register_member(address: str, name: str, kind: str, account_alias: str) -> N
     help="Commissioning date or date-time (ISO, UTC unless an offset is given); "
     "earlier readings are refused.",
 )
+@json_flag
 @account_option()
 @chain_options
 def register_meter(
@@ -140,6 +141,7 @@ def register_meter(
 @click.argument("label")
 @click.option("--reason", required=True, help="Why (recorded in the MeterFlagged event).")
 @click.option("--clear", is_flag=True, help="Clear the flag instead of setting it.")
+@json_flag
 @account_option()
 @chain_options
 def flag_meter(label: str, reason: str, clear: bool, account_alias: str) -> None:
@@ -154,6 +156,7 @@ def flag_meter(label: str, reason: str, clear: bool, account_alias: str) -> None
 @operator.command("revoke-certificate")
 @click.argument("certificate_id", type=click.IntRange(min=1))
 @click.option("--reason", required=True, help="Why (recorded in the CertificateRevoked event).")
+@json_flag
 @account_option()
 @chain_options
 def revoke_certificate(certificate_id: int, reason: str, account_alias: str) -> None:
