@@ -13,10 +13,16 @@ import {IGenerationRegistry} from "./interfaces/IGenerationRegistry.sol";
 /// @title GenerationRegistry
 /// @notice The power-transaction ledger: accepts 30-minute readings signed by a quorum of oracles.
 /// @dev Invariants kept here:
-///  (1) per meter, every recorded reading starts at or after the previous one's end, so no
-///      (meter, interval) is counted twice and nothing overlaps (`_ledgers[id].lastEnd`);
+///  (1) per meter, a reading is recorded only if none of its slots is already recorded, so no
+///      (meter, interval) is counted twice and nothing overlaps (`_recorded`, one bit per slot);
 ///  (5) a batch counts only with EIP-712 signatures (domain: chain id + this contract) from at
-///      least `quorum` distinct registered signers, and each batch digest applies once.
+///      least `quorum` distinct registered signers, and each batch digest applies once;
+///  (9) overlap is decided per slot, not against a watermark, so correctly signed batches may
+///      land in any order and from any submitter: a late gap-filler before `lastEnd` is recorded,
+///      and a digest is never burned on readings skipped only because a later batch came first.
+/// Time is cut into slots of `slotSeconds()` (the interval at deployment). A reading must start
+/// on a multiple of the current interval, and the interval stays slotSeconds x 2^k (k <= 8), so
+/// a reading covers 2^k aligned bits of one 256-bit word and never straddles two.
 /// Trust: DEFAULT_ADMIN_ROLE manages the signer set, quorum, interval, margin and pause;
 /// CLAIMER_ROLE (the value exchange) marks generation as claimed. Nobody can edit a reading.
 contract GenerationRegistry is AccessControl, Pausable, EIP712, IGenerationRegistry {
@@ -41,6 +47,10 @@ contract GenerationRegistry is AccessControl, Pausable, EIP712, IGenerationRegis
     uint256 private constant CONSUMED = 0x80;
     uint256 private constant SOLD = 0xa0;
     uint256 private constant PURCHASED = 0xc0;
+    /// @dev Slots per bitmap word.
+    uint256 private constant WORD_BITS = 256;
+    /// @dev No word index reaches it (a start below 2^64 gives an index below 2^56).
+    uint256 private constant NO_WORD = type(uint256).max;
 
     /// @dev One slot per meter, touched once per run of that meter in a batch. uint56 holds
     /// 72 TWh, decades of a 1 GW plant; a reading that would overflow one is rejected
@@ -79,23 +89,35 @@ contract GenerationRegistry is AccessControl, Pausable, EIP712, IGenerationRegis
         uint256 purchasedWh;
         bytes32 evidence;
         bool firstEver;
-        uint64 firstStart;
+        uint256 loadedLastEnd;
+        uint256 minStart;
         bool dirty;
+        // The one bitmap word of this meter held in memory (index, bits incl. this run's);
+        // NO_WORD when none is. `mask` is the current reading's bits within that word.
+        uint256 wordIndex;
+        uint256 wordBits;
+        bool wordDirty;
+        uint256 mask;
     }
 
     IMemberRegistry private immutable _memberRegistry;
+    uint256 private immutable _slotSeconds;
     EnumerableSet.AddressSet private _signers;
     Config private _config;
     mapping(bytes32 meterId => MeterLedger) private _ledgers;
     mapping(bytes32 meterId => ClaimState) private _claims;
     mapping(bytes32 meterId => bytes32) private _evidence;
     mapping(bytes32 digest => bool) private _appliedBatches;
+    /// @dev Bit (slot % 256) of word (slot / 256) is set once the meter's slot is recorded,
+    /// slot = time / _slotSeconds. One word spans 256 slots (5.3 days of 30-minute readings),
+    /// so a run of one meter's consecutive readings touches one or two words.
+    mapping(bytes32 meterId => mapping(uint256 wordIndex => uint256 bits)) private _recorded;
 
     /// @param admin Receives DEFAULT_ADMIN_ROLE.
     /// @param memberRegistry_ Source of meters (owner, capacity, active flag).
     /// @param initialSigners Oracle signer addresses.
     /// @param quorum_ Signatures needed per batch (1 <= k <= n).
-    /// @param intervalSeconds_ Reading length, 1800 by default.
+    /// @param intervalSeconds_ Reading length, 1800 by default; also fixes `slotSeconds()`.
     /// @param capacityMarginBps_ Allowed generation above capacity x time, basis points.
     constructor(
         address admin,
@@ -107,6 +129,8 @@ contract GenerationRegistry is AccessControl, Pausable, EIP712, IGenerationRegis
     ) EIP712("ZCX GenerationRegistry", "1") {
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _memberRegistry = memberRegistry_;
+        if (intervalSeconds_ == 0 || intervalSeconds_ > 1 days) revert RegistryInvalidInterval(intervalSeconds_);
+        _slotSeconds = intervalSeconds_;
         for (uint256 i = 0; i < initialSigners.length; ++i) {
             _addSigner(initialSigners[i]);
         }
@@ -177,7 +201,9 @@ contract GenerationRegistry is AccessControl, Pausable, EIP712, IGenerationRegis
         _setQuorum(quorum_);
     }
 
-    /// @notice Sets the required reading length. DEFAULT_ADMIN_ROLE only.
+    /// @notice Sets the required reading length: slotSeconds() x 2^k (k <= 8), at most one day.
+    /// Readings then start on multiples of the new length; slots already recorded stay recorded,
+    /// so a longer reading over any of them is refused as an overlap. DEFAULT_ADMIN_ROLE only.
     function setIntervalSeconds(uint256 intervalSeconds_) external onlyRole(DEFAULT_ADMIN_ROLE) {
         _setIntervalSeconds(intervalSeconds_);
     }
@@ -221,7 +247,9 @@ contract GenerationRegistry is AccessControl, Pausable, EIP712, IGenerationRegis
         _hashReading(reading); // range-checks the uint64 words that _check reads unchecked
         Run memory run;
         _load(run, reading.meterId);
-        bytes memory reason = _check(reading, run, _config);
+        Config memory config = _config;
+        _aim(run, _word(reading, START) / _slotSeconds, _unitMask(config));
+        bytes memory reason = _check(reading, run, config);
         if (reason.length != 0) {
             assembly ("memory-safe") {
                 revert(add(reason, 0x20), mload(reason))
@@ -237,6 +265,22 @@ contract GenerationRegistry is AccessControl, Pausable, EIP712, IGenerationRegis
     /// @inheritdoc IGenerationRegistry
     function lastEnd(bytes32 meterId) external view returns (uint64) {
         return _ledgers[meterId].lastEnd;
+    }
+
+    /// @inheritdoc IGenerationRegistry
+    function isRecorded(bytes32 meterId, uint64 start, uint64 end) external view returns (bool) {
+        if (end <= start) return false;
+        uint256 slotSeconds = _slotSeconds;
+        uint256 last = (uint256(end) - 1) / slotSeconds;
+        for (uint256 slot = start / slotSeconds; slot <= last; ++slot) {
+            if (_recorded[meterId][slot / WORD_BITS] & (1 << (slot % WORD_BITS)) == 0) return false;
+        }
+        return true;
+    }
+
+    /// @inheritdoc IGenerationRegistry
+    function slotSeconds() external view returns (uint256) {
+        return _slotSeconds;
     }
 
     /// @inheritdoc IGenerationRegistry
@@ -309,6 +353,8 @@ contract GenerationRegistry is AccessControl, Pausable, EIP712, IGenerationRegis
         returns (uint256 accepted, uint256 rejected)
     {
         Run memory run;
+        uint256 slotSeconds = _slotSeconds;
+        uint256 unitMask = _unitMask(config);
         for (uint256 i = 0; i < readings.length; ++i) {
             Reading calldata reading = readings[i];
             bytes32 readingHash = _hashReading(reading);
@@ -318,6 +364,9 @@ contract GenerationRegistry is AccessControl, Pausable, EIP712, IGenerationRegis
                 _flush(run);
                 _load(run, meterId);
             }
+            uint256 slot = _word(reading, START) / slotSeconds;
+            if (slot / WORD_BITS != run.wordIndex) _flushWord(run);
+            _aim(run, slot, unitMask);
             bytes memory reason = _check(reading, run, config);
             if (reason.length != 0) {
                 emit ReadingRejected(meterId, i, reading, reason);
@@ -354,12 +403,45 @@ contract GenerationRegistry is AccessControl, Pausable, EIP712, IGenerationRegis
         run.purchasedWh = ledger.purchasedWh;
         run.evidence = _evidence[meterId];
         run.firstEver = ledger.lastEnd == 0;
+        run.loadedLastEnd = ledger.lastEnd;
+        run.minStart = type(uint256).max;
         run.dirty = false;
+        run.wordIndex = NO_WORD;
+        run.wordDirty = false;
     }
 
-    function _accumulate(Run memory run, Reading calldata reading, bytes32 readingHash) private pure {
-        if (!run.dirty) run.firstStart = uint64(_word(reading, START));
-        run.lastEnd = _word(reading, END);
+    /// @dev The bits of one reading of the current interval length, at slot 0 of a word:
+    /// interval = slotSeconds x 2^k with k <= 8 (kept by _setIntervalSeconds).
+    function _unitMask(Config memory config) private view returns (uint256) {
+        return type(uint256).max >> (WORD_BITS - config.intervalSeconds / _slotSeconds);
+    }
+
+    /// @dev Holds in memory the bitmap word of `slot` and sets run.mask to the reading's bits in
+    /// it. The caller writes back a dirty word first (_flushWord) when the word changes. The mask
+    /// is meaningful only for a reading of the current length on the grid, which _check verifies
+    /// before using it: then its 2^k bits start at a multiple of 2^k and fit in the word.
+    function _aim(Run memory run, uint256 slot, uint256 unitMask) private view {
+        uint256 wordIndex = slot / WORD_BITS;
+        if (wordIndex != run.wordIndex) {
+            run.wordIndex = wordIndex;
+            run.wordBits = _recorded[run.meterId][wordIndex];
+        }
+        run.mask = unitMask << (slot % WORD_BITS);
+    }
+
+    function _flushWord(Run memory run) private {
+        if (!run.wordDirty) return;
+        _recorded[run.meterId][run.wordIndex] = run.wordBits;
+        run.wordDirty = false;
+    }
+
+    function _accumulate(Run memory run, Reading calldata reading, bytes32 readingHash) private view {
+        uint256 start = _word(reading, START);
+        uint256 end = _word(reading, END);
+        if (start < run.minStart) run.minStart = start;
+        if (end > run.lastEnd) run.lastEnd = end; // lastEnd stays the latest end recorded
+        run.wordBits |= run.mask;
+        run.wordDirty = true;
         // No overflow: _check kept every total within uint56.
         unchecked {
             run.generatedWh += _word(reading, GENERATED);
@@ -380,6 +462,7 @@ contract GenerationRegistry is AccessControl, Pausable, EIP712, IGenerationRegis
 
     /// @dev One write per slot per run: this is what makes a batch cheap per reading.
     function _flush(Run memory run) private {
+        _flushWord(run);
         if (!run.dirty) return;
         // Every value was range-checked in _check; end <= block.timestamp fits uint32 until 2106.
         _ledgers[run.meterId] = MeterLedger(
@@ -390,7 +473,15 @@ contract GenerationRegistry is AccessControl, Pausable, EIP712, IGenerationRegis
             uint56(run.purchasedWh)
         );
         _evidence[run.meterId] = run.evidence;
-        if (run.firstEver) _claims[run.meterId].periodStart = run.firstStart;
+        // The next claim's period starts at the earliest unclaimed reading. Only a run that
+        // recorded something before the loaded lastEnd (a gap-filler) can lower it, so the
+        // ordinary in-order run never reads the claim slot.
+        if (run.firstEver) {
+            _claims[run.meterId].periodStart = uint64(run.minStart);
+        } else if (run.minStart < run.loadedLastEnd) {
+            ClaimState storage claimState = _claims[run.meterId];
+            if (run.minStart < claimState.periodStart) claimState.periodStart = uint64(run.minStart);
+        }
         run.dirty = false;
     }
 
@@ -412,8 +503,14 @@ contract GenerationRegistry is AccessControl, Pausable, EIP712, IGenerationRegis
                 RegistryBadIntervalLength.selector, meterId, start, end, uint256(config.intervalSeconds)
             );
         }
-        if (start < run.lastEnd) {
-            return abi.encodeWithSelector(RegistryReadingOverlaps.selector, meterId, start, uint64(run.lastEnd));
+        if (start % config.intervalSeconds != 0) {
+            return abi.encodeWithSelector(
+                RegistryReadingMisaligned.selector, meterId, start, uint256(config.intervalSeconds)
+            );
+        }
+        // run.wordBits holds the word of this reading's slots, this batch's bits included.
+        if (run.wordBits & run.mask != 0) {
+            return abi.encodeWithSelector(RegistryReadingOverlaps.selector, meterId, start, end);
         }
         if (end > block.timestamp) {
             return abi.encodeWithSelector(RegistryReadingInFuture.selector, meterId, end, block.timestamp);
@@ -521,6 +618,11 @@ contract GenerationRegistry is AccessControl, Pausable, EIP712, IGenerationRegis
 
     function _setIntervalSeconds(uint256 intervalSeconds_) private {
         if (intervalSeconds_ == 0 || intervalSeconds_ > 1 days) revert RegistryInvalidInterval(intervalSeconds_);
+        // A power-of-two count of slots, at most a word, keeps every aligned reading in one word.
+        uint256 width = intervalSeconds_ / _slotSeconds;
+        if (intervalSeconds_ % _slotSeconds != 0 || width > WORD_BITS || width & (width - 1) != 0) {
+            revert RegistryInvalidInterval(intervalSeconds_);
+        }
         _config.intervalSeconds = uint32(intervalSeconds_);
         emit IntervalSecondsSet(intervalSeconds_);
     }

@@ -11,11 +11,16 @@ import {IValueExchange} from "./interfaces/IValueExchange.sol";
 
 /// @title ValueExchange
 /// @notice Issues ZCV for verified generation: units = floor(Wh x unitsPerKwh / 1000).
-/// @dev Invariant (2): for every (registry, meter), issuedUnits <= sum over claims of
-/// claimed Wh x rate in force at that claim, because each claim mints the floor of exactly that
-/// product and the registry hands out each Wh once (`markClaimed`).
-/// Trust: DEFAULT_ADMIN_ROLE sets rates, accepts registries and pauses. Claims are open only to
-/// the meter's owner, for meters the operator has not flagged.
+/// @dev Invariant (2): for every (member registry, meter), issued units <= sum over claims of
+/// claimed Wh x the rate in force at the end of that claim's generation, because each claim
+/// mints the floor of exactly that product and the registry hands out each Wh once
+/// (`markClaimed`).
+/// One generation is claimed once even when several accepted generation registries share a
+/// member registry (and so the same meter): per (member registry, meter) the exchange keeps the
+/// registry claimed through and the latest period end claimed. A claim through another registry
+/// must start at or after that end; from then on that registry's claims must stay after it too.
+/// Trust: DEFAULT_ADMIN_ROLE sets and cancels future rates, accepts registries and pauses.
+/// Claims are open only to the meter's owner, for meters the operator has not flagged.
 contract ValueExchange is AccessControl, Pausable, IValueExchange {
     using SafeCast for uint256;
 
@@ -26,7 +31,7 @@ contract ValueExchange is AccessControl, Pausable, IValueExchange {
     IZeroCarbonValue private immutable _token;
     RateEntry[] private _rates;
     mapping(address registry => bool) private _registries;
-    mapping(address registry => mapping(bytes32 meterId => uint256)) private _issuedUnits;
+    mapping(IMemberRegistry members => mapping(bytes32 meterId => MeterClaims)) private _meterClaims;
 
     /// @param admin Receives DEFAULT_ADMIN_ROLE.
     /// @param token_ The ZCV token (this contract needs its ISSUER_ROLE).
@@ -50,10 +55,17 @@ contract ValueExchange is AccessControl, Pausable, IValueExchange {
         if (meter.spec.flagged) revert ExchangeMeterFlagged(meterId);
 
         IGenerationRegistry.Claim memory claimed = registry.markClaimed(meterId);
-        uint256 rate = rateAt(block.timestamp);
+        MeterClaims storage record = _meterClaims[members][meterId];
+        _checkNotClaimedElsewhere(record, registry, meterId, claimed.periodStart);
+        // The rate of the generation's end, not of the claim: waiting for an announced higher
+        // rate gains nothing. A claim spans many intervals, so this is the rate of its last one;
+        // certificates will become hourly (a later issue), making the rate exact per hour.
+        uint256 rate = rateAt(claimed.periodEnd);
         units = claimed.wh * rate / WH_PER_KWH;
         if (units == 0) revert ExchangeNothingToIssue(meterId, claimed.wh);
-        _issuedUnits[address(registry)][meterId] += units;
+        if (claimed.periodEnd > record.claimedUntil) record.claimedUntil = claimed.periodEnd;
+        record.claimedWh += claimed.wh.toUint96();
+        record.issuedUnits += units.toUint96();
 
         certificateId = _token.issue(
             msg.sender,
@@ -81,6 +93,22 @@ contract ValueExchange is AccessControl, Pausable, IValueExchange {
         if (effectiveFrom < last) revert ExchangeRateOutOfOrder(effectiveFrom, last);
         _rates.push(RateEntry(effectiveFrom, unitsPerKwh.toUint192()));
         emit RateScheduled(unitsPerKwh, effectiveFrom);
+    }
+
+    /// @inheritdoc IValueExchange
+    function cancelScheduledRate(uint256 index, uint64 effectiveFrom) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        uint256 count = _rates.length;
+        if (index >= count || _rates[index].effectiveFrom != effectiveFrom) {
+            revert ExchangeRateNotFound(index, effectiveFrom);
+        }
+        if (effectiveFrom <= block.timestamp) revert ExchangeRateInForce(index, effectiveFrom, block.timestamp);
+        uint256 unitsPerKwh = _rates[index].unitsPerKwh;
+        // Entries after a future one are future too (the schedule is sorted): only a few move.
+        for (uint256 i = index + 1; i < count; ++i) {
+            _rates[i - 1] = _rates[i];
+        }
+        _rates.pop();
+        emit RateCancelled(index, unitsPerKwh, effectiveFrom);
     }
 
     /// @notice Accepts a generation registry whose readings may be claimed. DEFAULT_ADMIN_ROLE only.
@@ -127,12 +155,34 @@ contract ValueExchange is AccessControl, Pausable, IValueExchange {
     }
 
     /// @inheritdoc IValueExchange
-    function issuedUnits(address registry, bytes32 meterId) external view returns (uint256) {
-        return _issuedUnits[registry][meterId];
+    function meterClaims(IMemberRegistry members, bytes32 meterId) external view returns (MeterClaims memory) {
+        return _meterClaims[members][meterId];
     }
 
     /// @inheritdoc IValueExchange
     function token() external view returns (IZeroCarbonValue) {
         return _token;
+    }
+
+    /// @dev Keeps one generation from being claimed through two registries that share the member
+    /// registry: a claim through a registry other than the last one used must start at or after
+    /// everything claimed so far, and that point becomes the new registry's floor.
+    function _checkNotClaimedElsewhere(
+        MeterClaims storage record,
+        IGenerationRegistry registry,
+        bytes32 meterId,
+        uint64 periodStart
+    ) private {
+        if (record.registry == address(registry)) {
+            if (periodStart < record.floor) {
+                revert ExchangeGenerationClaimedElsewhere(meterId, periodStart, record.floor);
+            }
+            return;
+        }
+        if (periodStart < record.claimedUntil) {
+            revert ExchangeGenerationClaimedElsewhere(meterId, periodStart, record.claimedUntil);
+        }
+        record.registry = address(registry);
+        record.floor = record.claimedUntil;
     }
 }

@@ -6,8 +6,8 @@ The argument, step by step:
 2. The signed transaction (hash, nonce, raw bytes) is written to the store BEFORE it is sent.
    A crash after sending therefore still knows what may be on chain.
 3. The registry applies a digest at most once (`isBatchApplied`, RegistryBatchAlreadyApplied),
-   and per meter only accepts readings starting at or after its watermark `lastEnd`. Resending
-   the same raw transaction, or a re-signed one for the same batch, can never count twice.
+   and per meter never records a reading over a slot it already holds, in any landing order.
+   Resending the same raw transaction, or a re-signed one for the same batch, never counts twice.
 4. On start and on every loop, open batches are reconciled: a receipt of any of the batch's
    transactions settles it; failing that, `isBatchApplied(digest)` plus a log search finds the
    transaction that applied it (also when another party submitted it); failing that, the batch

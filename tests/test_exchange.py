@@ -25,6 +25,11 @@ def claim(registered, owner, label=ALICE_PV):
     return registered.exchange.claim(registered.registry, meter_id(label), sender=owner)
 
 
+def issued(registered, mid):
+    """Units issued for `mid` of the platform's member registry, over every registry."""
+    return registered.exchange.meterClaims(registered.members, mid).issuedUnits
+
+
 # --------------------------------------------------------------------------- claims
 
 
@@ -44,7 +49,7 @@ def test_owner_claim_mints_wh_times_rate(registered, exchange, submit, alice, ep
         }
     ]
     assert registered.zcv.balanceOf(alice) == 3707
-    assert exchange.issuedUnits(registered.registry, MID) == 3707
+    assert issued(registered, MID) == 3707
     assert registered.registry.unclaimedWh(MID) == 0
     assert registered.registry.claimedWh(MID) == 3707
     assert exchange.token() == registered.zcv.address
@@ -162,7 +167,7 @@ def test_second_claim_gets_only_new_generation(registered, exchange, submit, ali
     assert second.periodEnd == epoch + 5 * INTERVAL
     assert (first.wh, second.wh) == (2100, 1200)
     assert registered.registry.claimedWh(MID) == 3300
-    assert exchange.issuedUnits(registered.registry, MID) == 3300
+    assert issued(registered, MID) == 3300
 
 
 def test_certificate_period_spans_a_gap_in_readings(registered, submit, alice, epoch):
@@ -191,13 +196,15 @@ def test_rate_schedule_applies_from_its_time(
     tx = claim(registered, alice)  # before its time: the old rate
     assert event_args(tx, exchange.Claimed)[0]["units"] == 1000
 
-    chain.mine(timestamp=effective)
-    record(registered, submit, ALICE_PV, [1000], epoch)
+    # Generation that ends once the new rate is in force gets it.
+    start = effective // INTERVAL * INTERVAL
+    chain.mine(timestamp=start + INTERVAL)
+    submit([reading(ALICE_PV, start, gen=1000)])
     tx = claim(registered, alice)
     (claimed,) = event_args(tx, exchange.Claimed)
     assert (claimed["units"], claimed["unitsPerKwh"]) == (2000, 2000)
     assert registered.zcv.certificate(2).units == 2000 and registered.zcv.certificate(2).wh == 1000
-    assert exchange.issuedUnits(registered.registry, MID) == 3000
+    assert issued(registered, MID) == 3000
 
 
 def test_rate_in_the_past_or_out_of_order_is_refused(exchange, admin, chain):
@@ -221,25 +228,29 @@ def test_only_the_admin_schedules_rates(exchange, alice, operator, chain):
     assert len(exchange.rates()) == 1
 
 
-def _rate_now(exchange, admin, chain, units_per_kwh):
+def _rate_now(exchange, admin, chain, units_per_kwh) -> int:
+    """Puts `units_per_kwh` in force; returns a grid time from which generation ends under it
+    (readings up to three intervals after it are already in the past)."""
     effective = chain.pending_timestamp + 5
     exchange.scheduleRate(units_per_kwh, effective, sender=admin)
-    chain.mine(timestamp=effective)
+    start = (effective // INTERVAL + 1) * INTERVAL
+    chain.mine(timestamp=start + 3 * INTERVAL)
+    return start
 
 
 def test_units_round_down(registered, exchange, submit, admin, alice, epoch, chain):
-    _rate_now(exchange, admin, chain, 1500)
-    record(registered, submit, ALICE_PV, [999], epoch)
+    start = _rate_now(exchange, admin, chain, 1500)
+    record(registered, submit, ALICE_PV, [999], start)
     tx = claim(registered, alice)
     assert event_args(tx, exchange.Claimed)[0]["units"] == 1498  # floor(999 x 1.5)
-    assert exchange.issuedUnits(registered.registry, MID) * 1000 <= 999 * 1500
+    assert issued(registered, MID) * 1000 <= 999 * 1500
 
 
 def test_claim_worth_less_than_a_unit_is_refused_and_keeps_the_generation(
     registered, exchange, submit, admin, alice, epoch, chain
 ):
-    _rate_now(exchange, admin, chain, 1)
-    record(registered, submit, ALICE_PV, [999], epoch)
+    start = _rate_now(exchange, admin, chain, 1)
+    record(registered, submit, ALICE_PV, [999], start)
     with reverts_with("ExchangeNothingToIssue", meterId=MID, wh=999):
         claim(registered, alice)
     assert registered.registry.unclaimedWh(MID) == 999  # the whole claim was undone
@@ -309,8 +320,8 @@ def test_second_registry_issues_certificates_of_its_own(
         1500,
     )
     assert bytes(b.evidence) == bytes(ledger.evidenceHead(mid))
-    assert exchange.issuedUnits(ledger, mid) == 1500
-    assert exchange.issuedUnits(registered.registry, mid) == 0
+    assert exchange.meterClaims(members, mid).issuedUnits == 1500
+    assert exchange.meterClaims(registered.members, mid).issuedUnits == 0
     assert registered.zcv.balanceOf(alice) == 2500
 
 
@@ -340,3 +351,169 @@ def test_paused_registry_stops_claims(registered, submit, admin, alice, epoch):
     registered.registry.unpause(sender=admin)
     claim(registered, alice)
     assert registered.zcv.balanceOf(alice) == 1000
+
+
+# --------------------------------------------------------------- rate at the generation's end
+
+
+def test_waiting_for_an_announced_higher_rate_gains_nothing(
+    registered, exchange, submit, admin, alice, epoch, chain
+):
+    """The rate is the one in force when the claimed generation ended, not at claim time."""
+    record(registered, submit, ALICE_PV, [1000, 1000], epoch)  # ends 30 days ago
+    effective = chain.pending_timestamp + 3600
+    exchange.scheduleRate(5000, effective, sender=admin)
+    chain.mine(timestamp=effective + 60)
+    assert exchange.rateAt(chain.pending_timestamp) == 5000  # the higher rate is in force now
+    tx = claim(registered, alice)
+    (claimed,) = event_args(tx, exchange.Claimed)
+    assert (claimed["wh"], claimed["units"], claimed["unitsPerKwh"]) == (2000, 2000, 1000)
+    assert registered.zcv.certificate(claimed["certificateId"]).periodEnd < effective
+
+
+def test_rate_of_a_claim_is_the_one_at_its_last_recorded_end(
+    registered, exchange, submit, admin, alice, epoch, chain
+):
+    """A claim spanning a rate change takes the rate at its end (certificates become hourly in a
+    later issue; until then a claim's last interval sets its rate)."""
+    effective = (chain.pending_timestamp // INTERVAL + 2) * INTERVAL
+    exchange.scheduleRate(3000, effective, sender=admin)
+    chain.mine(timestamp=effective + INTERVAL)
+    submit([reading(ALICE_PV, effective - INTERVAL, gen=500)])  # ends exactly at `effective`
+    tx = claim(registered, alice)
+    assert event_args(tx, exchange.Claimed)[0]["unitsPerKwh"] == 3000
+    # A late gap-filler before the change, claimed alone, gets the rate of its own end.
+    submit([reading(ALICE_PV, epoch, gen=500)])
+    tx = claim(registered, alice)
+    (claimed,) = event_args(tx, exchange.Claimed)
+    # Its period reaches up to the meter's lastEnd (the end of everything recorded), so the rate
+    # is still the one at that end; the period start tells the certificate covers the old reading.
+    cert = registered.zcv.certificate(claimed["certificateId"])
+    assert (cert.periodStart, cert.periodEnd) == (epoch, effective)
+    assert claimed["unitsPerKwh"] == exchange.rateAt(effective)
+
+
+# --------------------------------------------------------------------------- cancel a rate
+
+
+def test_far_future_rate_scheduled_by_mistake_can_be_cancelled(exchange, admin, chain):
+    now = chain.pending_timestamp
+    mistake = now + 10 * 365 * 86400
+    exchange.scheduleRate(1, mistake, sender=admin)
+    with reverts_with(
+        "ExchangeRateOutOfOrder", effectiveFrom=now + 3600, lastEffectiveFrom=mistake
+    ):
+        exchange.scheduleRate(1200, now + 3600, sender=admin)  # blocked by the mistake
+    tx = exchange.cancelScheduledRate(1, mistake, sender=admin)
+    assert event_args(tx, exchange.RateCancelled) == [
+        {"index": 1, "unitsPerKwh": 1, "effectiveFrom": mistake}
+    ]
+    assert [tuple(r) for r in exchange.rates()] == [(0, 1000)]
+    exchange.scheduleRate(1200, now + 3600, sender=admin)  # no longer blocked
+    assert exchange.rateAt(mistake) == 1200
+
+
+def test_cancel_keeps_the_schedule_sorted_and_checks_index_and_time(exchange, admin, chain):
+    now = chain.pending_timestamp
+    times = [now + 3600, now + 7200, now + 10800]
+    for i, t in enumerate(times):
+        exchange.scheduleRate(2000 + i, t, sender=admin)
+    with reverts_with("ExchangeRateNotFound", index=1, effectiveFrom=times[1]):
+        exchange.cancelScheduledRate(1, times[1], sender=admin)  # index 1 is times[0]
+    with reverts_with("ExchangeRateNotFound", index=9, effectiveFrom=times[1]):
+        exchange.cancelScheduledRate(9, times[1], sender=admin)
+    exchange.cancelScheduledRate(2, times[1], sender=admin)
+    assert [tuple(r) for r in exchange.rates()] == [(0, 1000), (times[0], 2000), (times[2], 2002)]
+    assert exchange.rateAt(times[1]) == 2000 and exchange.rateAt(times[2]) == 2002
+
+
+def test_rate_in_force_cannot_be_cancelled(exchange, admin, chain):
+    with reverts_with("ExchangeRateInForce", index=0, effectiveFrom=0):
+        exchange.cancelScheduledRate(0, 0, sender=admin)
+    effective = chain.pending_timestamp + 60
+    exchange.scheduleRate(3000, effective, sender=admin)
+    chain.mine(timestamp=effective)  # in force from this very second
+    with reverts_with("ExchangeRateInForce", index=1, effectiveFrom=effective):
+        exchange.cancelScheduledRate(1, effective, sender=admin)
+    assert len(exchange.rates()) == 2
+
+
+@pytest.mark.parametrize("who", ["alice", "operator"])
+def test_only_the_admin_cancels_rates(exchange, admin, chain, request, who):
+    caller = request.getfixturevalue(who)
+    effective = chain.pending_timestamp + 3600
+    exchange.scheduleRate(3000, effective, sender=admin)
+    with reverts_with("AccessControlUnauthorizedAccount", account=caller):
+        exchange.cancelScheduledRate(1, effective, sender=caller)
+    assert len(exchange.rates()) == 2
+
+
+# ------------------------------------------------- two registries over one member registry
+
+
+@pytest.fixture
+def twin_ledger(registered, project, admin, oracle_addresses):
+    """A second accepted generation registry over the SAME member registry (same meters)."""
+    ledger = admin.deploy(
+        project.GenerationRegistry, admin, registered.members, oracle_addresses, 2, INTERVAL, 1000
+    )
+    registered.exchange.acceptRegistry(ledger, sender=admin)
+    ledger.grantRole(ledger.CLAIMER_ROLE(), registered.exchange, sender=admin)
+    return ledger
+
+
+def _submit_to(ledger, readings, chain, oracle_keys, sender):
+    ledger.submitBatch(
+        [r.as_tuple() for r in readings],
+        sign_quorum(readings, chain.chain_id, str(ledger.address), oracle_keys[:2]),
+        sender=sender,
+    )
+
+
+def test_same_generation_through_two_registries_is_claimed_once(
+    registered, exchange, submit, twin_ledger, alice, oracle_keys, epoch, chain
+):
+    readings = [reading(ALICE_PV, epoch + i * INTERVAL, gen=1000) for i in range(3)]
+    submit(readings)
+    _submit_to(twin_ledger, readings, chain, oracle_keys, alice)  # the same generation again
+    claim(registered, alice)
+    supply = registered.zcv.totalSupply()
+    with reverts_with(
+        "ExchangeGenerationClaimedElsewhere",
+        meterId=MID,
+        periodStart=epoch,
+        claimedUntil=epoch + 3 * INTERVAL,
+    ):
+        exchange.claim(twin_ledger, MID, sender=alice)
+    assert registered.zcv.totalSupply() == supply == 3000  # the second claim got nothing
+    record_ = exchange.meterClaims(registered.members, MID)
+    assert (record_.registry, record_.claimedUntil, record_.claimedWh, record_.issuedUnits) == (
+        registered.registry.address,
+        epoch + 3 * INTERVAL,
+        3000,
+        3000,
+    )
+    assert twin_ledger.unclaimedWh(MID) == 3000  # left unclaimed there, never minted
+
+
+def test_a_meter_may_move_to_another_registry_for_later_generation_only(
+    registered, exchange, submit, twin_ledger, alice, oracle_keys, epoch, chain
+):
+    first = [reading(ALICE_PV, epoch + i * INTERVAL, gen=1000) for i in range(2)]
+    submit(first)
+    claim(registered, alice)
+    later = [reading(ALICE_PV, epoch + (2 + i) * INTERVAL, gen=700) for i in range(2)]
+    _submit_to(twin_ledger, later, chain, oracle_keys, alice)
+    tx = exchange.claim(twin_ledger, MID, sender=alice)  # after what was claimed: fine
+    assert event_args(tx, exchange.Claimed)[0]["wh"] == 1400
+    # The old registry now records the same later generation: claiming it is refused.
+    submit(later)
+    with reverts_with("ExchangeGenerationClaimedElsewhere", claimedUntil=epoch + 4 * INTERVAL):
+        claim(registered, alice)
+    # And the new registry cannot reach back before its own start (e.g. a copy of `first`).
+    _submit_to(twin_ledger, first, chain, oracle_keys, alice)
+    with reverts_with(
+        "ExchangeGenerationClaimedElsewhere", periodStart=epoch, claimedUntil=first[-1].end
+    ):
+        exchange.claim(twin_ledger, MID, sender=alice)
+    assert issued(registered, MID) == 2000 + 1400

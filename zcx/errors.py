@@ -15,8 +15,10 @@ SENTENCES: dict[str, str] = {
     "RegistryUnknownMeter": "the meter is not registered",
     "RegistryInactiveMeter": "the meter is deactivated",
     "RegistryBadIntervalLength": "the interval does not last exactly {expectedSeconds} seconds",
-    "RegistryReadingOverlaps": "the interval starts before the meter's last recorded end {lastEnd} "
-    "(an overlap or a replay)",
+    "RegistryReadingOverlaps": "the interval [{start}, {end}) covers time already recorded for "
+    "this meter (a replay, or other figures for the same time)",
+    "RegistryReadingMisaligned": "the interval must start on a multiple of {intervalSeconds} "
+    "seconds",
     "RegistryReadingInFuture": "the interval ends in the future",
     "RegistryReadingBeforeCommissioning": "the interval starts before the meter was commissioned",
     "RegistryGenerationExceedsCapacity": "generation {generatedWh} Wh exceeds what the meter's "
@@ -33,6 +35,11 @@ SENTENCES: dict[str, str] = {
     "ExchangeMeterFlagged": "the operator has flagged this meter; claims are refused",
     "ExchangeUnknownRegistry": "the exchange does not accept this registry",
     "ExchangeNothingToIssue": "the claimable generation is worth less than one unit",
+    "ExchangeGenerationClaimedElsewhere": "generation from {periodStart} may already be claimed "
+    "through another registry (claimed up to {claimedUntil})",
+    "ExchangeRateInForce": "rate entry {index} is already in force and cannot be cancelled",
+    "ExchangeRateNotFound": "no scheduled rate has index {index} and effective time "
+    "{effectiveFrom}",
     "ZcvCertificateRevoked": "certificate {certificateId} is revoked; "
     "its units cannot move or be retired",
     "ZcvTooManyLots": "the transfer would touch more than {maxLots} certificate lots; send less "

@@ -10,6 +10,9 @@ import {IMemberRegistry} from "./IMemberRegistry.sol";
 /// (carrying the ABI-encoded custom error as its reason) and changes no state; the good readings
 /// of the same batch are recorded. An oracle therefore never has to re-sign to get good readings
 /// past a bad one, and learns each bad reading's reason from the receipt.
+/// Order: overlap is decided per recorded slot, not against a watermark, so batches may land in
+/// any order (invariant 9). A reading is refused as an overlap only if one of its slots is
+/// already recorded: by a replay, or by a reading with other figures for the same time.
 interface IGenerationRegistry {
     /// @notice One meter's figures over one interval [start, end), whole Wh. EIP-712 type `Reading`.
     struct Reading {
@@ -38,7 +41,8 @@ interface IGenerationRegistry {
         bytes32 evidence;
     }
 
-    /// @notice A reading was recorded. Log order within a batch is the batch order.
+    /// @notice A reading was recorded. Log order within a batch is the batch order; a meter's
+    /// readings may be recorded out of time order (a late gap-filler), never overlapping.
     event ReadingRecorded(
         bytes32 indexed meterId,
         uint64 start,
@@ -72,7 +76,11 @@ interface IGenerationRegistry {
     error RegistryUnknownMeter(bytes32 meterId);
     error RegistryInactiveMeter(bytes32 meterId);
     error RegistryBadIntervalLength(bytes32 meterId, uint64 start, uint64 end, uint256 expectedSeconds);
-    error RegistryReadingOverlaps(bytes32 meterId, uint64 start, uint64 lastEnd);
+    /// @notice Thrown when [start, end) covers a slot of the meter that is already recorded (a
+    /// replay, or other figures for the same time).
+    error RegistryReadingOverlaps(bytes32 meterId, uint64 start, uint64 end);
+    /// @notice Thrown when the reading does not start on a multiple of the interval length.
+    error RegistryReadingMisaligned(bytes32 meterId, uint64 start, uint256 intervalSeconds);
     error RegistryReadingInFuture(bytes32 meterId, uint64 end, uint256 now_);
     error RegistryReadingBeforeCommissioning(bytes32 meterId, uint64 start, uint40 commissionedAt);
     error RegistryGenerationExceedsCapacity(bytes32 meterId, uint64 generatedWh, uint256 maxWh);
@@ -90,6 +98,8 @@ interface IGenerationRegistry {
     error RegistryInvalidQuorum(uint256 quorum, uint256 signerCount);
     error RegistrySignerAlreadyAdded(address signer);
     error RegistrySignerNotFound(address signer);
+    /// @notice Thrown when an interval length is zero, over a day, or not slotSeconds() x 2^k with
+    /// k <= 8 (the recorded-slot bitmap needs each aligned reading inside one 256-bit word).
     error RegistryInvalidInterval(uint256 intervalSeconds);
     error RegistryNothingToClaim(bytes32 meterId);
 
@@ -104,7 +114,9 @@ interface IGenerationRegistry {
         returns (uint256 accepted, uint256 rejected);
 
     /// @notice Turns a meter's verified, unclaimed generation into a claim. CLAIMER_ROLE only.
-    /// @return claim The Wh, the period [start, end) and the evidence digest at claim time.
+    /// @return claim The Wh, the period and the evidence digest at claim time. The period runs
+    /// from the earliest start among the claimed readings (or the previous claim's end, if
+    /// earlier) to the meter's lastEnd, so it covers late gap-fillers too.
     function markClaimed(bytes32 meterId) external returns (Claim memory claim);
 
     /// @notice The EIP-712 digest the oracles sign for `readings`.
@@ -118,9 +130,18 @@ interface IGenerationRegistry {
     /// @return True once applied.
     function isBatchApplied(bytes32 digest) external view returns (bool);
 
-    /// @notice End of the meter's last recorded interval: the next reading must start at or after it.
+    /// @notice The latest end of the meter's recorded intervals. Readings before it are still
+    /// accepted when their slots are free (gap-fillers); see `isRecorded`.
     /// @return Unix seconds; 0 before the first reading.
     function lastEnd(bytes32 meterId) external view returns (uint64);
+
+    /// @notice Whether every slot that [start, end) touches is recorded for the meter.
+    /// @return True when all are recorded (false for an empty interval).
+    function isRecorded(bytes32 meterId, uint64 start, uint64 end) external view returns (bool);
+
+    /// @notice The slot length of the recorded-slot bitmap: the interval length at deployment.
+    /// @return Seconds.
+    function slotSeconds() external view returns (uint256);
 
     /// @notice Running PQ1..PQ4 totals of one meter.
     /// @return The totals.

@@ -2,16 +2,28 @@
 pragma solidity 0.8.28;
 
 import {IGenerationRegistry} from "./IGenerationRegistry.sol";
+import {IMemberRegistry} from "./IMemberRegistry.sol";
 import {IZeroCarbonValue} from "./IZeroCarbonValue.sol";
 
 /// @title IValueExchange
 /// @notice Turns verified, unclaimed generation into ZCV at the rate in force (the patent's
 /// virtual currency exchange 90). It may serve several generation registries.
 interface IValueExchange {
-    /// @notice A rate that applies to claims made at or after `effectiveFrom`.
+    /// @notice A rate that applies to generation ending at or after `effectiveFrom`.
     struct RateEntry {
         uint64 effectiveFrom;
         uint192 unitsPerKwh;
+    }
+
+    /// @notice What has been claimed of one meter of one member registry, over every accepted
+    /// generation registry that shares that member registry.
+    /// Two storage slots, written once per claim: 2^96 Wh or units is far beyond any meter.
+    struct MeterClaims {
+        address registry; // the generation registry the last claim went through
+        uint64 floor; // claims through `registry` must start at or after this
+        uint64 claimedUntil; // latest generation end claimed, through any registry
+        uint96 claimedWh;
+        uint96 issuedUnits;
     }
 
     event Claimed(
@@ -24,6 +36,8 @@ interface IValueExchange {
         uint256 unitsPerKwh
     );
     event RateScheduled(uint256 unitsPerKwh, uint64 effectiveFrom);
+    /// @notice A future rate was removed from the schedule; later entries moved down one index.
+    event RateCancelled(uint256 index, uint256 unitsPerKwh, uint64 effectiveFrom);
     event RegistryAccepted(address indexed registry);
     event RegistryRemoved(address indexed registry);
 
@@ -34,8 +48,16 @@ interface IValueExchange {
     error ExchangeNothingToIssue(bytes32 meterId, uint256 wh);
     error ExchangeRateInPast(uint64 effectiveFrom, uint256 now_);
     error ExchangeRateOutOfOrder(uint64 effectiveFrom, uint64 lastEffectiveFrom);
+    /// @notice Thrown when no schedule entry has this index and effective time.
+    error ExchangeRateNotFound(uint256 index, uint64 effectiveFrom);
+    /// @notice Thrown when cancelling a rate already in force (effective at or before now).
+    error ExchangeRateInForce(uint256 index, uint64 effectiveFrom, uint256 now_);
+    /// @notice Thrown when a claim's generation starts before `claimedUntil`, a point up to which
+    /// this meter's generation may already have been claimed through another registry.
+    error ExchangeGenerationClaimedElsewhere(bytes32 meterId, uint64 periodStart, uint64 claimedUntil);
 
-    /// @notice Claims the caller's meter's unclaimed generation as ZCV under a new certificate.
+    /// @notice Claims the caller's meter's unclaimed generation as ZCV under a new certificate, at
+    /// the rate in force at the end of that generation (the claim's period end).
     /// @param registry An accepted generation registry.
     /// @param meterId The caller's meter.
     /// @return certificateId The new certificate.
@@ -49,6 +71,11 @@ interface IValueExchange {
     /// @param effectiveFrom When it takes effect; not in the past, not before the last scheduled one.
     function scheduleRate(uint256 unitsPerKwh, uint64 effectiveFrom) external;
 
+    /// @notice Removes a scheduled rate not yet in force. DEFAULT_ADMIN_ROLE only.
+    /// @param index The entry's index in `rates()`.
+    /// @param effectiveFrom The entry's effective time (guards against a stale index).
+    function cancelScheduledRate(uint256 index, uint64 effectiveFrom) external;
+
     /// @notice The rate in force at `timestamp`.
     /// @return ZCV units per kWh.
     function rateAt(uint256 timestamp) external view returns (uint256);
@@ -61,9 +88,9 @@ interface IValueExchange {
     /// @return True when accepted.
     function isRegistry(address registry) external view returns (bool);
 
-    /// @notice Units issued so far for one meter of one registry.
-    /// @return Units.
-    function issuedUnits(address registry, bytes32 meterId) external view returns (uint256);
+    /// @notice Claims so far of one meter of one member registry, over all generation registries.
+    /// @return The record (registry last claimed through, floor, claimed-until, Wh, units).
+    function meterClaims(IMemberRegistry members, bytes32 meterId) external view returns (MeterClaims memory);
 
     /// @notice The token this exchange mints.
     /// @return ZCV.

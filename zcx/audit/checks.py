@@ -95,11 +95,13 @@ def _cap(check: str, findings: list[Finding], total: int, config: AuditConfig) -
 
 
 def check_no_double_count(ledger: Ledger, config: AuditConfig) -> list[Finding]:
-    """Invariant 1: per meter, readings (in chain order) never overlap nor repeat an interval."""
+    """Invariant 1: per meter, no two recorded readings overlap nor repeat an interval. Readings
+    may be recorded out of time order (a late gap-filler, invariant 9), so they are compared in
+    time order, not chain order."""
     r = ledger.readings
     if r.empty:
         return []
-    ordered = r.sort_values(["meter_id", "pos"], kind="stable")
+    ordered = r.sort_values(["meter_id", "start", "pos"], kind="stable")
     meter = ordered["meter_id"].cat.codes.to_numpy()
     start = ordered["start"].to_numpy()
     prev_end = np.roll(ordered["end"].to_numpy(), 1)
@@ -113,7 +115,7 @@ def check_no_double_count(ledger: Ledger, config: AuditConfig) -> list[Finding]:
         out.append(
             violation(
                 "no_double_count",
-                f"interval [{row.start}, {row.end}) starts before the previous reading's end "
+                f"interval [{row.start}, {row.end}) overlaps a recorded reading ending at "
                 f"{prev_end[i]} or repeats an interval already counted",
                 subject=str(row.meter),
                 block=int(row.block),
@@ -287,10 +289,20 @@ def check_zone_peers(ledger: Ledger, config: AuditConfig) -> list[Finding]:
 
 
 def _rate_at(rates: pd.DataFrame, before_pos: int, timestamp: int) -> int | None:
-    known = rates[rates["pos"] < before_pos]
-    for row in known.iloc[::-1].itertuples(index=False):  # newest first, as rateAt does
-        if int(row.effective_from) <= timestamp:
-            return int(row.units_per_kwh)
+    """rateAt(timestamp) as the schedule stood just before log position `before_pos`: replays
+    RateScheduled appends and RateCancelled removals in log order."""
+    schedule: list[tuple[int, int]] = []
+    for row in rates[rates["pos"] < before_pos].itertuples(index=False):
+        index = int(row.cancel_index)
+        if index < 0:
+            schedule.append((int(row.effective_from), int(row.units_per_kwh)))
+        elif index < len(schedule):
+            del schedule[index]
+        else:
+            return None  # a cancellation of an entry that never existed: no rate to trust
+    for effective_from, units_per_kwh in reversed(schedule):  # newest first, as rateAt does
+        if effective_from <= timestamp:
+            return units_per_kwh
     return None
 
 
@@ -316,7 +328,8 @@ def _meter_streams(
 
 def check_issued_within_verified(ledger: Ledger, config: AuditConfig) -> list[Finding]:
     """Invariant 2: each claim's Wh is the PQ1 recorded since the meter's previous claim, its
-    period matches those readings, and its units are at most Wh x the rate in force."""
+    period matches those readings, and its units are at most Wh x the rate in force at the end
+    of the claimed generation (the period end), as the schedule stood at the claim."""
     claims = ledger.claims
     out: list[Finding] = []
     if claims.empty:
@@ -351,8 +364,11 @@ def check_issued_within_verified(ledger: Ledger, config: AuditConfig) -> list[Fi
                 )
             )
         if n > done:
-            want_start = int(starts[done]) if last_end is None else last_end
-            want_end = int(ends[n - 1])
+            # From the earliest reading claimed (gap-fillers may come late) or the previous
+            # claim's end, whichever is earlier; to the latest end recorded so far.
+            earliest = int(starts[done:n].min())
+            want_start = earliest if last_end is None else min(earliest, last_end)
+            want_end = int(ends[:n].max())
             if (int(c.period_start), int(c.period_end)) != (want_start, want_end):
                 out.append(
                     violation(
@@ -364,12 +380,13 @@ def check_issued_within_verified(ledger: Ledger, config: AuditConfig) -> list[Fi
                     )
                 )
             previous[c.meter_id] = (n, want_end)
-        rate = _rate_at(ledger.rates, int(c.pos), int(c.timestamp))
+        rate = _rate_at(ledger.rates, int(c.pos), int(c.period_end))
         if rate is None or int(c.units_per_kwh) != rate:
             out.append(
                 violation(
                     "issued_within_verified",
-                    f"claim used {c.units_per_kwh} units/kWh; the rate in force was {rate}",
+                    f"claim used {c.units_per_kwh} units/kWh; the rate in force at the "
+                    f"generation's end {c.period_end} was {rate}",
                     subject=subject,
                     block=int(c.block),
                 )

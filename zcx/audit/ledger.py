@@ -325,6 +325,18 @@ def _config_history(tables: Mapping[str, EventTable]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True).sort_values("pos", ignore_index=True)
 
 
+def _rates(tables: Mapping[str, EventTable]) -> pd.DataFrame:
+    """The rate schedule's history in log order: RateScheduled rows (cancel_index -1) and
+    RateCancelled rows (cancel_index = the entry removed), so a replay can rebuild the schedule
+    as it stood at any log position."""
+    names = {"unitsPerKwh": "units_per_kwh", "effectiveFrom": "effective_from"}
+    scheduled = _frame(tables["ValueExchange.RateScheduled"], names)
+    scheduled["cancel_index"] = -1
+    cancelled = _frame(tables["ValueExchange.RateCancelled"], {**names, "index": "cancel_index"})
+    frames = [f for f in (scheduled, cancelled) if not f.empty] or [scheduled]
+    return pd.concat(frames, ignore_index=True).sort_values("pos", ignore_index=True)
+
+
 def _claims(tables: Mapping[str, EventTable]) -> pd.DataFrame:
     ex = _frame(
         tables["ValueExchange.Claimed"],
@@ -468,10 +480,7 @@ def build_ledger(
     revocations = _frame(
         tables["ZeroCarbonValue.CertificateRevoked"], {"certificateId": "certificate_id"}
     )
-    rates = _frame(
-        tables["ValueExchange.RateScheduled"],
-        {"unitsPerKwh": "units_per_kwh", "effectiveFrom": "effective_from"},
-    )
+    rates = _rates(tables)
 
     wanted = set(claims["block"]) | set(retirements["block"]) | set(revocations["block"])
     wanted |= set(batches["block"]) | set(payments["block"])
