@@ -7,6 +7,7 @@ from ape.logging import logger
 
 from zcx import deployments
 from zcx.deploy import attach, deploy_all, describe, is_live
+from zcx.dr import deploy_demand_response
 from zcx.market import deploy_market, deploy_mock_yen
 
 
@@ -118,8 +119,13 @@ def cli(
             treasury=operator,
         )
         record.contracts["ZcvMarket"] = str(market.address)
+        # Demand-response rewards are paid in the same token; the operator announces and pays.
+        dr = deploy_demand_response(account, operator, payment_token, contracts.registry)
+        record.contracts["DemandResponse"] = str(dr.address)
     else:
-        logger.warning("No --payment-token given: the market was not deployed.")
+        logger.warning(
+            "No --payment-token given: the market and demand response were not deployed."
+        )
     path = deployments.save(record)
     logger.success(f"Deployed to chain {chain.chain_id}; wrote {path}")
     _print(record.contracts, first_block)

@@ -148,6 +148,7 @@ class DemoResult:
     rate_units_per_kwh: int
     trades: pd.DataFrame = field(default_factory=pd.DataFrame)
     settlement: pd.DataFrame = field(default_factory=pd.DataFrame)
+    demand_response: DemandResponseOutcome | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -710,6 +711,125 @@ def _hex_key(key: Any) -> str:
     return "0x" + raw.hex()
 
 
+# ---------------------------------------------------------------------------------- demand response
+
+DR_SLOTS = 4  # 17:00-19:00 JST, the evening peak
+DR_HOUR_JST = 17
+DR_RATE_JPYT_PER_KWH = 30
+DR_CUT = 0.3  # responding members consume 30 % less in the event's slots (zcx.sim.curtail)
+
+
+@dataclass
+class DemandResponseOutcome:
+    """The demo's demand-response event: per-member figures, or why it did not run."""
+
+    note: str
+    results: pd.DataFrame = field(default_factory=pd.DataFrame)
+    checks: dict[str, bool] = field(default_factory=dict)
+
+
+def _dr_event_day(simulation: Simulation, now: int) -> dt.date | None:
+    """The next weekday evening peak after `now`, when it has >= 5 earlier weekday peaks from the
+    window's start on (ERAB's 5 like days); None when the window is too short."""
+    from zcx.dr import CANDIDATE_DAYS, WEEKDAY, day_type
+
+    def peak(day: dt.date) -> int:
+        return int(dt.datetime(day.year, day.month, day.day, DR_HOUR_JST, tzinfo=JST).timestamp())
+
+    day = dt.datetime.fromtimestamp(now, JST).date()
+    while peak(day) <= now + 3600 or day_type(day) != WEEKDAY:  # the next weekday peak
+        day += dt.timedelta(days=1)
+    like = [
+        day - dt.timedelta(days=k)
+        for k in range(1, 31)
+        if day_type(day - dt.timedelta(days=k)) == WEEKDAY
+        and peak(day - dt.timedelta(days=k)) >= simulation.start
+    ]
+    return day if len(like) >= CANDIDATE_DAYS else None
+
+
+def demand_response_phase(
+    contracts: Contracts,
+    deployment: deployments.Deployment,
+    participants: list[Participant],
+    simulation: Simulation,
+    options: DemoOptions,
+    console: Console,
+) -> DemandResponseOutcome:
+    """One demand-response event after the window: announce it on chain before its readings
+    exist, simulate the days up to its end with half the zone's members cutting load in its
+    slots, move the devnet's clock past its end, record those readings (signed with the devnet
+    oracle key: the oracle service has stopped by now), measure High 4 of 5 from the chain, pay
+    every reward in one transaction, and check the payments against a fresh recomputation."""
+    from ape import accounts, chain, project
+
+    from zcx.dr import DR_CONTRACT, DemandResponseClient, deploy_demand_response
+    from zcx.sim.curtail import curtail
+
+    community = [p.spec for p in participants]
+    now = chain_now()
+    day = _dr_event_day(simulation, now)
+    if day is None:
+        return DemandResponseOutcome(
+            f"no demand-response event: --days {options.days} gives fewer than 5 earlier "
+            "weekday evening peaks (ERAB High 4 of 5 needs 5 like days; use --days 7)"
+        )
+    admin, operator = accounts.test_accounts[0], accounts.test_accounts[1]
+    if DR_CONTRACT not in deployment.contracts:
+        jpyt = deployment.address(PAYMENT_TOKEN_CONTRACT)
+        dr = deploy_demand_response(admin, operator, jpyt, contracts.registry)
+        deployment.contracts[DR_CONTRACT] = str(dr.address)
+        deployments.save(deployment, options.deployments_dir)
+    client = DemandResponseClient(deployment, project)
+    zone = max(
+        sorted({m.zone for m in community}), key=lambda z: sum(m.zone == z for m in community)
+    )
+    start = int(dt.datetime(day.year, day.month, day.day, DR_HOUR_JST, tzinfo=JST).timestamp())
+    rate = DR_RATE_JPYT_PER_KWH * YEN
+    announced = client.announce(operator, zone, start, DR_SLOTS, 5_000, rate)
+    event_id = int(announced.values["event_id"])
+    end = start + DR_SLOTS * 1800
+    window_end = simulation.start + simulation.slots * 1800
+    extra = simulate(community, window_end, (end - window_end) // 1800, options.seed + 1)
+    in_zone = [m for m in community if m.zone == zone]
+    responders = [m.meter_label for m in in_zone[::2]]  # every second member answers
+    readings = curtail(extra.readings, responders, range(start, end, 1800), DR_CUT)
+    chain.pending_timestamp = max(end + 60, int(chain.pending_timestamp))
+    chain.mine()
+    with _progress(console) as progress:
+        deliver_direct(contracts, deployment, readings, progress)
+    results = client.results(event_id)
+    jpyt_token = project.MockYenToken.at(deployment.address(PAYMENT_TOKEN_CONTRACT))
+    jpyt_token.mint(operator, results.total_reward, sender=operator)
+    settled = client.settle(operator, results)
+    receipt = chain.provider.get_receipt(settled.txn_hash)
+    paid = {
+        str(e.member): (int(e.reducedWh), int(e.amount))
+        for e in receipt.events
+        if e.event_name == "DemandResponseRewarded"
+    }
+    fresh = client.results(event_id)  # recomputed from the chain after the payment
+    expected = {m.member: (m.reduced_wh, m.reward) for m in fresh.members if m.status == "measured"}
+    spec_of = {p.address: p.spec for p in participants}
+    table = fresh.table()
+    table.insert(1, "name", [spec_of[a].name if a in spec_of else "" for a in table["member"]])
+    table.insert(
+        2,
+        "responded",
+        [a in spec_of and spec_of[a].meter_label in responders for a in table["member"]],
+    )
+    return DemandResponseOutcome(
+        f"event {event_id} in {zone}, {day} {DR_HOUR_JST}:00-{DR_HOUR_JST + 2}:00 JST, "
+        f"{DR_RATE_JPYT_PER_KWH} JPYT/kWh: announced before its readings existed; "
+        f"{len(responders)} of {len(in_zone)} members in the zone cut load by "
+        f"{DR_CUT:.0%}; {fresh.total_reduced_wh:,} Wh reduced, "
+        f"{settled.values['total_paid'] / YEN:,.3f} JPYT paid to {len(paid)} members in one "
+        f"transaction (block {settled.block})",
+        table,
+        {"demand response: rewards paid = High 4 of 5 recomputed from the chain": paid == expected},
+    )
+
+
 # ---------------------------------------------------------------------------------- checks
 
 
@@ -889,6 +1009,14 @@ def build_report(
     report.add_table(
         "statements", r["statements"], "Monthly statements per member (from PQ3/PQ4 on chain)"
     )
+    demand: DemandResponseOutcome = r["demand_response"]
+    report.add_text(demand.note, "Demand response (ERAB High 4 of 5)")
+    if len(demand.results):
+        report.add_table(
+            "demand_response",
+            demand.results,
+            "Each member's like days, baseline, actual PQ4 and reward (docs/demand-response.md)",
+        )
     report.add_text(
         f"Contract prices from {r['prices'].source}; wholesale prices: "
         f"{r['prices'].wholesale_source}. The operator plans each slot's wholesale position from "
@@ -937,6 +1065,17 @@ def summary_table(by_kind: pd.DataFrame, balance_summary: dict[str, float], deli
         f"{balance_summary['imbalance_shortage_kwh']:,.0f} kWh, surplus "
         f"{balance_summary['imbalance_surplus_kwh']:,.0f} kWh"
     )
+    return table
+
+
+def dr_table(results: pd.DataFrame) -> Table:
+    table = Table(title="Demand response: High 4 of 5 baseline vs actual PQ4 in the event (Wh)")
+    columns = ("name", "responded", "status", "baseline_wh", "actual_wh", "reduced_wh", "reward")
+    for key in columns:
+        table.add_column(key, justify="left" if key in ("name", "status") else "right")
+    for row in results.to_dict("records"):
+        reward = f"{row['reward'] / YEN:,.3f} JPYT"
+        table.add_row(*[reward if k == "reward" else str(row[k]) for k in columns])
     return table
 
 
@@ -1171,6 +1310,12 @@ def _run(
             )
         )
 
+    with timer.step("demand response"):
+        demand = demand_response_phase(
+            contracts, deployment, participants, simulation, options, console
+        )
+    checks.update(demand.checks)
+
     with timer.step("report"):
         report_path, figures = build_report(
             {
@@ -1191,6 +1336,7 @@ def _run(
                 "prices": prices,
                 "trades": trades,
                 "settlement": settlement,
+                "demand_response": demand,
             },
             options,
         )
@@ -1203,6 +1349,9 @@ def _run(
             f"Statement {bill.statement_id} of {bill.member}: {bill.amount_due_jpyt} JPYT, "
             f"paid on chain ({bill.status})"
         )
+    console.print(f"Demand response: {demand.note}")
+    if len(demand.results):
+        console.print(dr_table(demand.results))
     for name, ok in checks.items():
         console.print(f"  {'[green]PASS[/]' if ok else '[red]FAIL[/]'} {name}")
     console.print(f"Report: [bold]{report_path}[/]  (timings: {timer.timings})")
@@ -1228,6 +1377,7 @@ def _run(
         rate_units_per_kwh=rate,
         trades=trades,
         settlement=settlement,
+        demand_response=demand,
         timings=timer.timings,
     )
 

@@ -126,6 +126,7 @@ def error_decoder() -> ErrorDecoder:
         "ValueExchange",
         "ZcvMarket",
         "ZcvEscrow",
+        "DemandResponse",
         "MockYenToken",
     ):
         contract_type = project.get_contract(name).contract_type

@@ -212,6 +212,13 @@ def execute(w3: Any, abis: dict[str, Abi], **opts: Any) -> int:
             f"{m['volume_token']:,.6g} payment token"
             + (f"; average {by_method}" if by_method else "")
         )
+    if result.demand_response is not None:
+        r = result.demand_response.rewards
+        console.print(
+            f"demand response {result.demand_response.address}: "
+            f"{len(result.demand_response.events)} events, {len(r)} rewards re-checked, "
+            f"{int((~r['ok'].astype(bool)).sum()) if len(r) else 0} differ from the baseline"
+        )
     shown: dict[str, int] = {}
     for finding in result.findings:
         shown[finding.check] = shown.get(finding.check, 0) + 1

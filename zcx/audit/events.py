@@ -40,8 +40,9 @@ def _keccak_impl() -> Callable[[bytes], bytes]:
 fast_keccak = _keccak_impl()
 
 CONTRACTS = ("MemberRegistry", "GenerationRegistry", "ZeroCarbonValue", "ValueExchange")
-# Read when compiled and recorded in the deployment (zcx.audit.market), never required.
-OPTIONAL_CONTRACTS = ("ZcvMarket",)
+# Read when compiled and recorded in the deployment (zcx.audit.market, zcx.audit.dr), never
+# required.
+OPTIONAL_CONTRACTS = ("ZcvMarket", "DemandResponse")
 DEFAULT_MANIFEST = Path(__file__).resolve().parents[2] / ".build" / "__local__.json"
 DEFAULT_PAGE_BLOCKS = 5_000
 READING_TYPEHASH = keccak(

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from zcx.audit.checks import member_coin_counters
+from zcx.audit.dr import DrFigures
 from zcx.audit.findings import VIOLATION, Finding, findings_frame
 from zcx.audit.ledger import PQ, ZERO_ADDRESS, Ledger
 from zcx.audit.market import MarketFigures
@@ -178,8 +179,10 @@ def html_report(
     directory: Path,
     trails: dict[int, dict[str, pd.DataFrame]] | None = None,
     market: MarketFigures | None = None,
+    demand_response: DrFigures | None = None,
 ) -> Path:
-    """The audit report: verdict, findings, Fig. 6 ledger, market figures, charts, trails."""
+    """The audit report: verdict, findings, Fig. 6 ledger, market and demand-response figures,
+    charts, trails."""
     report = Report(
         f"ZCX audit: chain {ledger.chain_id}, blocks {ledger.from_block}..{ledger.to_block}",
         directory,
@@ -212,6 +215,13 @@ def html_report(
             "Market volume and average price per kWh by generation method",
         )
         report.add_table("market_fills", market.fills, "Market fills (Bought events)")
+    if demand_response is not None:
+        report.add_table("dr_events", demand_response.events, "Demand-response events")
+        report.add_table(
+            "dr_rewards",
+            demand_response.rewards,
+            "Demand-response rewards: paid vs recomputed (ERAB High 4 of 5)",
+        )
 
     r = ledger.readings
     if len(r):

@@ -12,11 +12,13 @@ from typing import Any
 
 from zcx.audit.checks import AuditConfig, run_checks
 from zcx.audit.crosscheck import SourceRow, cross_check
-from zcx.audit.events import Abi
+from zcx.audit.dr import DrFigures, read_demand_response
+from zcx.audit.events import OPTIONAL_CONTRACTS, Abi
 from zcx.audit.findings import VIOLATION, WARNING, Finding
 from zcx.audit.ledger import Ledger, build_ledger
-from zcx.audit.market import MARKET_CONTRACT, OPTIONAL_CONTRACTS, MarketFigures, read_market
+from zcx.audit.market import MARKET_CONTRACT, MarketFigures, read_market
 from zcx.deployments import Deployment
+from zcx.dr import DR_CONTRACT
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +29,7 @@ class AuditResult:
     findings: list[Finding]
     timings: dict[str, float] = field(default_factory=dict)
     market: MarketFigures | None = None  # when the deployment records a ZcvMarket
+    demand_response: DrFigures | None = None  # when it records a DemandResponse
 
     @property
     def violations(self) -> list[Finding]:
@@ -45,8 +48,9 @@ class AuditResult:
 
 
 def ledger_contracts(deployment: Deployment, abis: Mapping[str, Abi]) -> dict[str, str]:
-    """The contracts the ledger reads: the core four. The market (when recorded and its ABI is
-    known) is read on its own; others (a mock payment token) are not read."""
+    """The contracts the ledger reads: the core four. The market and demand response (when
+    recorded and their ABIs are known) are read on their own; others (a mock payment token) are
+    not read."""
     return {
         name: address
         for name, address in deployment.contracts.items()
@@ -93,14 +97,22 @@ def audit(
         market = read_market(w3, market_address, abis[MARKET_CONTRACT], ledger, page_blocks)
     elif market_address:
         log.warning("the deployment records a ZcvMarket but no ABI was given; market not read")
+    demand_response = None
+    dr_address = deployment.contracts.get(DR_CONTRACT)
+    if dr_address and DR_CONTRACT in abis:
+        demand_response = read_demand_response(
+            w3, dr_address, abis[DR_CONTRACT], ledger, page_blocks
+        )
     timings["read_seconds"] = time.perf_counter() - t0
     t1 = time.perf_counter()
     findings = run_checks(ledger, config)
+    if demand_response is not None:
+        findings.extend(demand_response.findings)
     for name, rows in sources:
         findings.extend(cross_check(ledger, rows, name, strict=strict_sources))
     timings["check_seconds"] = time.perf_counter() - t1
     timings["total_seconds"] = time.perf_counter() - t0
-    return AuditResult(ledger, findings, timings, market)
+    return AuditResult(ledger, findings, timings, market, demand_response)
 
 
 def write_outputs(
@@ -119,6 +131,8 @@ def write_outputs(
     frames["findings"] = findings_frame(result.findings)
     if result.market is not None:
         frames.update(result.market.frames())
+    if result.demand_response is not None:
+        frames.update(result.demand_response.frames())
     trail_frames = {}
     for rid in trails:
         trail_frames[rid] = certificate_trail(result.ledger, rid)
@@ -128,6 +142,11 @@ def write_outputs(
     export(frames, out / "data", formats)
     if html:
         written["html"] = html_report(
-            result.ledger, result.findings, out / "report", trail_frames, result.market
+            result.ledger,
+            result.findings,
+            out / "report",
+            trail_frames,
+            result.market,
+            result.demand_response,
         )
     return written

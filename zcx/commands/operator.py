@@ -40,12 +40,16 @@ METHOD_NAMES = tuple(m.lower() for m in GENERATION_METHODS)
         "reports": (
             "zcx.operator.cli:cli",
             "From the chain: the 30-minute balance and monthly statements.",
-        )
+        ),
+        "dr": (
+            "zcx.commands.dr:dr",
+            "Demand response: announce events, High 4 of 5 results, pay rewards.",
+        ),
     },
 )
 def operator() -> None:
-    """The operator: members and meters, flags, revocations, and the reports (balance,
-    statements)."""
+    """The operator: members and meters, flags, revocations, the reports (balance,
+    statements) and demand response."""
 
 
 def _done(verb: str, result: TxResult, detail: str) -> None:
