@@ -5,32 +5,33 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
-import {Clones} from "@openzeppelin/contracts/proxy/Clones.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IZeroCarbonValue} from "./interfaces/IZeroCarbonValue.sol";
 import {IZcvMarket} from "./interfaces/IZcvMarket.sol";
-import {ZcvEscrow} from "./ZcvEscrow.sol";
 
 /// @title ZcvMarket
 /// @notice Members sell ZCV, certificates included, for an ERC-20 payment token (JPYT on the
 /// devnet); the operator posts monthly statements that members pay in the payment token or in ZCV.
-/// @dev Escrow and provenance: see IZcvMarket. A seller's units sit at its own escrow clone
-/// (`escrowOf(seller)`); a listing commits (certificate id, units) of that escrow. Fills deliver
-/// exactly the listing's certificates with `transferLots`, computing the lot indexes from the
-/// escrow's current stack in the same transaction, so swap-and-pop reordering never matters.
+/// @dev Custody and provenance: see IZcvMarket. The market holds the ZCV of every open listing and
+/// every deposit at its own address and keeps the books here; ZCV moves only by certificate id
+/// (`transferLotsFrom` in, `transferLots` out), so no call ever reads a lot stack or anything else
+/// a stranger can grow. Cost model, per call: list O(certificates listed), buy O(listing entries
+/// taken), cancel O(listing entries, <= MAX_LISTING_CERTIFICATES), deposit/withdraw/recoverLots
+/// O(certificates named); independent of how many lots anyone holds or sends.
 /// Invariants kept here:
 ///  (M1) for every listing: remaining == sum of listingLots(listing).units; an Open listing has
-///       remaining > 0; a closed listing holds nothing.
-///  (M2) for every seller and certificate: committed == sum over the seller's open listings of that
-///       certificate's units, and the escrow holds at least that many units of it (units leave an
-///       escrow only through this contract, which lowers `committed` first when they were listed).
-///  (M3) the market never holds payment tokens or ZCV of users: buyers pay sellers and the fee
-///       recipient directly, statement payers pay the treasury directly.
+///       remaining > 0 and at most MAX_LISTING_CERTIFICATES entries; a closed listing holds nothing.
+///  (M2) for every certificate: custody == sum of its units over open listings' entries and all
+///       deposits, and zcv.lotBalance(market, id) >= custody (units leave the market only through
+///       this contract, which lowers the books first; recoverLots sends only the surplus).
+///  (M3) the market never holds payment tokens: buyers pay sellers and the fee recipient directly,
+///       statement payers pay the treasury directly.
 /// Trust: DEFAULT_ADMIN_ROLE sets the fee for new listings (capped at MAX_FEE_BPS, snapshotted per
-/// listing), the fee recipient and the treasury; OPERATOR_ROLE posts and voids statements, sets
-/// the ZCV conversion rate and confirms ZCV payments from the token's Paid events. Neither role
-/// can move escrowed units or change a listing's price or contents.
+/// listing), the fee recipient and the treasury, and recovers what nobody's books account for;
+/// OPERATOR_ROLE posts and voids statements, sets the ZCV conversion rate and confirms ZCV
+/// payments from the token's Paid events. Neither role can move listed or deposited units or
+/// change a listing's price or contents.
 contract ZcvMarket is AccessControl, ReentrancyGuardTransient, IZcvMarket {
     using SafeERC20 for IERC20;
     using SafeCast for uint256;
@@ -38,12 +39,13 @@ contract ZcvMarket is AccessControl, ReentrancyGuardTransient, IZcvMarket {
     bytes32 public constant OPERATOR_ROLE = keccak256("OPERATOR_ROLE");
     uint8 public constant ANY_METHOD = type(uint8).max;
     uint16 public constant MAX_FEE_BPS = 1000;
-    uint256 public constant MAX_LISTING_LOTS = 16;
+    /// @notice The most certificates a listing (or a deposit, withdrawal or recovery) may name:
+    /// bounds the gas of a full buy or a cancel, whatever the listing's history.
+    uint256 public constant MAX_LISTING_CERTIFICATES = 32;
     uint256 private constant BPS = 10_000;
 
     IZeroCarbonValue private immutable ZCV;
     IERC20 private immutable PAYMENT_TOKEN;
-    address private immutable ESCROW_IMPLEMENTATION;
 
     uint16 private _feeBps;
     address private _feeRecipient;
@@ -52,7 +54,8 @@ contract ZcvMarket is AccessControl, ReentrancyGuardTransient, IZcvMarket {
     uint256 private _listingCount;
     mapping(uint256 listingId => Listing) private _listings;
     mapping(uint256 listingId => LotAmount[]) private _listingLots;
-    mapping(address seller => mapping(uint64 certificateId => uint256)) private _committed;
+    mapping(address seller => mapping(uint64 certificateId => uint256)) private _deposits;
+    mapping(uint64 certificateId => uint256) private _custody;
     mapping(bytes32 statementId => Statement) private _statements;
 
     /// @param admin Receives DEFAULT_ADMIN_ROLE.
@@ -75,7 +78,6 @@ contract ZcvMarket is AccessControl, ReentrancyGuardTransient, IZcvMarket {
         if (address(zcv) == address(0) || address(paymentToken) == address(0)) revert MarketZeroAddress();
         ZCV = zcv;
         PAYMENT_TOKEN = paymentToken;
-        ESCROW_IMPLEMENTATION = address(new ZcvEscrow(zcv));
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _grantRole(OPERATOR_ROLE, operator);
         _setFee(feeBps, feeRecipient);
@@ -93,14 +95,12 @@ contract ZcvMarket is AccessControl, ReentrancyGuardTransient, IZcvMarket {
         uint64 periodStart,
         uint64 periodEnd
     ) external nonReentrant returns (uint256 listingId) {
-        uint256 n = lots.length;
-        if (n == 0) revert MarketZeroUnits();
-        if (n > MAX_LISTING_LOTS) revert MarketTooManyLots(MAX_LISTING_LOTS);
+        _checkCount(lots.length);
         if (unitPrice == 0) revert MarketZeroPrice();
         if (expiry <= block.timestamp) revert MarketBadExpiry(expiry, block.timestamp);
-        if ((periodStart != 0 || periodEnd != 0) && periodEnd <= periodStart) {
-            revert MarketBadPeriod(periodStart, periodEnd);
-        }
+        bool restricted = periodStart != 0 || periodEnd != 0;
+        if (restricted && periodEnd <= periodStart) revert MarketBadPeriod(periodStart, periodEnd);
+        restricted = restricted || method != ANY_METHOD;
         listingId = ++_listingCount;
         Listing storage l = _listings[listingId];
         l.seller = msg.sender;
@@ -111,7 +111,7 @@ contract ZcvMarket is AccessControl, ReentrancyGuardTransient, IZcvMarket {
         l.periodStart = periodStart;
         l.periodEnd = periodEnd;
         l.unitPrice = unitPrice.toUint128();
-        (uint256 total, uint64[] memory ids, uint256[] memory amounts) = _commitLots(listingId, l, lots);
+        (uint256 total, uint64[] memory ids, uint256[] memory amounts) = _fillListing(listingId, l, lots, restricted);
         l.units = total.toUint128();
         l.remaining = uint128(total);
         emit Listed(
@@ -136,67 +136,88 @@ contract ZcvMarket is AccessControl, ReentrancyGuardTransient, IZcvMarket {
         if (msg.sender != seller && block.timestamp < l.expiry) revert MarketNotSeller(listingId, msg.sender);
         l.status = ListingStatus.Cancelled;
         l.remaining = 0;
+        // (M1) bounds this copy: at most MAX_LISTING_CERTIFICATES entries, whatever was sent where.
         LotAmount[] memory lots = _listingLots[listingId];
         delete _listingLots[listingId];
-        uint64[] memory ids = new uint64[](lots.length);
-        uint256[] memory amounts = new uint256[](lots.length);
+        uint256 n = lots.length;
+        IZeroCarbonValue.LotPick[] memory picks = new IZeroCarbonValue.LotPick[](n);
+        uint64[] memory frozenIds = new uint64[](n);
+        uint256[] memory frozenAmounts = new uint256[](n);
         uint256 movable;
+        uint256 frozen;
         uint256 frozenUnits;
-        for (uint256 i = 0; i < lots.length; ++i) {
-            uint64 id = lots[i].certificateId;
-            _committed[seller][id] -= lots[i].units;
-            // Revoked units cannot move (DESIGN invariant 7): they stay frozen at the escrow,
-            // uncommitted, instead of blocking the return of the rest.
-            if (ZCV.certificate(id).revoked) {
-                frozenUnits += lots[i].units;
+        // Entries are stored highest id first (see _fillListing): walk them backwards, ascending.
+        for (uint256 j = n; j != 0;) {
+            // j != 0 is the loop condition.
+            unchecked {
+                --j;
+            }
+            uint64 id = lots[j].certificateId;
+            uint192 units = lots[j].units;
+            // Revoked units cannot move (DESIGN invariant 7): they stay at the market, credited to
+            // the seller's deposit (custody unchanged), instead of blocking the return of the rest.
+            if (ZCV.isFrozen(id)) {
+                _deposits[seller][id] += units;
+                frozenIds[frozen] = id;
+                frozenAmounts[frozen] = units;
+                frozenUnits += units;
+                ++frozen;
                 continue;
             }
-            ids[movable] = id;
-            amounts[movable] = lots[i].units;
-            returnedUnits += lots[i].units;
+            _custody[id] -= units;
+            picks[movable] = IZeroCarbonValue.LotPick(id, units);
+            returnedUnits += units;
             ++movable;
         }
         emit Cancelled(listingId, seller, msg.sender, returnedUnits, frozenUnits);
-        if (movable != 0) {
-            _trim(ids, amounts, movable);
-            _deliver(listingId, _escrowAddress(seller), seller, ids, amounts);
+        if (frozen != 0) {
+            _trimIds(frozenIds, frozen);
+            _trimAmounts(frozenAmounts, frozen);
+            emit Deposited(seller, frozenIds, frozenAmounts);
         }
+        if (movable != 0) {
+            _trimPicks(picks, movable);
+            ZCV.transferLots(seller, picks);
+        }
+    }
+
+    /// @inheritdoc IZcvMarket
+    function deposit(LotAmount[] calldata lots) external nonReentrant {
+        uint256 n = lots.length;
+        _checkCount(n);
+        IZeroCarbonValue.LotPick[] memory picks = new IZeroCarbonValue.LotPick[](n);
+        (uint64[] memory ids, uint256[] memory amounts) = _amounts(lots);
+        for (uint256 i = 0; i < n; ++i) {
+            uint64 id = ids[i];
+            _deposits[msg.sender][id] += amounts[i];
+            _custody[id] += amounts[i];
+            picks[i] = IZeroCarbonValue.LotPick(id, lots[i].units);
+        }
+        emit Deposited(msg.sender, ids, amounts);
+        ZCV.transferLotsFrom(msg.sender, address(this), picks);
     }
 
     /// @inheritdoc IZcvMarket
     function withdraw(LotAmount[] calldata lots) external nonReentrant {
         uint256 n = lots.length;
-        if (n == 0) revert MarketZeroUnits();
-        if (n > MAX_LISTING_LOTS) revert MarketTooManyLots(MAX_LISTING_LOTS);
-        address escrow = _escrowAddress(msg.sender);
-        IZeroCarbonValue.Lot[] memory held = ZCV.lotsOf(escrow);
-        uint64[] memory ids = new uint64[](n);
-        uint256[] memory amounts = new uint256[](n);
-        uint64 previous;
+        _checkCount(n);
+        IZeroCarbonValue.LotPick[] memory picks = new IZeroCarbonValue.LotPick[](n);
+        (uint64[] memory ids, uint256[] memory amounts) = _amounts(lots);
         for (uint256 i = 0; i < n; ++i) {
-            uint64 id = lots[i].certificateId;
-            if (id <= previous) revert MarketLotsUnordered(id);
-            previous = id;
-            if (lots[i].units == 0) revert MarketZeroUnits();
-            // (M2): held >= committed.
-            uint256 available = _heldUnits(held, id) - _committed[msg.sender][id];
-            if (lots[i].units > available) revert MarketInsufficientDeposit(id, available, lots[i].units);
-            ids[i] = id;
-            amounts[i] = lots[i].units;
+            uint64 id = ids[i];
+            uint256 units = amounts[i];
+            if (ZCV.isFrozen(id)) revert MarketCertificateRevoked(0, id);
+            uint256 available = _deposits[msg.sender][id];
+            if (units > available) revert MarketInsufficientDeposit(id, available, units);
+            // units <= available was checked above; custody >= every deposit (M2).
+            unchecked {
+                _deposits[msg.sender][id] = available - units;
+                _custody[id] -= units;
+            }
+            picks[i] = IZeroCarbonValue.LotPick(id, lots[i].units);
         }
         emit Withdrawn(msg.sender, ids, amounts);
-        _deliver(0, escrow, msg.sender, ids, amounts);
-    }
-
-    /// @inheritdoc IZcvMarket
-    function withdrawOtherToken(IERC20 token) external nonReentrant {
-        if (address(token) == address(ZCV)) revert MarketNotEscrowToken(address(token));
-        address escrow = _escrowAddress(msg.sender);
-        uint256 amount = token.balanceOf(escrow);
-        if (amount == 0) revert MarketZeroAmount();
-        _ensureEscrow(msg.sender);
-        emit TokensRecovered(address(token), msg.sender, amount);
-        ZcvEscrow(escrow).sendToken(token, msg.sender, amount);
+        ZCV.transferLots(msg.sender, picks);
     }
 
     // ---------------------------------------------------------------- buying
@@ -220,19 +241,20 @@ contract ZcvMarket is AccessControl, ReentrancyGuardTransient, IZcvMarket {
         if (cost > maxTotalPrice) revert MarketPriceAboveMax(cost, maxTotalPrice);
         uint256 fee = cost * l.feeBps / BPS;
 
-        // Effects: (M1) remaining and the listing's lots drop by `units` together.
+        // Effects: (M1) remaining and the listing's entries drop by `units` together.
         // units <= remaining was checked above.
         unchecked {
             remaining -= units;
         }
         l.remaining = uint128(remaining);
         if (remaining == 0) l.status = ListingStatus.Filled;
-        (uint64[] memory ids, uint256[] memory amounts) = _takeFromListing(listingId, seller, units);
+        (IZeroCarbonValue.LotPick[] memory picks, uint64[] memory ids, uint256[] memory amounts) =
+            _takeFromListing(listingId, units);
         emit Bought(listingId, msg.sender, seller, units, unitPrice, cost, fee, remaining, ids, amounts);
 
-        // Interactions: the certificates first (a revoked one reverts everything), then the money,
-        // straight from the buyer to the fee recipient and the seller (M3).
-        _deliver(listingId, _escrowAddress(seller), msg.sender, ids, amounts);
+        // Interactions: the certificates first, then the money, straight from the buyer to the fee
+        // recipient and the seller (M3).
+        ZCV.transferLots(msg.sender, picks);
         if (fee != 0) PAYMENT_TOKEN.safeTransferFrom(msg.sender, _feeRecipient, fee);
         PAYMENT_TOKEN.safeTransferFrom(msg.sender, seller, cost - fee);
     }
@@ -301,10 +323,34 @@ contract ZcvMarket is AccessControl, ReentrancyGuardTransient, IZcvMarket {
 
     /// @inheritdoc IZcvMarket
     function recoverTokens(IERC20 token, address to, uint256 amount) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (address(token) == address(ZCV)) revert MarketUseRecoverLots(address(token));
         if (to == address(0)) revert MarketZeroAddress();
-        // (M3): the market's own address never holds user funds, so anything here arrived by mistake.
+        // (M3): the market never holds payment tokens (or any non-ZCV token) of users.
         emit TokensRecovered(address(token), to, amount);
         token.safeTransfer(to, amount);
+    }
+
+    /// @inheritdoc IZcvMarket
+    function recoverLots(address to, LotAmount[] calldata lots)
+        external
+        nonReentrant
+        onlyRole(DEFAULT_ADMIN_ROLE)
+    {
+        if (to == address(0)) revert MarketZeroAddress();
+        uint256 n = lots.length;
+        _checkCount(n);
+        IZeroCarbonValue.LotPick[] memory picks = new IZeroCarbonValue.LotPick[](n);
+        (uint64[] memory ids, uint256[] memory amounts) = _amounts(lots);
+        for (uint256 i = 0; i < n; ++i) {
+            uint64 id = ids[i];
+            // (M2): only what the books do not account for; listed and deposited units never move.
+            uint256 spare = _surplus(id);
+            if (amounts[i] > spare) revert MarketNothingToRecover(id, spare, amounts[i]);
+            if (ZCV.isFrozen(id)) revert MarketCertificateRevoked(0, id);
+            picks[i] = IZeroCarbonValue.LotPick(id, lots[i].units);
+        }
+        emit LotsRecovered(to, ids, amounts);
+        ZCV.transferLots(to, picks);
     }
 
     // ---------------------------------------------------------------- views
@@ -317,8 +363,14 @@ contract ZcvMarket is AccessControl, ReentrancyGuardTransient, IZcvMarket {
     }
 
     /// @inheritdoc IZcvMarket
-    function listingLots(uint256 listingId) external view returns (LotAmount[] memory) {
-        return _listingLots[listingId];
+    function listingLots(uint256 listingId) external view returns (LotAmount[] memory lots) {
+        LotAmount[] storage stored = _listingLots[listingId];
+        uint256 n = stored.length;
+        lots = new LotAmount[](n);
+        // Stored highest id first; shown ascending, as listed.
+        for (uint256 i = 0; i < n; ++i) {
+            lots[i] = stored[n - 1 - i];
+        }
     }
 
     /// @inheritdoc IZcvMarket
@@ -327,13 +379,18 @@ contract ZcvMarket is AccessControl, ReentrancyGuardTransient, IZcvMarket {
     }
 
     /// @inheritdoc IZcvMarket
-    function escrowOf(address seller) external view returns (address) {
-        return _escrowAddress(seller);
+    function depositOf(address seller, uint64 certificateId) external view returns (uint256) {
+        return _deposits[seller][certificateId];
     }
 
     /// @inheritdoc IZcvMarket
-    function committed(address seller, uint64 certificateId) external view returns (uint256) {
-        return _committed[seller][certificateId];
+    function custody(uint64 certificateId) external view returns (uint256) {
+        return _custody[certificateId];
+    }
+
+    /// @inheritdoc IZcvMarket
+    function surplus(uint64 certificateId) external view returns (uint256) {
+        return _surplus(certificateId);
     }
 
     /// @inheritdoc IZcvMarket
@@ -411,53 +468,102 @@ contract ZcvMarket is AccessControl, ReentrancyGuardTransient, IZcvMarket {
         if (s.status != StatementStatus.Open) revert MarketStatementNotOpen(statementId, s.status);
     }
 
-    function _escrowAddress(address seller) private view returns (address) {
-        return Clones.predictDeterministicAddress(ESCROW_IMPLEMENTATION, bytes32(uint256(uint160(seller))));
+    function _checkCount(uint256 n) private pure {
+        if (n == 0) revert MarketZeroUnits();
+        if (n > MAX_LISTING_CERTIFICATES) revert MarketTooManyCertificates(MAX_LISTING_CERTIFICATES);
     }
 
-    function _ensureEscrow(address seller) private returns (address escrow) {
-        escrow = _escrowAddress(seller);
-        if (escrow.code.length == 0) {
-            Clones.cloneDeterministic(ESCROW_IMPLEMENTATION, bytes32(uint256(uint160(seller))));
-            emit EscrowCreated(seller, escrow);
+    /// @dev The ids and units of `lots`, checked: strictly ascending ids (each certificate once),
+    /// no zero units.
+    function _amounts(LotAmount[] calldata lots) private pure returns (uint64[] memory ids, uint256[] memory amounts) {
+        uint256 n = lots.length;
+        ids = new uint64[](n);
+        amounts = new uint256[](n);
+        uint64 previous;
+        for (uint256 i = 0; i < n; ++i) {
+            uint64 id = lots[i].certificateId;
+            if (id <= previous) revert MarketLotsUnordered(id);
+            previous = id;
+            if (lots[i].units == 0) revert MarketZeroUnits();
+            ids[i] = id;
+            amounts[i] = lots[i].units;
         }
     }
 
-    /// @dev Checks each listed lot (order, certificate restriction, not revoked, deposited and not
-    /// yet committed) and commits it to the listing (M1, M2).
-    function _commitLots(uint256 listingId, Listing storage l, LotAmount[] calldata lots)
+    function _surplus(uint64 id) private view returns (uint256) {
+        uint256 held = ZCV.lotBalance(address(this), id);
+        uint256 booked = _custody[id];
+        return held > booked ? held - booked : 0;
+    }
+
+    /// @dev Checks each listed certificate (order, not frozen, restriction) and books its units to
+    /// the listing (M1, M2): from the seller's deposit first, the rest pulled from the seller's
+    /// wallet in one `transferLotsFrom`, which reverts (ZcvLotTooSmall, ERC20InsufficientAllowance)
+    /// when the wallet or the allowance is short.
+    function _fillListing(uint256 listingId, Listing storage l, LotAmount[] calldata lots, bool restricted)
         private
         returns (uint256 total, uint64[] memory ids, uint256[] memory amounts)
     {
-        address seller = l.seller;
-        IZeroCarbonValue.Lot[] memory held = ZCV.lotsOf(_ensureEscrow(seller));
+        (ids, amounts) = _amounts(lots);
+        uint256 n = ids.length;
+        address seller = msg.sender;
         LotAmount[] storage stored = _listingLots[listingId];
-        ids = new uint64[](lots.length);
-        amounts = new uint256[](lots.length);
-        uint64 previous;
-        for (uint256 i = 0; i < lots.length; ++i) {
-            uint64 id = lots[i].certificateId;
-            uint256 units = lots[i].units;
-            if (id <= previous) revert MarketLotsUnordered(id);
-            previous = id;
-            if (units == 0) revert MarketZeroUnits();
-            _checkCertificate(listingId, l, id);
-            uint256 committedUnits = _committed[seller][id];
-            // (M2): the escrow holds at least the committed units, so this cannot underflow.
-            uint256 available = _heldUnits(held, id) - committedUnits;
-            if (units > available) revert MarketInsufficientDeposit(id, available, units);
-            _committed[seller][id] = committedUnits + units;
-            stored.push(lots[i]);
-            ids[i] = id;
-            amounts[i] = units;
+        IZeroCarbonValue.LotPick[] memory pulls = new IZeroCarbonValue.LotPick[](n);
+        uint64[] memory usedIds = new uint64[](n);
+        uint256[] memory usedAmounts = new uint256[](n);
+        uint256 pulled;
+        uint256 used;
+        for (uint256 i = 0; i < n; ++i) {
+            uint64 id = ids[i];
+            uint256 units = amounts[i];
+            if (ZCV.isFrozen(id)) revert MarketCertificateRevoked(listingId, id);
+            if (restricted) _checkRestriction(l, id);
+            uint256 fromDeposit = _deposits[seller][id];
+            if (fromDeposit != 0) {
+                if (fromDeposit > units) fromDeposit = units;
+                // fromDeposit <= the deposit, just read.
+                unchecked {
+                    _deposits[seller][id] -= fromDeposit;
+                }
+                usedIds[used] = id;
+                usedAmounts[used] = fromDeposit;
+                ++used;
+            }
+            if (units > fromDeposit) {
+                // units > fromDeposit was checked; the rest comes from the wallet.
+                uint256 fromWallet;
+                unchecked {
+                    fromWallet = units - fromDeposit;
+                }
+                _custody[id] += fromWallet;
+                pulls[pulled] = IZeroCarbonValue.LotPick(id, uint192(fromWallet));
+                ++pulled;
+            }
             total += units;
+        }
+        // Stored highest id first, so that fills pop from the end and take the lowest ids first,
+        // in the strictly ascending order `transferLots` requires.
+        for (uint256 i = n; i != 0;) {
+            // i != 0 is the loop condition.
+            unchecked {
+                --i;
+            }
+            stored.push(lots[i]);
+        }
+        if (used != 0) {
+            _trimIds(usedIds, used);
+            _trimAmounts(usedAmounts, used);
+            emit DepositUsed(listingId, seller, usedIds, usedAmounts);
+        }
+        if (pulled != 0) {
+            _trimPicks(pulls, pulled);
+            ZCV.transferLotsFrom(seller, address(this), pulls);
         }
     }
 
-    /// @dev A listed certificate must exist, not be revoked, and meet the listing's restriction.
-    function _checkCertificate(uint256 listingId, Listing storage l, uint64 id) private view {
+    /// @dev A listed certificate must meet the listing's method and period restriction.
+    function _checkRestriction(Listing storage l, uint64 id) private view {
         IZeroCarbonValue.Certificate memory cert = ZCV.certificate(id);
-        if (cert.revoked) revert MarketCertificateRevoked(listingId, id);
         uint8 method = l.method;
         if (method != ANY_METHOD && uint8(cert.method) != method) revert MarketCertificateOutsideRestriction(id);
         uint64 periodStart = l.periodStart;
@@ -467,25 +573,31 @@ contract ZcvMarket is AccessControl, ReentrancyGuardTransient, IZcvMarket {
         }
     }
 
-    /// @dev Takes `units` from the listing's lots, last lot first, lowering `committed` (M2).
-    /// The listing holds at least `units` (M1), so the loop ends before the array does.
-    function _takeFromListing(uint256 listingId, address seller, uint256 units)
+    /// @dev Takes `units` from the listing's entries, from the end of the stored array (the lowest
+    /// certificate id first, so the picks ascend), lowering custody (M1, M2).
+    /// The listing holds at least `units` (M1), so the loop ends before the array does, and it
+    /// visits only the entries it takes from. A frozen entry refuses the fill with a clear error.
+    function _takeFromListing(uint256 listingId, uint256 units)
         private
-        returns (uint64[] memory ids, uint256[] memory amounts)
+        returns (IZeroCarbonValue.LotPick[] memory picks, uint64[] memory ids, uint256[] memory amounts)
     {
         LotAmount[] storage lots = _listingLots[listingId];
         uint256 n = lots.length;
+        picks = new IZeroCarbonValue.LotPick[](n);
         ids = new uint64[](n);
         amounts = new uint256[](n);
         uint256 k;
         uint256 need = units;
         while (need != 0) {
             LotAmount memory last = lots[n - 1];
+            uint64 id = last.certificateId;
+            if (ZCV.isFrozen(id)) revert MarketCertificateRevoked(listingId, id);
             uint256 take = need < last.units ? need : last.units;
-            ids[k] = last.certificateId;
+            picks[k] = IZeroCarbonValue.LotPick(id, uint192(take));
+            ids[k] = id;
             amounts[k] = take;
             ++k;
-            _committed[seller][last.certificateId] -= take;
+            _custody[id] -= take;
             // take <= need and take <= last.units by construction.
             unchecked {
                 need -= take;
@@ -497,78 +609,30 @@ contract ZcvMarket is AccessControl, ReentrancyGuardTransient, IZcvMarket {
                 }
             }
         }
-        _trim(ids, amounts, k);
+        _trimPicks(picks, k);
+        _trimIds(ids, k);
+        _trimAmounts(amounts, k);
     }
 
-    /// @dev Moves `amounts` of certificates `ids` (distinct) from `escrow` to `to`. The lot indexes
-    /// are computed here from the escrow's stack as it is now, scanning from the top down, so the
-    /// picks are strictly descending as `transferLots` requires; any lot of a certificate carries
-    /// the same provenance. A revoked certificate surfaces as MarketCertificateRevoked.
-    function _deliver(uint256 listingId, address escrow, address to, uint64[] memory ids, uint256[] memory amounts)
-        private
-    {
-        IZeroCarbonValue.Lot[] memory held = ZCV.lotsOf(escrow);
-        uint256[] memory need = new uint256[](ids.length);
-        uint256 outstanding;
-        for (uint256 j = 0; j < ids.length; ++j) {
-            need[j] = amounts[j];
-            outstanding += amounts[j];
-        }
-        IZeroCarbonValue.LotPick[] memory picks = new IZeroCarbonValue.LotPick[](held.length);
-        uint256 p;
-        for (uint256 i = held.length; i != 0 && outstanding != 0;) {
-            // i != 0 is the loop condition.
-            unchecked {
-                --i;
-            }
-            IZeroCarbonValue.Lot memory lot = held[i];
-            for (uint256 j = 0; j < ids.length; ++j) {
-                if (ids[j] != lot.certificateId || need[j] == 0) continue;
-                uint256 take = need[j] < lot.units ? need[j] : lot.units;
-                picks[p++] = IZeroCarbonValue.LotPick(i, lot.certificateId, take);
-                // take <= need[j] <= outstanding.
-                unchecked {
-                    need[j] -= take;
-                    outstanding -= take;
-                }
-                break;
-            }
-        }
-        if (outstanding != 0) {
-            for (uint256 j = 0; j < ids.length; ++j) {
-                if (need[j] != 0) revert MarketEscrowShortfall(ids[j], need[j]);
-            }
-        }
-        // Trim the picks buffer to the picks made (p <= held.length).
+    /// @dev Shortens memory arrays in place to their first `k` entries.
+    function _trimPicks(IZeroCarbonValue.LotPick[] memory a, uint256 k) private pure {
+        // Memory-safe: only lowers the length word of an array this contract allocated (k <= length).
         assembly ("memory-safe") {
-            mstore(picks, p)
-        }
-        try ZcvEscrow(escrow).moveLots(to, picks) {}
-        catch (bytes memory reason) {
-            if (reason.length == 36 && bytes4(reason) == IZeroCarbonValue.ZcvCertificateRevoked.selector) {
-                uint256 certificateId;
-                assembly ("memory-safe") {
-                    certificateId := mload(add(reason, 36))
-                }
-                revert MarketCertificateRevoked(listingId, certificateId);
-            }
-            assembly ("memory-safe") {
-                revert(add(reason, 32), mload(reason))
-            }
+            mstore(a, k)
         }
     }
 
-    function _heldUnits(IZeroCarbonValue.Lot[] memory held, uint64 certificateId) private pure returns (uint256 units) {
-        for (uint256 i = 0; i < held.length; ++i) {
-            if (held[i].certificateId == certificateId) units += held[i].units;
-        }
-    }
-
-    /// @dev Shortens both arrays to `length` (<= their allocated length) in place.
-    function _trim(uint64[] memory ids, uint256[] memory amounts, uint256 length) private pure {
+    function _trimIds(uint64[] memory a, uint256 k) private pure {
+        // Memory-safe: only lowers the length word of an array this contract allocated (k <= length).
         assembly ("memory-safe") {
-            mstore(ids, length)
-            mstore(amounts, length)
+            mstore(a, k)
+        }
+    }
+
+    function _trimAmounts(uint256[] memory a, uint256 k) private pure {
+        // Memory-safe: only lowers the length word of an array this contract allocated (k <= length).
+        assembly ("memory-safe") {
+            mstore(a, k)
         }
     }
 }

@@ -4,30 +4,37 @@ pragma solidity 0.8.28;
 import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {IZeroCarbonValue} from "./interfaces/IZeroCarbonValue.sol";
 
 /// @title ZeroCarbonValue (ZCV)
 /// @notice ERC-20 zero-carbon value coin whose units keep their generation certificate.
-/// @dev Provenance model: each holder has a stack of lots (certificate id, units).
-///  - A plain `transfer`/`transferFrom`/`pay` takes units from the top lot downwards and pushes them
-///    onto the recipient's stack, merging into the recipient's top lot when it is the same
-///    certificate. At most MAX_LOTS_PER_TRANSFER lots are visited, which bounds the gas of any
-///    transfer; a holder with more, smaller lots sends in several transfers or uses `transferLots`.
-///  - `transferLots`/`retireLots` move exactly the lots the caller names.
-///  - Cost model: a holder's lot count and top lot share one slot (`Holding`). Per lot moved: the
-///    sender's Holding (or, below the top, one lot slot), one revocation flag read, the
-///    recipient's Holding (plus one lot slot when a new certificate pushes the old top down) and
-///    one LotMoved event. Emptied lot slots are never cleared, so they are cheap to reuse.
+/// @dev Provenance ledger v2 (docs/provenance.md has the design and its cost model).
+///  - One lot per (holder, certificate): `lotBalance` is O(1). A holder's "current" lot (the one
+///    plain spends take first) keeps its units in the holder's `Account` slot; every other lot
+///    has one packed `LotSlot` and sits in a doubly-linked list of its size class
+///    (floor(log2(units)), 0..63), with a per-holder bitmap of non-empty classes in `Account`.
+///  - Plain `transfer`/`transferFrom`/`pay`/`retire` take the current lot, then refill it from the
+///    head of the largest non-empty class. Credits keep the order true: a credit that moves a lot
+///    into another class relinks it (the sender pays), and a lot of a larger class than the
+///    current lot becomes the current lot. So what a stranger sends is visited before the
+///    holder's own lots only if it is at least as large (in size class) as they are: dust never
+///    is (DESIGN invariant 8).
+///  - A revoked certificate's lot met by a plain spend, or named in `evict` (permissionless),
+///    leaves the spend order for the holder's frozen ledger (a list never walked by spends).
+///  - `transferLots`/`transferLotsFrom`/`retireLots` name certificates: O(picks) whatever the
+///    holder or the recipient hold. Plain spends visit at most MAX_LOTS_PER_TRANSFER lots.
 /// Invariants kept here:
 ///  (3) sum of balances == totalSupply (OpenZeppelin ERC20); totalSupply + totalRetired == totalIssued;
 ///  (4) for every certificate: units == sum of its lots over all holders + its retiredUnits, and
-///      for every holder: balanceOf == sum of its lots' units;
-///  (7) a revoked certificate's lots are never debited: every path (transfer, transferFrom, pay,
-///      transferLots, transferLotsFrom, retire, retireLots) takes lots through `_takeTopLots`
-///      (which skips revoked lots) or `_takePickedLots` (which refuses them).
+///      for every holder: balanceOf == sum of its lots' units (current + listed + frozen);
+///  (7) a revoked certificate's lots are never debited: plain paths (`_spendInOrder`) freeze
+///      them instead of taking them, named paths (`_takePicks`) revert ZcvCertificateRevoked;
+///  (8) nobody but a holder can make its plain transfer, payment or retirement fail or cost
+///      materially more while its free balance suffices (spend order above, docs/provenance.md).
 /// Trust: ISSUER_ROLE (the value exchange) mints with a certificate; REVOKER_ROLE (the operator)
 /// freezes fraudulent certificates; DEFAULT_ADMIN_ROLE manages roles. Nobody can move or burn
-/// a holder's units but the holder (or its ERC-20 spender).
+/// a holder's units but the holder (or its ERC-20 spender); `evict` only relabels frozen units.
 contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
     using SafeCast for uint256;
 
@@ -35,7 +42,13 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
     bytes32 public constant REVOKER_ROLE = keccak256("REVOKER_ROLE");
     uint16 public constant CERTIFICATE_SCHEMA_VERSION = 1;
     uint16 public constant RETIREMENT_SCHEMA_VERSION = 1;
+    /// @notice Most lots one plain transfer, payment or retirement visits (taken or frozen).
     uint256 public constant MAX_LOTS_PER_TRANSFER = 32;
+    /// @dev Size classes 0..63 (units >= 2^63 share class 63); list 64 is the frozen ledger.
+    uint256 private constant TOP_CLASS = 63;
+    uint256 private constant FROZEN_LIST = 64;
+    /// @dev `LotSlot.tag`: 0 = not in a list, 1..64 = size class + 1, 65 = frozen ledger.
+    uint8 private constant FROZEN_TAG = 65;
 
     struct AccountCounters {
         uint256 purchased;
@@ -43,21 +56,32 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
         uint256 amortized;
     }
 
+    /// @dev One slot per holder: the current lot (spent first) and the size-class bitmap, so the
+    /// common transfer (current lot to a recipient's current lot) touches one slot per side.
+    struct Account {
+        uint64 currentId;
+        uint96 currentUnits;
+        uint32 lotCount;
+        uint64 classBits;
+    }
+
+    /// @dev One slot per (holder, certificate) other than the current lot.
+    struct LotSlot {
+        uint96 units;
+        uint64 prev;
+        uint64 next;
+        uint8 tag;
+    }
+
     mapping(uint256 certificateId => Certificate) private _certificates;
     uint256 private _certificateCount;
     mapping(uint256 retirementId => Retirement) private _retirements;
     uint256 private _retirementCount;
-    /// @dev A holder's lot count and top lot share one slot, so the common transfer (units from
-    /// the sender's top lot, merged into the recipient's top lot) touches one slot per side.
-    struct Holding {
-        uint32 count;
-        uint64 topCertificateId;
-        uint160 topUnits;
-    }
-
-    mapping(address holder => Holding) private _holdings;
-    /// @dev Lots below the top: indexes 0 .. count-2 (the top, index count-1, is in the Holding).
-    mapping(address holder => mapping(uint256 index => Lot)) private _lots;
+    mapping(address holder => Account) private _accounts;
+    mapping(address holder => mapping(uint256 certificateId => LotSlot)) private _lots;
+    /// @dev Head of each list: size classes 0..63, then the frozen ledger (FROZEN_LIST).
+    mapping(address holder => mapping(uint256 list => uint64 certificateId)) private _heads;
+    uint64[] private _revokedIds;
     mapping(address account => AccountCounters) private _counters;
     uint256 private _totalIssued;
     uint256 private _totalRetired;
@@ -116,7 +140,30 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
         Certificate storage cert = _existingCertificate(certificateId);
         if (cert.revoked) revert ZcvAlreadyRevoked(certificateId);
         cert.revoked = true;
+        _revokedIds.push(uint64(certificateId));
         emit CertificateRevoked(certificateId, reason);
+    }
+
+    /// @inheritdoc IZeroCarbonValue
+    function evict(address holder, uint256 certificateId) external {
+        if (!_certificates[certificateId].revoked) revert ZcvNothingToEvict(holder, certificateId);
+        // Only issued certificates can be revoked, and issued ids fit in uint64.
+        uint64 id = uint64(certificateId);
+        Account memory account = _accounts[holder];
+        uint256 units;
+        if (account.currentId == certificateId) {
+            units = account.currentUnits;
+            account.currentId = 0;
+            account.currentUnits = 0;
+        } else {
+            LotSlot memory lot = _lots[holder][certificateId];
+            if (lot.tag == 0 || lot.tag == FROZEN_TAG) revert ZcvNothingToEvict(holder, certificateId);
+            units = lot.units;
+            _unlink(holder, id, lot, account);
+        }
+        _pushFrozen(holder, id, units);
+        _accounts[holder] = account;
+        emit LotFrozen(holder, certificateId, units);
     }
 
     // ---------------------------------------------------------------- holder actions
@@ -124,7 +171,7 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
     /// @inheritdoc IZeroCarbonValue
     function transferLots(address to, LotPick[] calldata picks) external {
         if (to == address(0)) revert ERC20InvalidReceiver(address(0));
-        uint256 units = _takePickedLots(msg.sender, to, picks, false, new uint64[](0), new uint256[](0));
+        uint256 units = _takePicks(msg.sender, to, picks, new uint64[](0), new uint256[](0));
         // Lots are already moved: go straight to ERC20 balance accounting (and its Transfer event).
         super._update(msg.sender, to, units);
     }
@@ -132,7 +179,7 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
     /// @inheritdoc IZeroCarbonValue
     function transferLotsFrom(address from, address to, LotPick[] calldata picks) external {
         if (to == address(0)) revert ERC20InvalidReceiver(address(0));
-        uint256 units = _takePickedLots(from, to, picks, false, new uint64[](0), new uint256[](0));
+        uint256 units = _takePicks(from, to, picks, new uint64[](0), new uint256[](0));
         _spendAllowance(from, msg.sender, units);
         super._update(from, to, units);
     }
@@ -159,11 +206,11 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
         if (balance < units) revert ERC20InsufficientBalance(msg.sender, balance, units);
         uint64[] memory certificateIds = new uint64[](MAX_LOTS_PER_TRANSFER);
         uint256[] memory certificateUnits = new uint256[](MAX_LOTS_PER_TRANSFER);
-        uint256 lotCount = _takeTopLots(msg.sender, address(0), units, certificateIds, certificateUnits);
-        // Trim the fixed-size buffers to the lots actually taken (lotCount <= their length).
+        uint256 taken = _spendInOrder(msg.sender, address(0), units, certificateIds, certificateUnits);
+        // Trim the fixed-size buffers to the lots actually taken (taken <= their length).
         assembly ("memory-safe") {
-            mstore(certificateIds, lotCount)
-            mstore(certificateUnits, lotCount)
+            mstore(certificateIds, taken)
+            mstore(certificateUnits, taken)
         }
         retirementId =
             _recordRetirement(units, beneficiary, reason, consumptionStart, consumptionEnd, certificateIds, certificateUnits);
@@ -179,7 +226,7 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
     ) external returns (uint256 retirementId) {
         uint64[] memory certificateIds = new uint64[](picks.length);
         uint256[] memory certificateUnits = new uint256[](picks.length);
-        uint256 units = _takePickedLots(msg.sender, address(0), picks, true, certificateIds, certificateUnits);
+        uint256 units = _takePicks(msg.sender, address(0), picks, certificateIds, certificateUnits);
         _checkRetirement(units, beneficiary, consumptionStart, consumptionEnd);
         retirementId =
             _recordRetirement(units, beneficiary, reason, consumptionStart, consumptionEnd, certificateIds, certificateUnits);
@@ -208,12 +255,52 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
     }
 
     /// @inheritdoc IZeroCarbonValue
-    function lotsOf(address holder) external view returns (Lot[] memory lots) {
-        Holding memory holding = _holdings[holder];
-        lots = new Lot[](holding.count);
-        for (uint256 i = 0; i < holding.count; ++i) {
-            lots[i] = _lotAt(holder, holding, i);
+    function isFrozen(uint256 certificateId) external view returns (bool) {
+        return _certificates[certificateId].revoked;
+    }
+
+    /// @inheritdoc IZeroCarbonValue
+    function lotBalance(address holder, uint256 certificateId) public view returns (uint256) {
+        Account memory account = _accounts[holder];
+        if (account.currentId == certificateId && certificateId != 0) return account.currentUnits;
+        return _lots[holder][certificateId].units;
+    }
+
+    /// @inheritdoc IZeroCarbonValue
+    function lotCount(address holder) external view returns (uint256) {
+        return _accounts[holder].lotCount;
+    }
+
+    /// @inheritdoc IZeroCarbonValue
+    function revokedCertificateIds() external view returns (uint64[] memory) {
+        return _revokedIds;
+    }
+
+    /// @inheritdoc IZeroCarbonValue
+    function frozenBalanceOf(address holder) external view returns (uint256 units) {
+        uint256 revoked = _revokedIds.length;
+        for (uint256 i = 0; i < revoked; ++i) {
+            units += lotBalance(holder, _revokedIds[i]);
         }
+    }
+
+    /// @inheritdoc IZeroCarbonValue
+    function lotsOf(address holder, uint256 offset, uint256 limit) external view returns (Lot[] memory lots) {
+        Account memory account = _accounts[holder];
+        uint256 available = account.lotCount > offset ? account.lotCount - offset : 0;
+        lots = new Lot[](available < limit ? available : limit);
+        if (lots.length == 0) return lots;
+        uint256 seen;
+        uint256 filled;
+        if (account.currentId != 0) {
+            if (seen++ >= offset) lots[filled++] = Lot(account.currentId, account.currentUnits);
+        }
+        // Size classes largest first (empty ones skipped by the bitmap), then the frozen ledger.
+        for (uint256 list = TOP_CLASS + 1; list != 0 && filled < lots.length; --list) {
+            if (account.classBits & (1 << (list - 1)) == 0) continue;
+            (seen, filled) = _collect(holder, list - 1, offset, seen, lots, filled);
+        }
+        if (filled < lots.length) _collect(holder, FROZEN_LIST, offset, seen, lots, filled);
     }
 
     /// @inheritdoc IZeroCarbonValue
@@ -234,155 +321,266 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
 
     // ---------------------------------------------------------------- internals
 
-    /// @dev Plain ERC-20 transfers (transfer, transferFrom, pay) move lots from the top of the
-    /// sender's stack. Mint and burn manage their lots in `issue` and `retire*`.
+    /// @dev Plain ERC-20 transfers (transfer, transferFrom, pay) spend lots in order. Mint and burn
+    /// manage their lots in `issue` and `retire*`; a self-transfer moves no lot.
     function _update(address from, address to, uint256 value) internal override {
         if (from != address(0) && to != address(0) && from != to && value != 0) {
             uint256 balance = balanceOf(from);
             if (balance < value) revert ERC20InsufficientBalance(from, balance, value);
-            _takeTopLots(from, to, value, new uint64[](0), new uint256[](0));
+            _spendInOrder(from, to, value, new uint64[](0), new uint256[](0));
         }
         super._update(from, to, value);
     }
 
-    /// @dev Takes `units` from `from`'s lots, top first, skipping revoked lots (which stay frozen
-    /// in place). Credits `to` unless it is zero (a burn). Records taken lots when buffers are
-    /// non-empty. Reverts ZcvCertificateRevoked if only revoked units could cover the rest.
+    /// @dev Takes `units` from `from` in spend order: the current lot, then the head of the largest
+    /// non-empty size class. A revoked lot met on the way goes to the frozen ledger instead. Credits
+    /// `to` unless it is zero (a burn) and records taken lots when the buffers are non-empty.
     /// @return taken Number of lots taken from.
-    function _takeTopLots(
+    function _spendInOrder(
         address from,
         address to,
         uint256 units,
         uint64[] memory certificateIds,
         uint256[] memory certificateUnits
     ) private returns (uint256 taken) {
-        Holding memory holding = _holdings[from];
-        uint256 index = holding.count;
+        Account memory account = _accounts[from];
         uint256 remaining = units;
         uint256 visited;
-        uint256 firstRevoked;
         while (remaining != 0) {
-            if (index == 0) {
-                // Out of lots: either revoked lots hold the rest, or the balance is short.
-                if (firstRevoked == 0) revert ERC20InsufficientBalance(from, balanceOf(from), units);
-                revert ZcvCertificateRevoked(firstRevoked);
+            uint64 id = account.currentId;
+            uint256 available = account.currentUnits;
+            LotSlot memory lot;
+            if (id == 0) {
+                if (account.classBits == 0) _revertOutOfLots(from, units);
+                uint256 class = Math.log2(account.classBits);
+                id = _heads[from][class];
+                lot = _lots[from][id];
+                // Pop the head. The new head's `prev` goes stale; `_unlink` never reads a head's prev.
+                _heads[from][class] = lot.next;
+                if (lot.next == 0) account.classBits &= ~uint64(1 << class);
+                available = lot.units;
             }
             if (visited == MAX_LOTS_PER_TRANSFER) revert ZcvTooManyLots(MAX_LOTS_PER_TRANSFER);
-            --index;
             ++visited;
-            Lot memory lot = _lotAt(from, holding, index);
-            if (_certificates[lot.certificateId].revoked) {
-                if (firstRevoked == 0) firstRevoked = lot.certificateId;
+            if (_certificates[id].revoked) {
+                _pushFrozen(from, id, available);
+                account.currentId = 0;
+                account.currentUnits = 0;
+                emit LotFrozen(from, id, available);
                 continue;
             }
-            uint256 take = remaining < lot.units ? remaining : lot.units;
-            // take <= remaining by construction.
+            // A popped lot's units now live in the account: clear its slot (gas refund).
+            if (lot.tag != 0) delete _lots[from][id];
+            uint256 take = remaining < available ? remaining : available;
+            // take <= remaining and take <= available by construction.
             unchecked {
                 remaining -= take;
+                available -= take;
             }
-            _debitLot(from, holding, index, lot, take);
-            if (to != address(0)) _creditLot(to, lot.certificateId, take);
+            if (available == 0) {
+                account.currentId = 0;
+                account.currentUnits = 0;
+                // This lot held units, so lotCount >= 1.
+                unchecked {
+                    account.lotCount -= 1;
+                }
+            } else {
+                account.currentId = id;
+                // available <= the lot's units, which fit in uint96.
+                account.currentUnits = uint96(available);
+            }
+            if (to != address(0)) _creditLot(to, id, take);
             if (certificateIds.length != 0) {
-                certificateIds[taken] = lot.certificateId;
+                certificateIds[taken] = id;
                 certificateUnits[taken] = take;
             }
             ++taken;
-            emit LotMoved(from, to, lot.certificateId, take);
+            emit LotMoved(from, to, id, take);
         }
-        _holdings[from] = holding;
+        _accounts[from] = account;
     }
 
-    /// @dev Takes exactly the picked lots (strictly descending indexes, so earlier removals never
-    /// shift a later pick). Credits `to` unless zero. Returns the units taken.
-    function _takePickedLots(
+    /// @dev The balance sufficed (callers check it first) but the spendable lots ran out: the rest
+    /// is frozen. Names a frozen certificate of the holder.
+    function _revertOutOfLots(address from, uint256 units) private view {
+        uint64 frozen = _heads[from][FROZEN_LIST];
+        if (frozen == 0) revert ERC20InsufficientBalance(from, balanceOf(from), units);
+        revert ZcvCertificateRevoked(frozen);
+    }
+
+    /// @dev Takes exactly the picked lots (strictly ascending certificate ids, so each at most
+    /// once). Credits `to` unless zero; records into the buffers when non-empty. Returns the units.
+    function _takePicks(
         address from,
         address to,
         LotPick[] calldata picks,
-        bool record,
         uint64[] memory certificateIds,
         uint256[] memory certificateUnits
     ) private returns (uint256 units) {
         if (picks.length == 0) revert ZcvZeroUnits();
-        if (picks.length > MAX_LOTS_PER_TRANSFER) revert ZcvTooManyLots(MAX_LOTS_PER_TRANSFER);
         if (to == from) revert ERC20InvalidReceiver(to);
-        Holding memory holding = _holdings[from];
-        uint256 previousIndex = type(uint256).max;
+        Account memory account = _accounts[from];
+        uint256 previousId;
         for (uint256 i = 0; i < picks.length; ++i) {
-            LotPick calldata pick = picks[i];
-            if (pick.index >= previousIndex) revert ZcvLotPicksUnordered(pick.index);
-            previousIndex = pick.index;
-            if (pick.index >= holding.count) revert ZcvLotMismatch(pick.index, pick.certificateId, 0);
-            Lot memory lot = _lotAt(from, holding, pick.index);
-            if (lot.certificateId != pick.certificateId) {
-                revert ZcvLotMismatch(pick.index, pick.certificateId, lot.certificateId);
+            uint64 id = picks[i].certificateId;
+            uint256 take = picks[i].units;
+            if (id <= previousId) revert ZcvLotPicksUnordered(id);
+            previousId = id;
+            if (take == 0) revert ZcvZeroUnits();
+            if (_certificates[id].revoked) revert ZcvCertificateRevoked(id);
+            if (id == account.currentId) {
+                if (take > account.currentUnits) revert ZcvLotTooSmall(id, take, account.currentUnits);
+                // take <= currentUnits (checked above).
+                unchecked {
+                    account.currentUnits -= uint96(take);
+                }
+                if (account.currentUnits == 0) {
+                    account.currentId = 0;
+                    // The current lot held units, so lotCount >= 1.
+                    unchecked {
+                        account.lotCount -= 1;
+                    }
+                }
+            } else {
+                _debitListedLot(from, id, take, account);
             }
-            if (_certificates[lot.certificateId].revoked) revert ZcvCertificateRevoked(lot.certificateId);
-            if (pick.units == 0) revert ZcvZeroUnits();
-            if (pick.units > lot.units) revert ZcvLotTooSmall(pick.index, pick.units, lot.units);
-            _debitLot(from, holding, pick.index, lot, pick.units);
-            if (to != address(0)) _creditLot(to, lot.certificateId, pick.units);
-            if (record) {
-                certificateIds[i] = lot.certificateId;
-                certificateUnits[i] = pick.units;
+            if (to != address(0)) _creditLot(to, id, take);
+            if (certificateIds.length != 0) {
+                certificateIds[i] = id;
+                certificateUnits[i] = take;
             }
-            units += pick.units;
-            emit LotMoved(from, to, lot.certificateId, pick.units);
+            units += take;
+            emit LotMoved(from, to, id, take);
         }
-        _holdings[from] = holding;
+        _accounts[from] = account;
     }
 
-    /// @dev Lot `index` of a holder whose Holding is `holding` (the top lives in the Holding).
-    function _lotAt(address holder, Holding memory holding, uint256 index) private view returns (Lot memory) {
-        if (index == holding.count - 1) return Lot(holding.topCertificateId, holding.topUnits);
-        return _lots[holder][index];
-    }
-
-    /// @dev Removes `take` units from lot `index`, updating `holding` in memory (the caller
-    /// stores it). An emptied top is replaced by the highest lot below it; an emptied lower lot
-    /// by that same highest lot below the top. Vacated slots are not cleared: they stay
-    /// non-zero, so a later push there is a 2,900-gas rewrite instead of a 20,000-gas new slot.
-    function _debitLot(address holder, Holding memory holding, uint256 index, Lot memory lot, uint256 take)
-        private
-    {
-        uint256 top = holding.count - 1;
-        if (take < lot.units) {
-            // take < lot.units, so this cannot underflow; lot units never exceed uint160.
+    /// @dev Debits `take` units from a lot in a size-class list (not the current lot), relinking
+    /// it when it drops to a lower class and unlinking it when emptied.
+    function _debitListedLot(address holder, uint64 id, uint256 take, Account memory account) private {
+        LotSlot memory lot = _lots[holder][id];
+        // Frozen lots are refused before (their certificate is revoked); tag 0 means no lot here.
+        uint256 available = lot.tag == 0 ? 0 : lot.units;
+        if (take > available) revert ZcvLotTooSmall(id, take, available);
+        // take <= available (checked above).
+        uint256 rest;
+        unchecked {
+            rest = available - take;
+        }
+        if (rest == 0) {
+            _unlink(holder, id, lot, account);
+            delete _lots[holder][id];
+            // The lot held units, so lotCount >= 1.
             unchecked {
-                if (index == top) holding.topUnits = uint160(lot.units - take);
-                else _lots[holder][index].units = uint192(lot.units - take);
+                account.lotCount -= 1;
             }
+        } else if (_sizeClass(rest) + 1 == lot.tag) {
+            // rest < the lot's units, which fit in uint96.
+            _lots[holder][id].units = uint96(rest);
+        } else {
+            _unlink(holder, id, lot, account);
+            _pushListed(holder, account, id, rest);
+        }
+    }
+
+    /// @dev Credits `units` of certificate `id` to `holder`, keeping the spend order true: the lot
+    /// is merged into its lot; a lot that changes size class is relinked; a lot of a larger class
+    /// than the current lot becomes the current lot (the former current lot is listed).
+    function _creditLot(address holder, uint64 id, uint256 units) private {
+        // The lot slot first: a merge into a listed lot that stays in its class (a repeat
+        // payment) then touches one slot of the recipient, not two.
+        LotSlot memory lot = _lots[holder][id];
+        uint256 total = uint256(lot.units) + units;
+        if (lot.tag != 0 && lot.tag != FROZEN_TAG && _sizeClass(total) + 1 == lot.tag) {
+            _lots[holder][id].units = total.toUint96();
             return;
         }
-        if (top != 0) {
-            uint256 last = top - 1; // highest index below the top
-            if (index == top) {
-                Lot memory next = _lots[holder][last];
-                holding.topCertificateId = next.certificateId;
-                holding.topUnits = uint160(next.units);
-            } else if (index != last) {
-                _lots[holder][index] = _lots[holder][last];
-            }
+        Account memory account = _accounts[holder];
+        if (account.currentId == id) {
+            account.currentUnits = (uint256(account.currentUnits) + units).toUint96();
+            _accounts[holder] = account;
+            return;
         }
-        // count >= 1 here (a lot was taken), so this cannot underflow.
-        unchecked {
-            holding.count -= 1;
+        if (lot.tag == FROZEN_TAG) {
+            // Unreachable today (frozen units never move); kept so units are conserved regardless.
+            _lots[holder][id].units = total.toUint96();
+            return;
+        }
+        if (lot.tag == 0) {
+            account.lotCount += 1;
+            if (account.lotCount == 1) {
+                // The holder's only lot is its current lot.
+                account.currentId = id;
+                account.currentUnits = total.toUint96();
+                _accounts[holder] = account;
+                return;
+            }
+        } else {
+            // A listed lot that grows into another size class is relinked there.
+            _unlink(holder, id, lot, account);
+            delete _lots[holder][id];
+        }
+        if (account.currentId != 0 && _sizeClass(total) > _sizeClass(account.currentUnits)) {
+            // The larger lot is spent first; the former current lot joins its class list.
+            _pushListed(holder, account, account.currentId, account.currentUnits);
+            account.currentId = id;
+            account.currentUnits = total.toUint96();
+        } else {
+            _pushListed(holder, account, id, total);
+        }
+        _accounts[holder] = account;
+    }
+
+    /// @dev Links lot `id` (`units` units) at the head of its size class list.
+    function _pushListed(address holder, Account memory account, uint64 id, uint256 units) private {
+        uint256 class = _sizeClass(units);
+        uint64 head = _heads[holder][class];
+        _lots[holder][id] = LotSlot(units.toUint96(), 0, head, uint8(class + 1));
+        if (head != 0) _lots[holder][head].prev = id;
+        _heads[holder][class] = id;
+        account.classBits |= uint64(1 << class);
+    }
+
+    /// @dev Links lot `id` at the head of the frozen ledger. That list is never unlinked from,
+    /// so it needs no `prev` pointers.
+    function _pushFrozen(address holder, uint64 id, uint256 units) private {
+        _lots[holder][id] = LotSlot(units.toUint96(), 0, _heads[holder][FROZEN_LIST], FROZEN_TAG);
+        _heads[holder][FROZEN_LIST] = id;
+    }
+
+    /// @dev Unlinks a listed lot from its size class list (the slot itself is left to the caller).
+    /// A head is recognised by the head pointer, not by `prev`, which goes stale on a pop.
+    function _unlink(address holder, uint64 id, LotSlot memory lot, Account memory account) private {
+        uint256 class = lot.tag - 1;
+        if (_heads[holder][class] == id) {
+            _heads[holder][class] = lot.next;
+            if (lot.next == 0) account.classBits &= ~uint64(1 << class);
+        } else {
+            _lots[holder][lot.prev].next = lot.next;
+            if (lot.next != 0) _lots[holder][lot.next].prev = lot.prev;
         }
     }
 
-    function _creditLot(address holder, uint64 certificateId, uint256 units) private {
-        Holding memory holding = _holdings[holder];
-        if (holding.count != 0 && holding.topCertificateId == certificateId) {
-            holding.topUnits = (uint256(holding.topUnits) + units).toUint160();
-        } else {
-            // The old top moves below; the new lot becomes the top.
-            if (holding.count != 0) {
-                _lots[holder][holding.count - 1] = Lot(holding.topCertificateId, holding.topUnits);
-            }
-            holding.topCertificateId = certificateId;
-            holding.topUnits = units.toUint160();
-            holding.count += 1;
+    /// @dev Reads up to `lots.length - filled` lots of one list into `lots`, skipping the first
+    /// `offset` lots overall (`seen` counts lots passed so far).
+    function _collect(address holder, uint256 list, uint256 offset, uint256 seen, Lot[] memory lots, uint256 filled)
+        private
+        view
+        returns (uint256, uint256)
+    {
+        uint64 id = _heads[holder][list];
+        while (id != 0 && filled < lots.length) {
+            LotSlot storage lot = _lots[holder][id];
+            if (seen++ >= offset) lots[filled++] = Lot(id, lot.units);
+            id = lot.next;
         }
-        _holdings[holder] = holding;
+        return (seen, filled);
+    }
+
+    /// @dev floor(log2(units)), capped at TOP_CLASS; 0 for units 0 or 1.
+    function _sizeClass(uint256 units) private pure returns (uint256 class) {
+        class = Math.log2(units);
+        if (class > TOP_CLASS) class = TOP_CLASS;
     }
 
     function _checkRetirement(uint256 units, string calldata beneficiary, uint64 start, uint64 end) private pure {

@@ -1,8 +1,10 @@
 """Fixtures and helpers shared by the market tests (tests/test_market*.py).
 
-Certificates are issued straight through ZeroCarbonValue.issue by a test account holding
-ISSUER_ROLE, so a test can make certificates of any method and period in one transaction;
-the real claim path (registry -> exchange -> token) is covered in test_market_trading.py too.
+The market holds listed and deposited units itself (contracts/ZcvMarket.sol): sellers approve it
+once, and `list`/`deposit` pull the named certificates from their wallets. Certificates are
+issued straight through ZeroCarbonValue.issue by a test account holding ISSUER_ROLE, so a test
+can make certificates of any method and period in one transaction; the real claim path
+(registry -> exchange -> token) is covered in test_market_trading.py too.
 """
 
 from __future__ import annotations
@@ -87,13 +89,19 @@ def issue(
     return int(event["certificateId"])
 
 
-def deposit(zcx: Any, market: Any, seller: Any, picks: list[tuple[int, int]]) -> None:
-    """Moves (certificate id, units) from the seller's wallet to its escrow."""
-    held = [(int(lot.certificateId), int(lot.units)) for lot in zcx.zcv.lotsOf(seller)]
-    from zcx.holder import plan_lot_picks
+MAX_UINT = 2**256 - 1
 
-    plan = plan_lot_picks(held, list(picks))
-    zcx.zcv.transferLots(market.escrowOf(seller), [p.as_tuple() for p in plan], sender=seller)
+
+def approve(zcx: Any, market: Any, seller: Any) -> None:
+    """The seller lets the market pull the certificates it lists or deposits."""
+    if zcx.zcv.allowance(seller, market) < 2**128:
+        zcx.zcv.approve(market, MAX_UINT, sender=seller)
+
+
+def deposit(zcx: Any, market: Any, seller: Any, lots: list[tuple[int, int]]) -> Any:
+    """Moves (certificate id, units) from the seller's wallet to its deposit at the market."""
+    approve(zcx, market, seller)
+    return market.deposit([list(x) for x in sorted(lots)], sender=seller)
 
 
 def list_lots(
@@ -106,9 +114,13 @@ def list_lots(
     period: tuple[int, int] = (0, 0),
     chain: Any = None,
 ) -> int:
+    """Lists from the seller's deposit, then its wallet (the seller approved the market)."""
     if expiry is None:
         assert chain is not None
         expiry = chain.pending_timestamp + 7 * DAY
+    zcv = _zcv_of(market)
+    if zcv.allowance(seller, market) < 2**128:
+        zcv.approve(market, MAX_UINT, sender=seller)
     tx = market.list(
         [list(x) for x in lots], price, expiry, method, period[0], period[1], sender=seller
     )
@@ -116,15 +128,21 @@ def list_lots(
     return int(event["listingId"])
 
 
+def _zcv_of(market: Any) -> Any:
+    from ape import project
+
+    return project.ZeroCarbonValue.at(market.zcv())
+
+
 def lots_of(zcx: Any, holder: Any) -> list[tuple[int, int]]:
-    return [(int(lot.certificateId), int(lot.units)) for lot in zcx.zcv.lotsOf(holder)]
+    """(certificate id, units) of every lot the holder has, ascending id."""
+    count = int(zcx.zcv.lotCount(holder))
+    lots = zcx.zcv.lotsOf(holder, 0, count) if count else []
+    return sorted((int(lot.certificateId), int(lot.units)) for lot in lots)
 
 
 def held(zcx: Any, holder: Any) -> dict[int, int]:
-    out: dict[int, int] = {}
-    for c, u in lots_of(zcx, holder):
-        out[c] = out.get(c, 0) + u
-    return out
+    return dict(lots_of(zcx, holder))
 
 
 def buy(
@@ -135,3 +153,24 @@ def buy(
     return market.buy(
         listing_id, units, cost if max_total is None else max_total, deadline, sender=buyer
     )
+
+
+def spray(zcx: Any, sprayer: Any, attacker: Any, victims: list[Any], lots: int) -> list[int]:
+    """The attacker sends `lots` one-unit lots of distinct new certificates to every victim
+    (contracts/test/DustSprayer.sol, 25 certificates per transaction); returns their ids."""
+    ids: list[int] = []
+    left = lots
+    while left:
+        count = min(left, 25)
+        tx = sprayer.spray([str(getattr(v, "address", v)) for v in victims], count, sender=attacker)
+        (event,) = event_args(tx, sprayer.Sprayed)
+        ids.extend(range(event["firstCertificateId"], event["lastCertificateId"] + 1))
+        left -= count
+    return ids
+
+
+@pytest.fixture(scope="session")
+def sprayer(zcx, admin, accounts, project):
+    contract = accounts[9].deploy(project.DustSprayer, zcx.zcv, zcx.registry)
+    zcx.zcv.grantRole(zcx.zcv.ISSUER_ROLE(), contract, sender=admin)
+    return contract

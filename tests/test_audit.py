@@ -70,24 +70,23 @@ def test_contracts_the_audit_does_not_cover_are_ignored(registered, scenario, ch
 
 def test_certificate_trail_follows_every_hop(registered, scenario, chain, abis, alice, bob, carol):
     ledger = audit(_w3(chain), deployment_of(registered, chain), abis).ledger
-    # Alice's top lot is certificate 2 (1500 units), so her 2000-unit transfer gives Bob 1500 of
-    # certificate 2 then 500 of certificate 1, which lands on top of Bob's stack. Bob pays Carol
-    # 300 from that top lot; Carol retires 200 of certificate 1 (retirement 2).
+    # Spend order takes each holder's largest lot first: Alice's 2000-unit transfer gives Bob
+    # 2000 of certificate 1; Bob pays Carol 300 and retires 1000 from his own certificate 3
+    # (66,000 units); Carol retires 200 of certificate 3 (retirement 2).
     trail = certificate_trail(ledger, 2)
     consumed = trail["consumed"]
-    assert list(consumed["certificate_id"]) == [1] and list(consumed["units_retired"]) == [200]
-    assert consumed.iloc[0]["meter"] == "ALICE-PV" and consumed.iloc[0]["owner"] == alice.address
+    assert list(consumed["certificate_id"]) == [3] and list(consumed["units_retired"]) == [200]
+    assert consumed.iloc[0]["meter"] == "BOB-PV" and consumed.iloc[0]["owner"] == bob.address
     hops = trail["hops"]
     steps = [(h.hop, h["from"], h["to"], h.units) for _, h in hops.iterrows()]
     zero = "0x0000000000000000000000000000000000000000"
     assert steps == [
-        ("issued", zero, alice.address, 5100),
-        ("moved", alice.address, bob.address, 500),
+        ("issued", zero, bob.address, 66000),
         ("moved", bob.address, carol.address, 300),
-        ("retired", bob.address, zero, 200),
+        ("retired", bob.address, zero, 1000),
         ("retired", carol.address, zero, 200),
     ]
-    assert [int(c) for c in registered.zcv.retirement(2).certificateIds] == [1]
+    assert [int(c) for c in registered.zcv.retirement(2).certificateIds] == [3]
     with pytest.raises(KeyError, match="no retirement 9"):
         certificate_trail(ledger, 9)
 

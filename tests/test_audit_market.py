@@ -25,17 +25,18 @@ def abis():
 
 @pytest.fixture
 def traded(zcx, issuer, admin, operator, alice, bob, carol, fee_recipient, treasury, chain):
-    """Alice lists 4,000 solar units at 3 JPYT/kWh, Carol 2,000 wind units at 5 (wind only);
-    Bob buys 1,500 then 500 of Alice's (the listing stays open with 2,000) and all of Carol's,
-    then pays a 100 JPYT statement on chain."""
+    """Alice lists 4,000 solar units at 3 JPYT/kWh (1,500 of them from a deposit), then
+    deposits 500 more,
+    Carol 2,000 wind units at 5 (wind only); Bob buys 1,500 then 500 of Alice's (the listing
+    stays open with 2,000) and all of Carol's, then pays a 100 JPYT statement on chain. Carol
+    also sends 7 wind units to the market by plain transfer (nobody's: surplus)."""
     jpyt = deploy_mock_yen(admin, operator.address)
     market = deploy_market(
         admin, zcx.zcv, jpyt, FEE_BPS, fee_recipient, operator=operator, treasury=treasury
     )
-    solar = issue(zcx, issuer, alice, 4000, SOLAR)
-    wind = issue(zcx, issuer, carol, 2000, WIND)
-    deposit(zcx, market, alice, [(solar, 4000)])
-    deposit(zcx, market, carol, [(wind, 2000)])
+    solar = issue(zcx, issuer, alice, 4500, SOLAR)
+    wind = issue(zcx, issuer, carol, 2007, WIND)
+    deposit(zcx, market, alice, [(solar, 1500)])
     first = list_lots(market, alice, [(solar, 4000)], price=SOLAR_PRICE, chain=chain)
     second = list_lots(market, carol, [(wind, 2000)], price=WIND_PRICE, method=WIND, chain=chain)
     jpyt.mint(bob, 1_000 * YEN, sender=operator)
@@ -44,6 +45,8 @@ def traded(zcx, issuer, admin, operator, alice, bob, carol, fee_recipient, treas
     for listing, units, price in ((first, 1500, SOLAR_PRICE), (first, 500, SOLAR_PRICE)):
         market.buy(listing, units, units * price, deadline, sender=bob)
     market.buy(second, 2000, 2000 * WIND_PRICE, deadline, sender=bob)
+    deposit(zcx, market, alice, [(solar, 500)])
+    zcx.zcv.transferLots(market, [(wind, 7)], sender=carol)
     ref = statement_reference("2026-04-test")
     market.postStatement(ref, bob, 100 * YEN, deadline + 86400, sender=operator)
     market.payStatement(ref, 100 * YEN, sender=bob)
@@ -74,6 +77,13 @@ def test_market_figures_are_exact(zcx, traded, chain, abis, bob, alice, carol, t
     certs = result.market.fill_certificates
     assert list(certs["certificate_id"]) == [traded["solar"], traded["solar"], traded["wind"]]
     assert result.market.statements_paid["status"].tolist() == ["PaidInToken"]
+    # Custody: 2,000 solar units listed + 500 deposited are booked and held; 7 wind are surplus.
+    custody = result.market.custody.set_index("certificate_id")
+    assert custody.loc[traded["solar"], ["booked", "held", "surplus"]].tolist() == [2500, 2500, 0]
+    assert custody.loc[traded["wind"], ["booked", "held", "surplus"]].tolist() == [0, 7, 7]
+    assert (m["custody_units"], m["held_units"], m["surplus_units"]) == (2500, 2507, 7)
+    assert m["custody_shortfalls"] == 0
+    assert not [f for f in result.findings if f.check == "market_custody"]
 
     written = write_outputs(result, tmp_path, ("csv", "parquet"))
     data = written["exports"]

@@ -16,8 +16,9 @@ from ape.logging import logger as ape_logger
 from click.testing import CliRunner, Result
 from conftest import INTERVAL, reading
 from eth_utils import keccak
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from zcv_support import certificate_input, lots
 
 from zcx import deployments
 from zcx.cli import COMMAND_GROUPS, main
@@ -31,6 +32,7 @@ from zcx.holder import (
     payment_reference,
     plan_lot_picks,
     reference_label,
+    split_plain_spend,
 )
 from zcx.ids import meter_id
 
@@ -167,12 +169,12 @@ def test_claim_with_nothing_unclaimed_says_so(cli):
     assert "has unclaimed generation" in result.stdout
 
 
-def test_transfer_takes_top_lot_and_transfer_lots_takes_named_certificate(
+def test_transfer_takes_the_largest_lot_and_transfer_lots_takes_named_certificate(
     cli, two_certificates, registered, alice, bob
 ):
     moved = cli("holder", "transfer", BOB, "1.5", "--account", ALICE)
-    assert "Transferred 1.500 ZCV" in moved.stdout and "cert 2: 1.500" in moved.stdout
-    assert [tuple(lot) for lot in registered.zcv.lotsOf(bob)] == [(2, 1500)]
+    assert "Transferred 1.500 ZCV" in moved.stdout and "cert 1: 1.500" in moved.stdout
+    assert lots(registered.zcv, bob) == [(1, 1500)]
 
     cli(
         "holder",
@@ -184,12 +186,13 @@ def test_transfer_takes_top_lot_and_transfer_lots_takes_named_certificate(
         "--account",
         ALICE,
     )
-    assert [tuple(lot) for lot in registered.zcv.lotsOf(bob)] == [(2, 1500), (1, 500)]
-    assert [tuple(lot) for lot in registered.zcv.lotsOf(alice)] == [(1, 4300), (2, 2100)]
+    assert lots(registered.zcv, bob) == [(1, 2000)]
+    assert lots(registered.zcv, alice) == [(1, 2800), (2, 3600)]
 
     cli("holder", "transfer-lots", BOB, "--cert", "2:all", "--account", ALICE)
-    assert [tuple(lot) for lot in registered.zcv.lotsOf(alice)] == [(1, 4300)]
-    assert registered.zcv.balanceOf(bob) == 1500 + 500 + 2100
+    assert lots(registered.zcv, alice) == [(1, 2800)]
+    assert lots(registered.zcv, bob) == [(2, 3600), (1, 2000)]  # the larger lot is spent first
+    assert registered.zcv.balanceOf(bob) == 1500 + 500 + 3600
 
 
 def test_pay_records_the_bill_reference(cli, two_certificates, registered, alice, bob, chain):
@@ -237,11 +240,11 @@ def test_retire_and_show_retirement(cli, two_certificates, registered, alice):
     record = registered.zcv.retirement(1)
     assert (record.beneficiary, record.holder, record.units) == ("Bob Shoten shop", alice, 1000)
     assert (record.consumptionStart, record.consumptionEnd) == (APRIL_1, MAY_1)
-    assert list(record.certificateIds) == [2]
+    assert list(record.certificateIds) == [1]  # the larger lot comes first in spend order
 
     view = _json(cli("holder", "retirement", "1", "--json"))
     assert view["beneficiary"] == "Bob Shoten shop" and view["reason"] == "April 2026 load"
-    assert view["certificates"] == [[2, 1000]] and view["units"] == 1000
+    assert view["certificates"] == [[1, 1000]] and view["units"] == 1000
     table = cli("holder", "retirement", "1").stdout
     assert "Bob Shoten shop" in table and "2026-04-01 00:00 – 2026-05-01 00:00" in table
     assert registered.zcv.counters(alice).amortized == 1000
@@ -638,18 +641,16 @@ def test_dates_references_and_picks():
     assert format_zcv(1234567) == "1,234.567"
 
 
+@settings(suppress_health_check=[HealthCheck.too_slow])
 @given(
-    lots=st.lists(st.tuples(st.integers(1, 4), st.integers(1, 10**6)), max_size=12),
+    held=st.dictionaries(st.integers(1, 6), st.integers(1, 10**6), max_size=6),
     wants=st.lists(
-        st.tuples(st.integers(1, 4), st.none() | st.integers(1, 3 * 10**6)), min_size=1, max_size=4
+        st.tuples(st.integers(1, 6), st.none() | st.integers(1, 3 * 10**6)), min_size=1, max_size=4
     ),
 )
-def test_plan_lot_picks_property(lots, wants):
-    """Picks are strictly descending, match their lot's certificate, never overdraw a lot, and
-    add up to what was asked; or the plan is refused because the holder has too little."""
-    held: dict[int, int] = {}
-    for cid, units in lots:
-        held[cid] = held.get(cid, 0) + units
+def test_plan_lot_picks_property(held, wants):
+    """One pick per certificate, strictly ascending ids, never more than the holder's lot, adding
+    up to what was asked; or the plan is refused because the holder has too little."""
     asked: dict[int, int | None] = {}
     for cid, units in wants:
         if cid not in asked:
@@ -661,13 +662,77 @@ def test_plan_lot_picks_property(lots, wants):
     feasible = all(cid in held and (u is None or u <= held[cid]) for cid, u in asked.items())
     if not feasible:
         with pytest.raises(HolderError):
-            plan_lot_picks(lots, wants)
+            plan_lot_picks(held, wants)
         return
-    picks = plan_lot_picks(lots, wants)
-    indexes = [p.index for p in picks]
-    assert indexes == sorted(set(indexes), reverse=True)
+    picks = plan_lot_picks(held, wants)
+    ids = [p.certificate_id for p in picks]
+    assert ids == sorted(set(ids)) == sorted(asked)
     for p in picks:
-        assert lots[p.index][0] == p.certificate_id and 0 < p.units <= lots[p.index][1]
-    for cid, units in asked.items():
-        got = sum(p.units for p in picks if p.certificate_id == cid)
-        assert got == (held[cid] if units is None else units)
+        wanted = asked[p.certificate_id]
+        assert 0 < p.units == (held[p.certificate_id] if wanted is None else wanted)
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(
+    lots=st.lists(
+        st.tuples(st.integers(1, 60), st.integers(1, 5_000)),
+        max_size=40,
+        unique_by=lambda lot: lot[0],
+    ),
+    frozen=st.sets(st.integers(1, 60), max_size=10),
+    fraction=st.floats(0, 1),
+    max_lots=st.integers(1, 8),
+)
+def test_split_plain_spend_property(lots, frozen, fraction, max_lots):
+    """Each step visits at most max_lots lots of the spend order, the steps add up to the amount,
+    and a step is an eviction exactly when its stretch holds only frozen lots."""
+    free = sum(u for cid, u in lots if cid not in frozen)
+    units = int(free * fraction)
+    if units == 0:
+        assert split_plain_spend(lots, frozen, units, max_lots) == []
+        return
+    steps = split_plain_spend(lots, frozen, units, max_lots)
+    assert sum(s.units for s in steps) == units
+    # Replaying the steps over the spend order visits each lot at most once, max_lots per step.
+    order = [[cid, u] for cid, u in lots]
+    for step in steps:
+        if step.evict:
+            assert step.units == 0 and all(cid in frozen for cid in step.evict)
+            assert [cid for cid, _ in order[: len(step.evict)]] == list(step.evict)
+            del order[: len(step.evict)]
+            continue
+        remaining, visits = step.units, 0
+        while remaining:
+            cid, available = order[0]
+            visits += 1
+            if cid in frozen:
+                order.pop(0)
+                continue
+            take = min(remaining, available)
+            remaining -= take
+            order[0][1] -= take
+            if order[0][1] == 0:
+                order.pop(0)
+        assert visits <= max_lots
+    with pytest.raises(HolderError):
+        split_plain_spend(lots, frozen, free + 1, max_lots)
+
+
+def test_transfer_beyond_max_lots_is_split_and_listed(cli, registered, admin, alice, bob):
+    """Alice holds MAX_LOTS + 8 lots: one transfer of all of them is sent as two plain
+    transfers, printed one per line, and listed under "transactions" with --json."""
+    zcv = registered.zcv
+    zcv.grantRole(zcv.ISSUER_ROLE(), admin, sender=admin)
+    max_lots = int(zcv.MAX_LOTS_PER_TRANSFER())
+    for serial in range(max_lots + 8):
+        zcv.issue(alice, certificate_input(100 + serial, serial), sender=admin)
+    total = int(zcv.balanceOf(alice))
+    half = sum(u for _, u in lots(zcv, alice)[: max_lots + 4])
+    text = cli("holder", "transfer", BOB, str(half), "--units", "--account", ALICE)
+    assert "split into 2 transactions" in text.stdout
+    assert f"{max_lots} lots" in text.stdout and "4 lots" in text.stdout
+    rest = total - half
+    out = _json(cli("holder", "transfer", BOB, str(rest), "--units", "--account", ALICE, "--json"))
+    assert [t["method"] for t in out["transactions"]] == ["transfer"]
+    assert out["units"] == rest and zcv.balanceOf(alice) == 0
+    assert zcv.balanceOf(bob) == total and zcv.lotCount(bob) == max_lots + 8

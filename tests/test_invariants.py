@@ -6,6 +6,7 @@ invariant after every step. Every example starts from the same chain snapshot an
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -624,10 +625,14 @@ def holdings(world, submit):
             ]
         )
         zcx.exchange.claim(zcx.registry, meter_id(label), sender=acct[name])
-    zcx.zcv.transfer(acct["bob"], 300, sender=acct["alice"])
-    zcx.zcv.transfer(acct["carol"], 5000, sender=acct["bob"])
-    zcx.zcv.transfer(acct["alice"], 700, sender=acct["carol"])
+    for src, dst, units in SETUP_TRANSFERS:
+        zcx.zcv.transfer(acct[dst], units, sender=acct[src])
     return world
+
+
+# The `holdings` fixture's plain transfers, replayed by the model (lotsOf alone cannot tell the
+# current lot from the head of the largest class).
+SETUP_TRANSFERS = (("alice", "bob", 300), ("bob", "carol", 5000), ("carol", "alice", 700))
 
 
 holders = st.sampled_from(HOLDERS)
@@ -649,16 +654,17 @@ CORRUPTIONS = (
     None,
     None,
     "unordered",
-    "mismatch",
-    "stale",
+    "duplicate",
+    "not_held",
     "too_small",
     "zero",
 )
 
 
 class TokenMachine(ChainMachine):
-    """Claims, transfers, transferFrom, transferLots, pay, retire, retireLots, revocation and
-    attempts to move revoked units, all predicted by the LotBook model."""
+    """Claims, transfers, transferFrom, transferLots, pay, retire, retireLots, revocation,
+    eviction and attempts to move revoked units, all predicted by the LotBook model; plus an
+    adversary who sprays dust lots on the others and has certificates revoked afterwards."""
 
     def __init__(self, world: World) -> None:
         super().__init__(world)
@@ -666,14 +672,16 @@ class TokenMachine(ChainMachine):
         self.zcv = zcv
         self.book = LotBook()
         self.counters: dict[str, list[int]] = {}
-        for name in HOLDERS:
-            address = self.addr(name)
-            self.book.lots[address] = [list(lot) for lot in lots(zcv, address)]
-            self.counters[address] = list(zcv.counters(address))[:3]
         for cid in range(1, zcv.certificateCount() + 1):
             cert = zcv.certificate(cid)
-            self.book.units[cid], self.book.retired[cid] = cert.units, cert.retiredUnits
-        self.book.total_issued, self.book.total_retired = zcv.totalIssued(), zcv.totalRetired()
+            self.book.issue(str(cert.issuedTo), cid, cert.units)
+        for src, dst, units in SETUP_TRANSFERS:
+            self.book.transfer(self.addr(src), self.addr(dst), units)
+        for name in HOLDERS:
+            address = self.addr(name)
+            assert lots(zcv, address) == self.book.view(address)
+            self.counters[address] = list(zcv.counters(address))[:3]
+        assert (zcv.totalIssued(), zcv.totalRetired()) == (self.book.total_issued, 0)
         for meter in self.meters.values():
             meter.last_end = self.zcx.registry.lastEnd(meter.mid)
             meter.generated = self.zcx.registry.meterTotals(meter.mid).generatedWh
@@ -709,33 +717,37 @@ class TokenMachine(ChainMachine):
             st.one_of(st.integers(0, balance), st.integers(balance, balance + 5)), label="units"
         )
 
-    def draw_picks(self, data: st.DataObject, holder: str) -> list[tuple[int, int, int]]:
-        stack = self.book.view(holder)
-        if not stack:
-            return [(0, 1, 1)]
+    def draw_picks(self, data: st.DataObject, holder: str) -> list[tuple[int, int]]:
+        held = sorted(self.book.view(holder))
+        if not held:
+            return [(1, 1)]
         chosen = data.draw(
             st.lists(
-                st.integers(0, len(stack) - 1), min_size=1, max_size=min(4, len(stack)), unique=True
+                st.integers(0, len(held) - 1), min_size=1, max_size=min(4, len(held)), unique=True
             ),
             label="lots",
         )
         picks = [
-            (i, stack[i][0], data.draw(st.integers(1, stack[i][1]), label="pick units"))
-            for i in sorted(chosen, reverse=True)
+            (held[i][0], data.draw(st.integers(1, held[i][1]), label="pick units"))
+            for i in sorted(chosen)
         ]
         corruption = data.draw(st.sampled_from(CORRUPTIONS), label="corruption")
-        i, cid, units = picks[0]
+        cid, units = picks[0]
         if corruption == "unordered" and len(picks) > 1:
             picks.reverse()
-        elif corruption == "mismatch":
-            picks[0] = (i, cid + 1, units)
-        elif corruption == "stale":
-            picks[0] = (len(stack), cid, units)
+        elif corruption == "duplicate":
+            picks.append(picks[-1])
+        elif corruption == "not_held":
+            missing = max(self.book.units) + 1
+            picks[-1] = (missing, 1)
         elif corruption == "too_small":
-            picks[0] = (i, cid, stack[i][1] + 1)
+            picks[0] = (cid, dict(held)[cid] + 1)
         elif corruption == "zero":
-            picks[0] = (i, cid, 0)
+            picks[0] = (cid, 0)
         return picks
+
+    def _dust_sources(self) -> list[str]:
+        return [n for n in HOLDERS if self.book.movable(self.addr(n)) > 0]
 
     # -- rules
 
@@ -821,7 +833,7 @@ class TokenMachine(ChainMachine):
     def transfer_lots_from(self, owner: str, spender: str, dst: str, data: st.DataObject) -> None:
         frm, to = self.addr(owner), self.target(dst)
         picks = self.draw_picks(data, frm)
-        wanted = sum(units for _, _, units in picks)
+        wanted = sum(units for _, units in picks)
         allowance = data.draw(
             st.sampled_from([wanted, wanted + 3, max(0, wanted - 1)]), label="allowance"
         )
@@ -888,15 +900,11 @@ class TokenMachine(ChainMachine):
         picks = self.draw_picks(data, frm)
 
         def predict() -> list[tuple[int, int]]:
-            saved = (
-                [list(lot) for lot in self.book.stack(frm)],
-                dict(self.book.retired),
-                self.book.total_retired,
-            )
+            saved = self.book.snapshot()
             taken = self.book.take_picks(frm, None, picks)
             error = self._retirement_error(beneficiary, CONSUMPTION)
             if error:
-                self.book.lots[frm], self.book.retired, self.book.total_retired = saved
+                self.book.restore(saved)
                 raise ModelRevert(error)
             return taken
 
@@ -912,7 +920,7 @@ class TokenMachine(ChainMachine):
             sender=self.w.accounts[src],
         )
         if tx is not None:
-            self.counters[frm][2] += sum(units for _, _, units in picks)
+            self.counters[frm][2] += sum(units for _, units in picks)
 
     @rule(data=st.data())
     def revoke(self, data: st.DataObject) -> None:
@@ -932,6 +940,48 @@ class TokenMachine(ChainMachine):
         held = {self.addr(n): self.book.held(self.addr(n), cid) for n in HOLDERS}
         self.frozen[cid] = (held, self.book.retired[cid])
 
+    @precondition(lambda self: self._dust_sources())
+    @rule(data=st.data(), victim=holders)
+    def spray_dust(self, data: st.DataObject, victim: str) -> None:
+        """The adversary sends a victim a burst of tiny lots, alternating certificates, by both
+        plain transfers and transferLots (each one predicted exactly by the model)."""
+        attacker = data.draw(st.sampled_from(self._dust_sources()), label="attacker")
+        if attacker == victim:
+            return
+        frm, to, sender = self.addr(attacker), self.addr(victim), self.w.accounts[attacker]
+        for _ in range(data.draw(st.integers(1, 6), label="dust lots")):
+            spendable = sorted(
+                (cid, u) for cid, u in self.book.view(frm) if cid not in self.book.revoked
+            )
+            if not spendable:
+                return
+            cid, available = data.draw(st.sampled_from(spendable), label="dust certificate")
+            units = min(available, data.draw(st.integers(1, 3), label="dust units"))
+            if data.draw(st.booleans(), label="by transferLots"):
+                pick = [(cid, units)]
+                predict = functools.partial(self.book.take_picks, frm, to, pick)
+                self.act(frm, to, predict, self.zcv.transferLots, to, pick, sender=sender)
+            else:
+                predict = functools.partial(self.book.transfer, frm, to, units)
+                self.act(frm, to, predict, self.zcv.transfer, to, units, sender=sender)
+
+    @rule(data=st.data(), holder=holders, caller=holders)
+    def evict(self, data: st.DataObject, holder: str, caller: str) -> None:
+        """Anyone may move a holder's lot of a revoked certificate to its frozen ledger."""
+        address = self.addr(holder)
+        cid = data.draw(st.integers(1, len(self.book.units) + 1), label="certificate")
+        try:
+            units = self.book.evict(address, cid)
+        except ModelRevert as revert:
+            call_reverts(
+                self.zcv.evict, address, cid, sender=self.w.accounts[caller], name=revert.names
+            )
+            return
+        tx = self.zcv.evict(address, cid, sender=self.w.accounts[caller])
+        assert event_args(tx, self.zcv.LotFrozen) == [
+            {"holder": address, "certificateId": cid, "units": units}
+        ]
+
     def _holders_of_revoked(self) -> list[str]:
         return [
             n for n in HOLDERS if self.book.balance(self.addr(n)) > self.book.movable(self.addr(n))
@@ -944,9 +994,8 @@ class TokenMachine(ChainMachine):
         frm = self.addr(name)
         sender = self.w.accounts[name]
         to = self.addr(next(n for n in HOLDERS if n != name))
-        stack = self.book.view(frm)
-        index = next(i for i, (cid, _) in enumerate(stack) if cid in self.book.revoked)
-        pick = [(index, stack[index][0], 1)]
+        revoked = next(cid for cid, _ in self.book.view(frm) if cid in self.book.revoked)
+        pick = [(revoked, 1)]
         units = data.draw(
             st.integers(self.book.movable(frm) + 1, self.book.balance(frm)), label="units"
         )
@@ -1032,6 +1081,7 @@ class UnitsTraceToCertificates(TokenMachine):
             address = self.addr(name)
             stack = lots(zcv, address)
             assert stack == self.book.view(address)
+            assert zcv.lotCount(address) == len(stack)
             assert sum(units for _, units in stack) == zcv.balanceOf(address)
             for cid, units in stack:
                 assert 1 <= cid <= count and units > 0
@@ -1051,6 +1101,11 @@ class RevokedUnitsNeverMove(TokenMachine):
             assert cert.revoked and cert.retiredUnits == retired
             for address, units in held.items():
                 assert sum(u for c, u in lots(self.zcv, address) if c == cid) == units
+                assert self.zcv.lotBalance(address, cid) == units
+        for name in HOLDERS:
+            address = self.addr(name)
+            frozen = self.book.balance(address) - self.book.movable(address)
+            assert self.zcv.frozenBalanceOf(address) == frozen
 
 
 def test_invariant_3_balances_sum_to_supply_and_supply_plus_retired_is_issued(holdings):

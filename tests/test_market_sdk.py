@@ -18,8 +18,8 @@ from zcx.market import (
     MarketProblem,
     OrderBook,
     format_kwh_price,
-    free_units,
     listing_lots,
+    split_from_deposit,
     statement_reference,
     unit_price_from_kwh,
     units_due,
@@ -41,7 +41,12 @@ def test_price_and_reference_helpers():
     ref = statement_reference("2026-04-0x90f79bf6")
     assert len(ref) == 32 and statement_reference("0x" + ref.hex()) == ref
     assert listing_lots([(3, 5), (1, 2), (3, 1)]) == [(1, 2), (3, 6)]
-    assert free_units([(1, 5), (2, 3), (1, 4)], {1: 6, 2: 3}) == {1: 3}
+    with pytest.raises(MarketProblem, match="at most 32"):
+        listing_lots([(i, 1) for i in range(1, 34)])
+    assert split_from_deposit([(1, 5), (2, 3), (4, 2)], {1: 6, 2: 1}) == (
+        [(1, 5), (2, 1)],
+        [(2, 2), (4, 2)],
+    )
 
 
 def test_order_book_fold_handles_every_event():
@@ -85,6 +90,10 @@ def test_order_book_fold_handles_every_event():
     assert [v.id for v in book.open(now=99)] == [1] and book.open(now=100) == []
     book.apply("Cancelled", {"listingId": 1})
     assert book.listings[1].status == "Cancelled" and book.listings[1].lots == ()
+    seller = "0x" + "11" * 20
+    for name, units in (("Deposited", [7, 3]), ("DepositUsed", [2, 3]), ("Withdrawn", [5, 0])):
+        book.apply(name, {"seller": seller, "certificateIds": [1, 2], "certificateUnits": units})
+    assert book.deposits == {}
 
 
 @pytest.fixture
@@ -106,8 +115,8 @@ def test_order_book_from_events_matches_the_contract(
 ):
     client = MarketClient(record, _project())
     a, b = issue(zcx, issuer, alice, 900), issue(zcx, issuer, carol, 400)
-    deposit(zcx, market, alice, [(a, 900)])
-    deposit(zcx, market, carol, [(b, 400)])
+    deposit(zcx, market, alice, [(a, 600)])
+    deposit(zcx, market, carol, [(b, 100)])
     one = list_lots(market, alice, [(a, 500)], chain=chain)
     two = list_lots(market, carol, [(b, 400)], price=10**15, chain=chain)
     three = list_lots(market, alice, [(a, 400)], chain=chain)
@@ -121,6 +130,11 @@ def test_order_book_from_events_matches_the_contract(
     }
     assert [v.id for v in book.open(chain.pending_timestamp)] == [three]
     assert book.volume_units == 600
+    # Deposits: alice 600 deposited, 500 + 100 used by listings one and three; carol 100 used.
+    assert book.deposits == {}
+    client.deposit(alice, [(a, None)])  # the rest of her wallet, after the cancel's return
+    client.withdraw(alice, [(a, 100)])
+    assert client.deposits(alice.address) == {a: 200} == client.deposit_of(alice.address, [a])
 
 
 def test_cli_list_buy_book_cancel(record, zcx, market, funded, issuer, alice, bob, chain, tmp_path):
@@ -161,6 +175,14 @@ def test_cli_list_buy_book_cancel(record, zcx, market, funded, issuer, alice, bo
     assert out.exit_code == 1 and "MarketNotSeller" in out.output
     out = runner.invoke(cli, ["cancel", "1", "--account", "TEST::3", *common])
     assert out.exit_code == 0 and "1.000 ZCV returned" in out.output
+    out = runner.invoke(cli, ["deposit", "--cert", f"{a}:0.25", "--account", "TEST::3", *common])
+    assert out.exit_code == 0, out.output
+    out = runner.invoke(cli, ["deposits", "TEST::3", "--json", *common])
+    assert out.exit_code == 0 and json.loads(out.output) == [{"certificate_id": a, "units": 250}]
+    out = runner.invoke(cli, ["withdraw", "--cert", f"{a}:all", "--account", "TEST::3", *common])
+    assert out.exit_code == 0 and "Withdrew 0.250 ZCV" in out.output
+    out = runner.invoke(cli, ["deposits", "TEST::3", *common])
+    assert out.exit_code == 0 and "no deposit" in out.output
 
 
 def test_cli_statement_payment(record, market, funded, operator, alice, treasury, tmp_path):

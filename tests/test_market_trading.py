@@ -28,12 +28,10 @@ OPEN, FILLED, CANCELLED = 1, 2, 3
 pytest_plugins = ["market_support"]  # the market fixtures
 
 
-def test_list_escrows_exact_certificates(zcx, market, issuer, alice, chain):
+def test_list_takes_exact_certificates_into_the_market(zcx, market, issuer, alice, chain):
     a = issue(zcx, issuer, alice, 1000)
     b = issue(zcx, issuer, alice, 500, method=WIND)
-    escrow = market.escrowOf(alice)
-    assert not chain.provider.get_code(escrow)  # deployed on first use, address known before
-    deposit(zcx, market, alice, [(a, 600), (b, 500)])
+    zcx.zcv.approve(market, 800, sender=alice)
     tx = market.list(
         [[a, 600], [b, 200]],
         UNIT_PRICE,
@@ -43,24 +41,28 @@ def test_list_escrows_exact_certificates(zcx, market, issuer, alice, chain):
         0,
         sender=alice,
     )
-    (created,) = event_args(tx, market.EscrowCreated)
-    assert created["seller"] == alice and created["escrow"] == escrow
     (listed,) = event_args(tx, market.Listed)
     assert listed["certificateIds"] == [a, b] and listed["certificateUnits"] == [600, 200]
     assert listed["units"] == 800 and listed["feeBps"] == FEE_BPS
+    assert event_args(tx, market.DepositUsed) == []  # all of it came from the wallet
+    moved = [
+        (e["from"], e["to"], e["certificateId"], e["units"])
+        for e in event_args(tx, zcx.zcv.LotMoved)
+    ]
+    assert moved == [(alice, market.address, a, 600), (alice, market.address, b, 200)]
     listing = market.listing(listed["listingId"])
     assert listing.status == OPEN and listing.remaining == 800 and listing.seller == alice
-    assert market.committed(alice, a) == 600 and market.committed(alice, b) == 200
-    assert held(zcx, escrow) == {a: 600, b: 500}
-    assert held(zcx, alice) == {a: 400}
-    assert zcx.zcv.balanceOf(market) == 0  # (M3) the market's own address holds nothing
+    assert [tuple(x) for x in market.listingLots(listed["listingId"])] == [(a, 600), (b, 200)]
+    assert market.custody(a) == 600 and market.custody(b) == 200
+    assert held(zcx, market) == {a: 600, b: 200}
+    assert held(zcx, alice) == {a: 400, b: 300}
+    assert zcx.zcv.allowance(alice, market) == 0  # transferLotsFrom spent the allowance
 
 
 def test_partial_fill_fee_and_full_fill(
     zcx, market, funded, issuer, alice, bob, fee_recipient, chain
 ):
     a = issue(zcx, issuer, alice, 1000)
-    deposit(zcx, market, alice, [(a, 1000)])
     lid = list_lots(market, alice, [(a, 1000)], chain=chain)
     before = {who: funded.balanceOf(who) for who in (alice, bob, fee_recipient)}
 
@@ -80,14 +82,13 @@ def test_partial_fill_fee_and_full_fill(
     buy(market, bob, lid, 600, chain)
     assert market.listing(lid).status == FILLED and market.listing(lid).remaining == 0
     assert lots_of(zcx, bob) == [(a, 1000)]
-    assert market.committed(alice, a) == 0 and held(zcx, market.escrowOf(alice)) == {}
+    assert market.custody(a) == 0 and held(zcx, market) == {}
     with ape.reverts(market.MarketListingNotOpen, listingId=lid, status=FILLED):
         buy(market, bob, lid, 1, chain)
 
 
 def test_cancel_returns_units_and_closes(zcx, market, funded, issuer, alice, bob, carol, chain):
     a = issue(zcx, issuer, alice, 900)
-    deposit(zcx, market, alice, [(a, 900)])
     lid = list_lots(market, alice, [(a, 900)], chain=chain)
     buy(market, bob, lid, 300, chain)
     with ape.reverts(market.MarketNotSeller, listingId=lid, caller=carol):
@@ -97,7 +98,7 @@ def test_cancel_returns_units_and_closes(zcx, market, funded, issuer, alice, bob
     assert cancelled["returnedUnits"] == 600 and cancelled["frozenUnits"] == 0
     assert lots_of(zcx, alice) == [(a, 600)]
     assert market.listing(lid).status == CANCELLED and list(market.listingLots(lid)) == []
-    assert market.committed(alice, a) == 0
+    assert market.custody(a) == 0 and held(zcx, market) == {}
     with ape.reverts(market.MarketListingNotOpen):
         buy(market, bob, lid, 1, chain)
     with ape.reverts(market.MarketListingNotOpen):
@@ -108,7 +109,6 @@ def test_expiry_stops_buying_and_anyone_returns_units(
     zcx, market, funded, issuer, alice, bob, carol, chain
 ):
     a = issue(zcx, issuer, alice, 500)
-    deposit(zcx, market, alice, [(a, 500)])
     expiry = chain.pending_timestamp + 3600
     lid = list_lots(market, alice, [(a, 500)], expiry=expiry)
     with ape.reverts(market.MarketBadExpiry):
@@ -126,7 +126,6 @@ def test_fee_is_snapshotted_per_listing(
     zcx, market, funded, issuer, admin, alice, bob, fee_recipient, chain
 ):
     a = issue(zcx, issuer, alice, 1000)
-    deposit(zcx, market, alice, [(a, 1000)])
     old = list_lots(market, alice, [(a, 500)], chain=chain)
     market.setFee(1000, fee_recipient, sender=admin)
     new = list_lots(market, alice, [(a, 500)], chain=chain)
@@ -148,7 +147,6 @@ def test_zero_fee_pays_seller_everything(
 ):
     market.setFee(0, fee_recipient, sender=admin)
     a = issue(zcx, issuer, alice, 100)
-    deposit(zcx, market, alice, [(a, 100)])
     lid = list_lots(market, alice, [(a, 100)], chain=chain)
     before = funded.balanceOf(alice), funded.balanceOf(fee_recipient)
     buy(market, bob, lid, 100, chain)
@@ -160,7 +158,6 @@ def test_method_and_period_restrictions(zcx, market, issuer, alice, chain):
     start = 1_700_000_000
     solar = issue(zcx, issuer, alice, 100, SOLAR, start, start + 1800)
     wind = issue(zcx, issuer, alice, 100, WIND, start + 3600, start + 5400)
-    deposit(zcx, market, alice, [(solar, 100), (wind, 100)])
     with ape.reverts(market.MarketCertificateOutsideRestriction, certificateId=solar):
         list_lots(market, alice, [(solar, 100), (wind, 100)], method=WIND, chain=chain)
     lid = list_lots(market, alice, [(wind, 100)], method=WIND, chain=chain)
@@ -181,7 +178,7 @@ def test_method_and_period_restrictions(zcx, market, issuer, alice, chain):
 def test_listing_input_checks(zcx, market, issuer, alice, chain):
     a = issue(zcx, issuer, alice, 100)
     b = issue(zcx, issuer, alice, 100)
-    deposit(zcx, market, alice, [(a, 100), (b, 100)])
+    zcx.zcv.approve(market, 2**256 - 1, sender=alice)
     expiry = chain.pending_timestamp + DAY
     with ape.reverts(market.MarketLotsUnordered, certificateId=a):
         market.list([[b, 1], [a, 1]], UNIT_PRICE, expiry, ANY_METHOD, 0, 0, sender=alice)
@@ -193,25 +190,26 @@ def test_listing_input_checks(zcx, market, issuer, alice, chain):
         market.list([[a, 0]], UNIT_PRICE, expiry, ANY_METHOD, 0, 0, sender=alice)
     with ape.reverts(market.MarketZeroPrice):
         market.list([[a, 1]], 0, expiry, ANY_METHOD, 0, 0, sender=alice)
-    with ape.reverts(
-        market.MarketInsufficientDeposit, certificateId=a, available=100, requested=101
-    ):
+    too_many = [[i, 1] for i in range(1, 34)]
+    with ape.reverts(market.MarketTooManyCertificates, maxCertificates=32):
+        market.list(too_many, UNIT_PRICE, expiry, ANY_METHOD, 0, 0, sender=alice)
+    # The wallet is short: the ledger's own refusal, and nothing is booked.
+    with ape.reverts(zcx.zcv.ZcvLotTooSmall, certificateId=a, requested=101, available=100):
         market.list([[a, 101]], UNIT_PRICE, expiry, ANY_METHOD, 0, 0, sender=alice)
+    # No allowance: nothing moves.
+    zcx.zcv.approve(market, 0, sender=alice)
+    with ape.reverts(zcx.zcv.ERC20InsufficientAllowance):
+        market.list([[a, 1]], UNIT_PRICE, expiry, ANY_METHOD, 0, 0, sender=alice)
+    assert market.listingCount() == 0 and market.custody(a) == 0 and held(zcx, market) == {}
 
 
 def test_provenance_across_interleaved_listings(
     zcx, market, funded, issuer, alice, bob, carol, chain
 ):
-    """Several listings share one escrow whose lot stack mixes them; fills that empty lots
-    reorder it (swap and pop). Every buyer still receives exactly its listing's certificates."""
+    """Several listings share certificates (the market holds one lot per certificate for all of
+    them); every buyer still receives exactly its listing's certificates, and the books per
+    listing never borrow from another listing."""
     certs = [issue(zcx, issuer, alice, 300 + 10 * i) for i in range(5)]
-    # Interleave deposits so the escrow holds several lots of the same certificates.
-    for c in certs:
-        deposit(zcx, market, alice, [(c, 100)])
-    for c in reversed(certs):
-        deposit(zcx, market, alice, [(c, 100)])
-    escrow = market.escrowOf(alice)
-    assert len(lots_of(zcx, escrow)) == 9  # the two deposits of the last certificate merged
     listings = {
         list_lots(market, alice, [(certs[0], 150), (certs[3], 120)], chain=chain): {
             certs[0],
@@ -230,7 +228,7 @@ def test_provenance_across_interleaved_listings(
         tx = buy(market, buyer, lid, units, chain)
         (bought,) = event_args(tx, market.Bought)
         moved = [e for e in event_args(tx, zcx.zcv.LotMoved) if e["to"] == buyer]
-        assert {e["from"] for e in moved} == {escrow}
+        assert {e["from"] for e in moved} == {market.address}
         got: dict[int, int] = {}
         for e in moved:
             got[e["certificateId"]] = got.get(e["certificateId"], 0) + e["units"]
@@ -240,10 +238,7 @@ def test_provenance_across_interleaved_listings(
             received[buyer][c] = received[buyer].get(c, 0) + u
     for buyer in (bob, carol):
         assert held(zcx, buyer) == received[buyer]
-    # (M2) every certificate: the escrow holds what is committed plus the unlisted rest.
-    for c in certs:
-        assert held(zcx, escrow).get(c, 0) >= market.committed(alice, c)
-    assert sum(held(zcx, escrow).values()) == 1000 - 800  # the unlisted rest
+    assert held(zcx, market) == {} and all(market.custody(c) == 0 for c in certs)
     assert [market.listing(lid).status for lid in listings] == [FILLED, FILLED, FILLED]
 
 
@@ -251,7 +246,6 @@ def test_real_claim_path_to_buyer(registered, submit, market, funded, alice, bob
     """Generation signed by the oracles, claimed through the exchange, sold to Bob: Bob's lots
     name Alice's certificate, with its meter and period."""
     cert = mint(registered, submit, alice, "ALICE-PV", [1000, 1200], epoch)
-    deposit(registered, market, alice, [(cert, 2200)])
     lid = list_lots(
         market, alice, [(cert, 2200)], method=SOLAR, period=(epoch, epoch + 3600), chain=chain
     )
@@ -262,57 +256,77 @@ def test_real_claim_path_to_buyer(registered, submit, market, funded, alice, bob
     assert registered.zcv.counters(bob).balance == 1500
 
 
-def test_withdraw_unlisted_and_other_tokens(
-    zcx, market, funded, jpyt, operator, issuer, alice, chain
-):
+def test_deposit_before_first_listing_is_withdrawable(zcx, market, issuer, alice, chain):
+    """A deposit needs no listing: it can be withdrawn at any time, listed from, or both."""
     a = issue(zcx, issuer, alice, 1000)
-    deposit(zcx, market, alice, [(a, 1000)])
-    list_lots(market, alice, [(a, 600)], chain=chain)
-    with ape.reverts(
-        market.MarketInsufficientDeposit, certificateId=a, available=400, requested=500
-    ):
-        market.withdraw([[a, 500]], sender=alice)
-    tx = market.withdraw([[a, 400]], sender=alice)
-    assert event_args(tx, market.Withdrawn)[0]["certificateUnits"] == [400]
-    assert held(zcx, alice) == {a: 400}
-    # JPYT sent to an escrow by mistake goes back to its seller; ZCV goes through withdraw.
-    escrow = market.escrowOf(alice)
-    jpyt.mint(escrow, 5 * YEN, sender=operator)
-    before = jpyt.balanceOf(alice)
-    market.withdrawOtherToken(jpyt, sender=alice)
-    assert jpyt.balanceOf(alice) - before == 5 * YEN and jpyt.balanceOf(escrow) == 0
-    with ape.reverts(market.MarketNotEscrowToken):
-        market.withdrawOtherToken(zcx.zcv, sender=alice)
+    b = issue(zcx, issuer, alice, 300)
+    tx = deposit(zcx, market, alice, [(a, 700), (b, 300)])
+    assert event_args(tx, market.Deposited)[0]["certificateUnits"] == [700, 300]
+    assert market.depositOf(alice, a) == 700 and market.custody(a) == 700
+    tx = market.withdraw([[a, 200], [b, 300]], sender=alice)
+    (withdrawn,) = event_args(tx, market.Withdrawn)
+    assert withdrawn["certificateIds"] == [a, b] and withdrawn["certificateUnits"] == [200, 300]
+    assert held(zcx, alice) == {a: 500, b: 300} and market.depositOf(alice, a) == 500
+    # A listing takes the deposit first, then the wallet: 500 + 100.
+    zcx.zcv.approve(market, 0, sender=alice)
+    with ape.reverts(zcx.zcv.ERC20InsufficientAllowance):
+        list_lots_no_approve(market, alice, [(a, 600)], chain)
+    zcx.zcv.approve(market, 100, sender=alice)
+    tx = list_lots_no_approve(market, alice, [(a, 600)], chain)
+    lid = event_args(tx, market.Listed)[0]["listingId"]
+    used = event_args(tx, market.DepositUsed)
+    assert used == [
+        {"listingId": lid, "seller": alice, "certificateIds": [a], "certificateUnits": [500]}
+    ]
+    assert market.depositOf(alice, a) == 0 and market.custody(a) == 600
+    assert held(zcx, alice) == {a: 400, b: 300}
+    with ape.reverts(market.MarketInsufficientDeposit, certificateId=a, available=0, requested=1):
+        market.withdraw([[a, 1]], sender=alice)
+    with ape.reverts(market.MarketZeroUnits):
+        market.withdraw([], sender=alice)
 
 
-def test_stray_tokens_at_market_are_recoverable(
-    zcx, market, jpyt, operator, admin, issuer, alice, carol
+def list_lots_no_approve(market, seller, lots, chain):
+    return market.list(
+        [list(x) for x in lots],
+        UNIT_PRICE,
+        chain.pending_timestamp + DAY,
+        ANY_METHOD,
+        0,
+        0,
+        sender=seller,
+    )
+
+
+def test_stray_tokens_at_market_are_recoverable_but_never_the_books(
+    zcx, market, jpyt, operator, admin, issuer, alice, bob, carol, chain
 ):
     jpyt.mint(market, 7 * YEN, sender=operator)
-    a = issue(zcx, issuer, alice, 50)
-    zcx.zcv.transfer(market, 50, sender=alice)
+    a = issue(zcx, issuer, alice, 500)
+    lid = list_lots(market, alice, [(a, 300)], chain=chain)
+    zcx.zcv.transfer(market, 50, sender=alice)  # a plain transfer: nobody's books
+    assert market.custody(a) == 300 and market.surplus(a) == 50
     with ape.reverts(market.AccessControlUnauthorizedAccount):
         market.recoverTokens(jpyt, carol, 7 * YEN, sender=carol)
+    with ape.reverts(market.AccessControlUnauthorizedAccount):
+        market.recoverLots(carol, [[a, 50]], sender=carol)
     before = jpyt.balanceOf(carol)
     market.recoverTokens(jpyt, carol, 7 * YEN, sender=admin)
-    market.recoverTokens(zcx.zcv, alice, 50, sender=admin)
-    assert jpyt.balanceOf(carol) - before == 7 * YEN and held(zcx, alice) == {a: 50}
-
-
-def test_escrow_obeys_only_the_market(zcx, market, project, issuer, alice, chain):
-    a = issue(zcx, issuer, alice, 100)
-    deposit(zcx, market, alice, [(a, 100)])
-    list_lots(market, alice, [(a, 100)], chain=chain)
-    escrow = project.ZcvEscrow.at(market.escrowOf(alice))
-    assert escrow.market() == market.address
-    with ape.reverts(escrow.EscrowOnlyMarket, caller=alice):
-        escrow.moveLots(alice, [(0, a, 100)], sender=alice)
+    assert jpyt.balanceOf(carol) - before == 7 * YEN
+    # ZCV only by certificate, and only the surplus: the listing's 300 units never move.
+    with ape.reverts(market.MarketUseRecoverLots):
+        market.recoverTokens(zcx.zcv, alice, 50, sender=admin)
+    with ape.reverts(market.MarketNothingToRecover, certificateId=a, surplus=50, requested=51):
+        market.recoverLots(alice, [[a, 51]], sender=admin)
+    tx = market.recoverLots(alice, [[a, 50]], sender=admin)
+    assert event_args(tx, market.LotsRecovered)[0]["certificateUnits"] == [50]
+    assert held(zcx, alice) == {a: 200} and market.surplus(a) == 0
+    assert held(zcx, market) == {a: 300} and market.listing(lid).remaining == 300
 
 
 @pytest.mark.parametrize("units", [0, 101])
 def test_buy_amount_checks(zcx, market, funded, issuer, alice, bob, chain, units):
     a = issue(zcx, issuer, alice, 100)
-    deposit(zcx, market, alice, [(a, 100)])
     lid = list_lots(market, alice, [(a, 100)], chain=chain)
     error = market.MarketZeroUnits if units == 0 else market.MarketNotEnoughUnits
     with ape.reverts(error):

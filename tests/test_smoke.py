@@ -27,7 +27,7 @@ def test_meter_to_retirement(registered, submit, alice, bob, epoch):
     assert cert.wh == 4800 and cert.periodStart == epoch and cert.periodEnd == epoch + 4 * INTERVAL
 
     registered.zcv.transfer(bob, 1000, sender=alice)
-    assert [tuple(lot) for lot in registered.zcv.lotsOf(bob)] == [(1, 1000)]
+    assert [tuple(lot) for lot in registered.zcv.lotsOf(bob, 0, 10)] == [(1, 1000)]
     registered.zcv.retire(500, "Bob Shoten shop", "FY2026 Q4", epoch, epoch + 86400, sender=bob)
     assert registered.zcv.counters(bob).amortized == 500
     assert (

@@ -233,53 +233,64 @@ def test_plain_transfer_takes_the_top_lot_first(zcv, mint_to, alice, bob):
     assert_conserved(zcv, [alice, bob], [first, second])
 
 
-def test_transfer_merges_into_the_recipients_top_lot_of_the_same_certificate(
-    zcv, mint_to, alice, bob
-):
+def test_transfer_merges_into_the_recipients_lot_of_the_same_certificate(zcv, mint_to, alice, bob):
     cid = mint_to(alice, [1000])
     zcv.transfer(bob, 100, sender=alice)
     zcv.transfer(bob, 150, sender=alice)
     assert lots(zcv, bob) == [(cid, 250)]
 
 
-def test_no_merge_below_the_recipients_top_lot(zcv, mint_to, alice, bob):
+def test_one_lot_per_certificate_whatever_the_order_of_arrival(zcv, mint_to, alice, bob):
     alices = mint_to(alice, [1000])
     zcv.transfer(bob, 100, sender=alice)
-    bobs = mint_to(bob, [3000])  # bob's own certificate now tops his stack
-    zcv.transfer(bob, 100, sender=alice)
-    assert lots(zcv, bob) == [(alices, 100), (bobs, 3000), (alices, 100)]
-    zcv.transfer(bob, 50, sender=alice)  # same certificate as bob's top: merged
-    assert lots(zcv, bob) == [(alices, 100), (bobs, 3000), (alices, 150)]
+    bobs = mint_to(bob, [3000])  # larger: bob's own certificate becomes his current lot
+    zcv.transfer(bob, 100, sender=alice)  # merged into bob's lot of alice's certificate
+    assert lots(zcv, bob) == [(bobs, 3000), (alices, 200)]
+    zcv.transfer(bob, 50, sender=alice)
+    assert lots(zcv, bob) == [(bobs, 3000), (alices, 250)]
+    assert zcv.lotCount(bob) == 2
+    assert zcv.lotBalance(bob, alices) == 250 and zcv.lotBalance(bob, bobs) == 3000
+    assert zcv.lotBalance(alice, bobs) == 0 and zcv.lotBalance(bob, 0) == 0
     assert_conserved(zcv, [alice, bob], [alices, bobs])
 
 
 def test_units_trace_to_their_certificates_through_several_hops(zcv, mint_to, alice, bob, carol):
     a1 = mint_to(alice, [1000])
     b1 = mint_to(bob, [4000])
-    a2 = mint_to(alice, [2000])
+    a2 = mint_to(alice, [2000])  # larger than a1: alice's current lot
     zcv.transfer(bob, 2600, sender=alice)  # a2 2000, then a1 600
     assert lots(zcv, bob) == [(b1, 4000), (a2, 2000), (a1, 600)]
-    zcv.transfer(carol, 3000, sender=bob)  # a1 600, a2 2000, b1 400
-    assert lots(zcv, carol) == [(a1, 600), (a2, 2000), (b1, 400)]
-    zcv.transfer(alice, 2100, sender=carol)  # b1 400, a2 1700
-    assert lots(zcv, carol) == [(a1, 600), (a2, 300)]
-    assert lots(zcv, alice) == [(a1, 400), (b1, 400), (a2, 1700)]
-    assert lots(zcv, bob) == [(b1, 3600)]
+    zcv.transfer(carol, 3000, sender=bob)  # all from bob's current lot, b1
+    assert lots(zcv, carol) == [(b1, 3000)]
+    assert lots(zcv, bob) == [(b1, 1000), (a2, 2000), (a1, 600)]
+    zcv.transfer(alice, 2100, sender=carol)  # b1 2100: larger than alice's a1 400
+    assert lots(zcv, carol) == [(b1, 900)]
+    assert lots(zcv, alice) == [(b1, 2100), (a1, 400)]
     assert_conserved(zcv, [alice, bob, carol], [a1, b1, a2])
     for cid in (a1, b1, a2):
         assert zcv.certificate(cid).issuedTo in (alice.address, bob.address)
 
 
+def test_lots_are_paged_in_spend_order(zcv, mint_to, alice):
+    c1, c2, c3 = mint_to(alice, [1000]), mint_to(alice, [2000]), mint_to(alice, [1500])
+    order = [(c2, 2000), (c3, 1500), (c1, 1000)]  # current, then classes largest first
+    assert lots(zcv, alice) == order
+    pages = [[tuple(x) for x in zcv.lotsOf(alice, offset, 2)] for offset in (0, 2, 4)]
+    assert pages == [order[:2], order[2:], []]
+    assert [tuple(x) for x in zcv.lotsOf(alice, 1, 0)] == []
+    assert zcv.lotCount(alice) == 3 and zcv.lotCount(ZERO_ADDRESS) == 0
+
+
 def test_transfer_lots_moves_exactly_the_picked_units(zcv, mint_to, alice, bob):
     c1, c2, c3 = mint_to(alice, [1000]), mint_to(alice, [2000]), mint_to(alice, [2500])
-    tx = zcv.transferLots(bob, [(2, c3, 500), (0, c1, 1000)], sender=alice)
-    # index 0 is emptied and refilled by the highest lot below the top; the top stays in place.
-    assert lots(zcv, alice) == [(c2, 2000), (c3, 2000)]
-    assert lots(zcv, bob) == [(c3, 500), (c1, 1000)]
+    assert lots(zcv, alice) == [(c3, 2500), (c2, 2000), (c1, 1000)]
+    tx = zcv.transferLots(bob, [(c1, 1000), (c3, 500)], sender=alice)
+    assert lots(zcv, alice) == [(c3, 2000), (c2, 2000)]
+    assert lots(zcv, bob) == [(c1, 1000), (c3, 500)]
     assert event_args(tx, zcv.Transfer) == [
         {"from": alice.address, "to": bob.address, "value": 1500}
     ]
-    assert [e["certificateId"] for e in event_args(tx, zcv.LotMoved)] == [c3, c1]
+    assert [e["certificateId"] for e in event_args(tx, zcv.LotMoved)] == [c1, c3]
     assert zcv.balanceOf(alice) == 4000 and zcv.balanceOf(bob) == 1500
     assert_conserved(zcv, [alice, bob], [c1, c2, c3])
 
@@ -287,111 +298,116 @@ def test_transfer_lots_moves_exactly_the_picked_units(zcv, mint_to, alice, bob):
 def test_transfer_lots_from_spends_the_allowance(zcv, mint_to, alice, bob, carol):
     c1, c2 = mint_to(alice, [1000]), mint_to(alice, [2000])
     zcv.approve(bob, 500, sender=alice)
-    tx = zcv.transferLotsFrom(alice, carol, [(0, c1, 300)], sender=bob)
+    tx = zcv.transferLotsFrom(alice, carol, [(c1, 300)], sender=bob)
     assert event_args(tx, zcv.Transfer) == [
         {"from": alice.address, "to": carol.address, "value": 300}
     ]
     assert zcv.allowance(alice, bob) == 200
-    assert lots(zcv, carol) == [(c1, 300)] and lots(zcv, alice) == [(c1, 700), (c2, 2000)]
+    assert lots(zcv, carol) == [(c1, 300)] and lots(zcv, alice) == [(c2, 2000), (c1, 700)]
     with reverts_with("ERC20InsufficientAllowance", spender=bob, allowance=200, needed=201):
-        zcv.transferLotsFrom(alice, carol, [(1, c2, 201)], sender=bob)
+        zcv.transferLotsFrom(alice, carol, [(c2, 201)], sender=bob)
     with reverts_with("ERC20InsufficientAllowance", spender=carol, allowance=0, needed=1):
-        zcv.transferLotsFrom(alice, carol, [(1, c2, 1)], sender=carol)
+        zcv.transferLotsFrom(alice, carol, [(c2, 1)], sender=carol)
     with reverts_with("ERC20InvalidReceiver", receiver=ZERO_ADDRESS):
-        zcv.transferLotsFrom(alice, ZERO_ADDRESS, [(1, c2, 1)], sender=bob)
+        zcv.transferLotsFrom(alice, ZERO_ADDRESS, [(c2, 1)], sender=bob)
     assert_conserved(zcv, [alice, carol], [c1, c2])
 
 
-def test_transfer_lots_picks_must_descend(zcv, mint_to, alice, bob):
+def test_transfer_lots_picks_must_ascend(zcv, mint_to, alice, bob):
     c1, c2 = mint_to(alice, [1000]), mint_to(alice, [2000])
-    with reverts_with("ZcvLotPicksUnordered", index=1):
-        zcv.transferLots(bob, [(0, c1, 10), (1, c2, 10)], sender=alice)
-    with reverts_with("ZcvLotPicksUnordered", index=1):  # the same lot twice
-        zcv.transferLots(bob, [(1, c2, 10), (1, c2, 10)], sender=alice)
+    with reverts_with("ZcvLotPicksUnordered", certificateId=c1):
+        zcv.transferLots(bob, [(c2, 10), (c1, 10)], sender=alice)
+    with reverts_with("ZcvLotPicksUnordered", certificateId=c2):  # the same certificate twice
+        zcv.transferLots(bob, [(c2, 10), (c2, 10)], sender=alice)
+    with reverts_with("ZcvLotPicksUnordered", certificateId=0):  # id 0 is never a certificate
+        zcv.transferLots(bob, [(0, 10)], sender=alice)
+    assert lots(zcv, alice) == [(c2, 2000), (c1, 1000)]
 
 
-def test_transfer_lots_refuses_wrong_certificate_and_stale_index(zcv, mint_to, alice, bob):
+def test_transfer_lots_refuses_a_certificate_not_held(zcv, mint_to, alice, bob):
     c1, c2 = mint_to(alice, [1000]), mint_to(alice, [2000])
-    with reverts_with("ZcvLotMismatch", index=0, expectedCertificateId=c2, actualCertificateId=c1):
-        zcv.transferLots(bob, [(0, c2, 10)], sender=alice)
-    with reverts_with("ZcvLotMismatch", index=2, expectedCertificateId=c1, actualCertificateId=0):
-        zcv.transferLots(bob, [(2, c1, 10)], sender=alice)
-    # After the top lot is spent, an index computed earlier is stale.
-    zcv.transfer(bob, 2000, sender=alice)
-    with reverts_with("ZcvLotMismatch", index=1, expectedCertificateId=c2, actualCertificateId=0):
-        zcv.transferLots(bob, [(1, c2, 10)], sender=alice)
+    with reverts_with("ZcvLotTooSmall", certificateId=c2 + 5, requested=10, available=0):
+        zcv.transferLots(bob, [(c2 + 5, 10)], sender=alice)
+    zcv.transfer(bob, 2000, sender=alice)  # spends all of c2
+    with reverts_with("ZcvLotTooSmall", certificateId=c2, requested=10, available=0):
+        zcv.transferLots(bob, [(c1, 10), (c2, 10)], sender=alice)
+    assert lots(zcv, alice) == [(c1, 1000)]
 
 
 def test_transfer_lots_refuses_more_than_the_lot_and_zero_units(zcv, mint_to, alice, bob):
-    c1 = mint_to(alice, [1000])
-    with reverts_with("ZcvLotTooSmall", index=0, requested=1001, available=1000):
-        zcv.transferLots(bob, [(0, c1, 1001)], sender=alice)
+    c1, c2 = mint_to(alice, [1000]), mint_to(alice, [600])
+    with reverts_with("ZcvLotTooSmall", certificateId=c1, requested=1001, available=1000):
+        zcv.transferLots(bob, [(c1, 1001)], sender=alice)
+    with reverts_with("ZcvLotTooSmall", certificateId=c2, requested=601, available=600):
+        zcv.transferLots(bob, [(c1, 1), (c2, 601)], sender=alice)  # a listed lot too
     with reverts_with("ZcvZeroUnits"):
-        zcv.transferLots(bob, [(0, c1, 0)], sender=alice)
+        zcv.transferLots(bob, [(c1, 0)], sender=alice)
     with reverts_with("ZcvZeroUnits"):
         zcv.transferLots(bob, [], sender=alice)
-    assert lots(zcv, alice) == [(c1, 1000)]
+    assert lots(zcv, alice) == [(c1, 1000), (c2, 600)]
 
 
 def test_transfer_lots_refuses_self_and_zero_recipient(zcv, mint_to, alice):
     c1 = mint_to(alice, [1000])
     with reverts_with("ERC20InvalidReceiver", receiver=alice):
-        zcv.transferLots(alice, [(0, c1, 10)], sender=alice)
+        zcv.transferLots(alice, [(c1, 10)], sender=alice)
     with reverts_with("ERC20InvalidReceiver", receiver=ZERO_ADDRESS):
-        zcv.transferLots(ZERO_ADDRESS, [(0, c1, 10)], sender=alice)
-
-
-def test_transfer_lots_refuses_more_than_max_picks(zcv, mint_to, alice, bob):
-    c1 = mint_to(alice, [1000])
-    picks = [(i, c1, 1) for i in range(MAX_LOTS, -1, -1)]  # 33 picks
-    with reverts_with("ZcvTooManyLots", maxLots=MAX_LOTS):
-        zcv.transferLots(bob, picks, sender=alice)
+        zcv.transferLots(ZERO_ADDRESS, [(c1, 10)], sender=alice)
 
 
 def test_transfer_lots_cannot_reach_another_holders_lots(zcv, mint_to, alice, bob):
     c1 = mint_to(alice, [1000])
-    # Bob names Alice's lot: picks index only the sender's own stack, where there is nothing.
-    with reverts_with("ZcvLotMismatch", index=0, expectedCertificateId=c1, actualCertificateId=0):
-        zcv.transferLots(alice, [(0, c1, 1000)], sender=bob)
+    # Bob names Alice's certificate: picks read only the sender's own lots, where there is none.
+    with reverts_with("ZcvLotTooSmall", certificateId=c1, requested=1000, available=0):
+        zcv.transferLots(alice, [(c1, 1000)], sender=bob)
     assert lots(zcv, alice) == [(c1, 1000)]
 
 
+def test_a_debit_that_shrinks_a_lot_moves_it_down_a_size_class(zcv, mint_to, alice, bob):
+    c1, c2, c3 = mint_to(alice, [2000, 2000]), mint_to(alice, [1000]), mint_to(alice, [300])
+    assert lots(zcv, alice) == [(c1, 4000), (c2, 1000), (c3, 300)]
+    zcv.transferLots(bob, [(c2, 900)], sender=alice)  # c2 100: now below c3
+    assert lots(zcv, alice) == [(c1, 4000), (c3, 300), (c2, 100)]
+    zcv.transfer(bob, 4350, sender=alice)  # c1, then c3, then 50 of c2
+    assert lots(zcv, alice) == [(c2, 50)]
+
+
 @pytest.fixture
-def many_lots(zcv, mint_to, alice, bob, carol):
-    """Carol holds MAX_LOTS + 2 small lots: transfers alternating between Alice's and Bob's
-    certificates never merge, so each one pushes a new lot. Returns the lots (bottom first)."""
-    a = mint_to(alice, [2000])
-    b = mint_to(bob, [2000])
-    for i in range(MAX_LOTS + 2):
-        zcv.transfer(carol, 10 + i, sender=alice if i % 2 == 0 else bob)
+def many_lots(zcv, mint_to, alice, carol):
+    """Carol holds MAX_LOTS + 2 lots of distinct certificates, all sent in one transferLots (its
+    gas is O(picks), so it has no pick cap). Returns Carol's lots in spend order."""
+    minted = [mint_to(alice, [100 + 7 * i]) for i in range(MAX_LOTS + 2)]
+    picks = [(cid, zcv.lotBalance(alice, cid)) for cid in minted]
+    zcv.transferLots(carol, picks, sender=alice)
     held = lots(zcv, carol)
-    assert held == [(a if i % 2 == 0 else b, 10 + i) for i in range(MAX_LOTS + 2)]
+    assert sorted(held) == sorted(picks) and zcv.lotCount(carol) == MAX_LOTS + 2
     return held
 
 
 def test_plain_transfer_touching_more_than_max_lots_reverts(zcv, many_lots, carol, alice):
-    top_32 = sum(u for _, u in many_lots[-MAX_LOTS:])
+    first_32 = sum(u for _, u in many_lots[:MAX_LOTS])
     with reverts_with("ZcvTooManyLots", maxLots=MAX_LOTS):
-        zcv.transfer(alice, top_32 + 1, sender=carol)
+        zcv.transfer(alice, first_32 + 1, sender=carol)
     with reverts_with("ZcvTooManyLots", maxLots=MAX_LOTS):
-        zcv.pay(alice, top_32 + 1, b"\x01" * 32, sender=carol)
+        zcv.pay(alice, first_32 + 1, b"\x01" * 32, sender=carol)
     with reverts_with("ZcvTooManyLots", maxLots=MAX_LOTS):
-        zcv.retire(*retire_args(top_32 + 1), sender=carol)
+        zcv.retire(*retire_args(first_32 + 1), sender=carol)
     assert lots(zcv, carol) == many_lots
 
-    zcv.transfer(alice, top_32, sender=carol)  # exactly 32 lots: fine
-    assert lots(zcv, carol) == many_lots[:-MAX_LOTS]
-    zcv.transfer(alice, sum(u for _, u in many_lots[:-MAX_LOTS]), sender=carol)  # the rest
-    assert zcv.balanceOf(carol) == 0 and lots(zcv, carol) == []
+    tx = zcv.transfer(alice, first_32, sender=carol)  # exactly 32 lots: fine, in spend order
+    assert [e["certificateId"] for e in event_args(tx, zcv.LotMoved)] == [
+        cid for cid, _ in many_lots[:MAX_LOTS]
+    ]
+    assert lots(zcv, carol) == many_lots[MAX_LOTS:]
+    zcv.transfer(alice, sum(u for _, u in many_lots[MAX_LOTS:]), sender=carol)  # the rest
+    assert zcv.balanceOf(carol) == 0 and lots(zcv, carol) == [] and zcv.lotCount(carol) == 0
 
 
-def test_transfer_lots_reaches_deep_lots_of_a_large_stack(zcv, many_lots, carol, bob):
-    cid, units = many_lots[0]
-    zcv.transferLots(bob, [(0, cid, units)], sender=carol)
-    after = lots(zcv, carol)
-    assert after[0] == many_lots[-2]  # the highest lot below the top filled the hole
-    assert after[-1] == many_lots[-1]  # and the top stayed in place
-    assert len(after) == len(many_lots) - 1
+def test_transfer_lots_reaches_any_lot_of_a_large_holding(zcv, many_lots, carol, bob):
+    cid, units = many_lots[-1]  # the last in spend order
+    zcv.transferLots(bob, [(cid, units)], sender=carol)
+    assert lots(zcv, carol) == many_lots[:-1]
+    assert lots(zcv, bob) == [(cid, units)]
 
 
 # --------------------------------------------------------------------------- pay
@@ -432,7 +448,7 @@ def test_pay_more_than_balance_changes_nothing(zcv, mint_to, alice, bob):
 def test_retire_burns_and_records_a_versioned_retirement(zcv, mint_to, alice, bob, carol, chain):
     c1, c2 = mint_to(alice, [1000]), mint_to(alice, [2000])
     zcv.transfer(bob, 2600, sender=alice)  # bob: c2 2000, c1 600
-    tx = zcv.retire(*retire_args(2300), sender=bob)
+    tx = zcv.retire(*retire_args(2300), sender=bob)  # c2 2000, then c1 300
 
     assert zcv.retirementCount() == 1
     record_ = zcv.retirement(1)
@@ -444,8 +460,8 @@ def test_retire_burns_and_records_a_versioned_retirement(zcv, mint_to, alice, bo
     assert (record_.consumptionStart, record_.consumptionEnd) == CONSUMPTION
     assert record_.retiredAt == chain.blocks[tx.block_number].timestamp
     assert record_.units == 2300
-    assert list(record_.certificateIds) == [c1, c2]
-    assert list(record_.certificateUnits) == [600, 1700]
+    assert list(record_.certificateIds) == [c2, c1]
+    assert list(record_.certificateUnits) == [2000, 300]
     assert event_args(tx, zcv.Retired) == [
         {
             "retirementId": 1,
@@ -455,17 +471,17 @@ def test_retire_burns_and_records_a_versioned_retirement(zcv, mint_to, alice, bo
             "consumptionStart": CONSUMPTION[0],
             "consumptionEnd": CONSUMPTION[1],
             "reason": "FY2026 Q1 store lighting",
-            "certificateIds": [c1, c2],
-            "certificateUnits": [600, 1700],
+            "certificateIds": [c2, c1],
+            "certificateUnits": [2000, 300],
         }
     ]
     assert event_args(tx, zcv.Transfer) == [
         {"from": bob.address, "to": ZERO_ADDRESS, "value": 2300}
     ]
-    assert zcv.balanceOf(bob) == 300 and lots(zcv, bob) == [(c2, 300)]
+    assert zcv.balanceOf(bob) == 300 and lots(zcv, bob) == [(c1, 300)]
     assert zcv.totalSupply() == 700
     assert zcv.totalRetired() == 2300 and zcv.totalIssued() == 3000
-    assert zcv.certificate(c1).retiredUnits == 600 and zcv.certificate(c2).retiredUnits == 1700
+    assert zcv.certificate(c1).retiredUnits == 300 and zcv.certificate(c2).retiredUnits == 2000
     assert zcv.counters(bob).amortized == 2300 and zcv.counters(alice).amortized == 0
     assert zcv.balanceOf(carol) == 0  # naming a beneficiary gives it nothing to hold
     assert_conserved(zcv, [alice, bob], [c1, c2])
@@ -473,13 +489,13 @@ def test_retire_burns_and_records_a_versioned_retirement(zcv, mint_to, alice, bo
 
 def test_retire_lots_burns_the_picked_certificates(zcv, mint_to, alice):
     c1, c2, c3 = mint_to(alice, [1000]), mint_to(alice, [2000]), mint_to(alice, [1500])
-    tx = zcv.retireLots([(1, c2, 2000), (0, c1, 100)], *retire_args(0)[1:], sender=alice)
+    tx = zcv.retireLots([(c1, 100), (c2, 2000)], *retire_args(0)[1:], sender=alice)
     (event,) = event_args(tx, zcv.Retired)
     assert event["units"] == 2100
-    assert event["certificateIds"] == [c2, c1] and event["certificateUnits"] == [2000, 100]
+    assert event["certificateIds"] == [c1, c2] and event["certificateUnits"] == [100, 2000]
     record_ = zcv.retirement(event["retirementId"])
-    assert list(record_.certificateIds) == [c2, c1] and record_.units == 2100
-    assert lots(zcv, alice) == [(c1, 900), (c3, 1500)]
+    assert list(record_.certificateIds) == [c1, c2] and record_.units == 2100
+    assert lots(zcv, alice) == [(c3, 1500), (c1, 900)]
     assert zcv.certificate(c2).retiredUnits == 2000
     assert zcv.counters(alice).amortized == 2100 and zcv.totalRetired() == 2100
     assert_conserved(zcv, [alice], [c1, c2, c3])
@@ -490,7 +506,7 @@ def test_retire_requires_a_beneficiary(zcv, mint_to, alice):
     with reverts_with("ZcvEmptyBeneficiary"):
         zcv.retire(*retire_args(10, beneficiary=""), sender=alice)
     with reverts_with("ZcvEmptyBeneficiary"):
-        zcv.retireLots([(0, c1, 10)], "", "r", *CONSUMPTION, sender=alice)
+        zcv.retireLots([(c1, 10)], "", "r", *CONSUMPTION, sender=alice)
 
 
 @pytest.mark.parametrize("period", [(100, 100), (200, 100)], ids=["empty", "reversed"])
@@ -499,7 +515,7 @@ def test_retire_requires_a_consumption_period(zcv, mint_to, alice, period):
     with reverts_with("ZcvBadConsumptionPeriod", start=period[0], end=period[1]):
         zcv.retire(10, "Alice household", "r", *period, sender=alice)
     with reverts_with("ZcvBadConsumptionPeriod", start=period[0], end=period[1]):
-        zcv.retireLots([(0, c1, 10)], "Alice household", "r", *period, sender=alice)
+        zcv.retireLots([(c1, 10)], "Alice household", "r", *period, sender=alice)
 
 
 def test_retire_refuses_zero_units(zcv, mint_to, alice):
@@ -507,9 +523,9 @@ def test_retire_refuses_zero_units(zcv, mint_to, alice):
     with reverts_with("ZcvZeroUnits"):
         zcv.retire(*retire_args(0), sender=alice)
     with reverts_with("ZcvZeroUnits"):
-        zcv.retireLots([(0, c1, 0)], *retire_args(0)[1:], sender=alice)
-    with reverts_with("ZcvLotTooSmall", requested=1001, available=1000):
-        zcv.retireLots([(0, c1, 1001)], *retire_args(0)[1:], sender=alice)
+        zcv.retireLots([(c1, 0)], *retire_args(0)[1:], sender=alice)
+    with reverts_with("ZcvLotTooSmall", certificateId=c1, requested=1001, available=1000):
+        zcv.retireLots([(c1, 1001)], *retire_args(0)[1:], sender=alice)
 
 
 def test_retire_more_than_balance_is_refused(zcv, mint_to, alice, bob):
@@ -597,17 +613,17 @@ MOVES = {
     "pay": lambda zcv, cid, alice, bob, carol: zcv.pay(carol, 1, b"\x00" * 32, sender=alice),
     "retire": lambda zcv, cid, alice, bob, carol: zcv.retire(*retire_args(1), sender=alice),
     "retireLots": lambda zcv, cid, alice, bob, carol: zcv.retireLots(
-        [(0, cid, 1)], *retire_args(0)[1:], sender=alice
+        [(cid, 1)], *retire_args(0)[1:], sender=alice
     ),
     "transferLots": lambda zcv, cid, alice, bob, carol: zcv.transferLots(
-        carol, [(0, cid, 1)], sender=alice
+        carol, [(cid, 1)], sender=alice
     ),
     "transferLotsFrom": lambda zcv, cid, alice, bob, carol: zcv.transferLotsFrom(
-        alice, carol, [(0, cid, 1)], sender=bob
+        alice, carol, [(cid, 1)], sender=bob
     ),
     "recipient_transfer": lambda zcv, cid, alice, bob, carol: zcv.transfer(carol, 1, sender=bob),
     "recipient_retireLots": lambda zcv, cid, alice, bob, carol: zcv.retireLots(
-        [(0, cid, 400)], *retire_args(0)[1:], sender=bob
+        [(cid, 400)], *retire_args(0)[1:], sender=bob
     ),
 }
 
@@ -626,15 +642,25 @@ def test_other_units_still_move_and_revoked_lots_stay(zcv, mint_to, alice, bob, 
     c1, c2, c3 = mint_to(alice, [1000]), mint_to(alice, [2000]), mint_to(alice, [1500])
     zcv.revokeCertificate(c2, "fraud", sender=operator)
 
-    zcv.transfer(bob, 1700, sender=alice)  # c3 1500, skip c2, c1 200
+    assert lots(zcv, alice) == [(c2, 2000), (c3, 1500), (c1, 1000)]
+    assert zcv.isFrozen(c2) and not zcv.isFrozen(c1)
+    assert zcv.frozenBalanceOf(alice) == 2000
+
+    tx = zcv.transfer(bob, 1700, sender=alice)  # freezes c2 on the way, then c3 1500, c1 200
+    assert event_args(tx, zcv.LotFrozen) == [
+        {"holder": alice.address, "certificateId": c2, "units": 2000}
+    ]
+    assert [e["certificateId"] for e in event_args(tx, zcv.LotMoved)] == [c3, c1]
     assert lots(zcv, bob) == [(c3, 1500), (c1, 200)]
-    assert lots(zcv, alice) == [(c1, 800), (c2, 2000)]
-    zcv.pay(carol, 300, b"\x00" * 32, sender=alice)  # skips the revoked top lot again
+    assert lots(zcv, alice) == [(c1, 800), (c2, 2000)]  # c2 now in the frozen ledger, last
+    tx = zcv.pay(carol, 300, b"\x00" * 32, sender=alice)  # never meets c2 again
+    assert event_args(tx, zcv.LotFrozen) == []
     zcv.retire(*retire_args(100), sender=alice)
     assert lots(zcv, alice) == [(c1, 400), (c2, 2000)]
-    zcv.transferLots(carol, [(0, c1, 400)], sender=alice)  # empties c1: c2 swaps down
+    zcv.transferLots(carol, [(c1, 400)], sender=alice)
     assert lots(zcv, alice) == [(c2, 2000)]
     assert zcv.balanceOf(alice) == 2000  # frozen, but still counted in the balance
+    assert zcv.frozenBalanceOf(alice) == 2000 and zcv.lotBalance(alice, c2) == 2000
 
     with reverts_with("ZcvCertificateRevoked", certificateId=c2):
         zcv.transfer(bob, 1, sender=alice)

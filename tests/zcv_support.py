@@ -1,9 +1,10 @@
 """Helpers shared by the token, exchange and invariant tests: exact revert checks, lot views,
 certificate minting through the real registry and exchange, and a Python model of the lot stacks.
 
-The model mirrors ZeroCarbonValue's documented provenance rules (top-first walk that skips revoked
-lots, the contract's refill rule for emptied lots, merge into the recipient's top lot,
-MAX_LOTS_PER_TRANSFER) so tests can predict every holder's exact lots and every revert reason.
+The model mirrors ZeroCarbonValue's documented provenance rules (one lot per holder and certificate;
+the current lot, then size classes largest first; relinking on credit and debit; revoked lots met
+by a plain spend or evicted move to the frozen ledger; MAX_LOTS_PER_TRANSFER) so tests can
+predict every holder's exact lots, in `lotsOf` order, and every revert reason.
 """
 
 from __future__ import annotations
@@ -113,9 +114,14 @@ def call_reverts(
         )
 
 
-def lots(zcv: Any, holder: Any) -> list[tuple[int, int]]:
-    """A holder's lots as (certificate id, units), bottom first (the last is the top)."""
-    return [(int(lot.certificateId), int(lot.units)) for lot in zcv.lotsOf(holder)]
+def lots(zcv: Any, holder: Any, page: int = 200) -> list[tuple[int, int]]:
+    """A holder's lots as (certificate id, units) in spend order (`lotsOf`, read page by page)."""
+    out: list[tuple[int, int]] = []
+    while True:
+        chunk = zcv.lotsOf(holder, len(out), page)
+        out += [(int(lot.certificateId), int(lot.units)) for lot in chunk]
+        if len(chunk) < page:
+            return out
 
 
 def event_args(tx: Any, event: Any) -> list[dict[str, Any]]:
@@ -180,31 +186,101 @@ class ModelRevert(Exception):
         self.names = names
 
 
+TOP_CLASS = 63
+
+
+def size_class(units: int) -> int:
+    """floor(log2(units)) capped at 63, as the contract's `_sizeClass` (0 for 0 or 1 unit)."""
+    return min(max(units.bit_length() - 1, 0), TOP_CLASS)
+
+
+@dataclass
+class Holding:
+    """One holder in the model: the current lot, the size-class lists (head first) with their
+    lots' units, and the frozen ledger (head first)."""
+
+    current: list[int] | None = None  # [certificate id, units]
+    classes: dict[int, list[int]] = field(default_factory=dict)
+    listed: dict[int, int] = field(default_factory=dict)
+    frozen: list[int] = field(default_factory=list)
+    frozen_units: dict[int, int] = field(default_factory=dict)
+
+    def copy(self) -> Holding:
+        return Holding(
+            list(self.current) if self.current else None,
+            {c: list(ids) for c, ids in self.classes.items()},
+            dict(self.listed),
+            list(self.frozen),
+            dict(self.frozen_units),
+        )
+
+    def view(self) -> list[tuple[int, int]]:
+        """lotsOf order: current, classes largest first (head first), then the frozen ledger."""
+        out = [tuple(self.current)] if self.current else []
+        for c in sorted(self.classes, reverse=True):
+            out += [(cid, self.listed[cid]) for cid in self.classes[c]]
+        out += [(cid, self.frozen_units[cid]) for cid in self.frozen]
+        return out  # type: ignore[return-value]
+
+    def push(self, cid: int, units: int) -> None:
+        self.classes.setdefault(size_class(units), []).insert(0, cid)
+        self.listed[cid] = units
+
+    def unlink(self, cid: int) -> None:
+        c = size_class(self.listed[cid])
+        self.classes[c].remove(cid)
+        if not self.classes[c]:
+            del self.classes[c]
+        del self.listed[cid]
+
+    def pop_largest(self) -> tuple[int, int]:
+        c = max(self.classes)
+        cid = self.classes[c][0]
+        units = self.listed[cid]
+        self.unlink(cid)
+        return cid, units
+
+    def freeze(self, cid: int, units: int) -> None:
+        self.frozen.insert(0, cid)
+        self.frozen_units[cid] = units
+
+
 @dataclass
 class LotBook:
-    """Python mirror of ZeroCarbonValue's per-holder lot stacks and certificate bookkeeping."""
+    """Python mirror of ZeroCarbonValue's lot ledger v2 (docs/provenance.md) and certificate
+    bookkeeping: it predicts every holder's exact `lotsOf` order and every revert reason."""
 
-    lots: dict[str, list[list[int]]] = field(default_factory=dict)
+    holdings: dict[str, Holding] = field(default_factory=dict)
     units: dict[int, int] = field(default_factory=dict)
     retired: dict[int, int] = field(default_factory=dict)
     revoked: set[int] = field(default_factory=set)
     total_issued: int = 0
     total_retired: int = 0
 
-    def stack(self, holder: str) -> list[list[int]]:
-        return self.lots.setdefault(holder, [])
+    def of(self, holder: str) -> Holding:
+        return self.holdings.setdefault(holder, Holding())
 
     def view(self, holder: str) -> list[tuple[int, int]]:
-        return [(c, u) for c, u in self.stack(holder)]
+        return self.of(holder).view()
 
     def balance(self, holder: str) -> int:
-        return sum(u for _, u in self.stack(holder))
+        return sum(u for _, u in self.view(holder))
 
     def movable(self, holder: str) -> int:
-        return sum(u for c, u in self.stack(holder) if c not in self.revoked)
+        return sum(u for c, u in self.view(holder) if c not in self.revoked)
 
     def held(self, holder: str, certificate_id: int) -> int:
-        return sum(u for c, u in self.stack(holder) if c == certificate_id)
+        return sum(u for c, u in self.view(holder) if c == certificate_id)
+
+    def snapshot(self) -> tuple[Any, ...]:
+        return (
+            {h: x.copy() for h, x in self.holdings.items()},
+            dict(self.retired),
+            self.total_retired,
+        )
+
+    def restore(self, saved: tuple[Any, ...]) -> None:
+        self.holdings, self.retired, self.total_retired = saved[0], dict(saved[1]), saved[2]
 
     def issue(self, holder: str, certificate_id: int, units: int) -> None:
         self.units[certificate_id] = units
@@ -212,58 +288,62 @@ class LotBook:
         self.total_issued += units
         self._credit(holder, certificate_id, units)
 
-    def _credit(self, holder: str, certificate_id: int, units: int) -> None:
-        stack = self.stack(holder)
-        if stack and stack[-1][0] == certificate_id:
-            stack[-1][1] += units
+    def _credit(self, holder: str, cid: int, units: int) -> None:
+        h = self.of(holder)
+        if h.current and h.current[0] == cid:
+            h.current[1] += units
+            return
+        if cid in h.frozen_units:
+            h.frozen_units[cid] += units
+            return
+        if cid in h.listed:
+            total = h.listed[cid] + units
+            if size_class(total) == size_class(h.listed[cid]):
+                h.listed[cid] = total
+                return
+            h.unlink(cid)
         else:
-            stack.append([certificate_id, units])
+            total = units
+            if not h.view():
+                h.current = [cid, total]
+                return
+        if h.current and size_class(total) > size_class(h.current[1]):
+            h.push(*h.current)
+            h.current = [cid, total]
+        else:
+            h.push(cid, total)
 
-    def _debit(self, holder: str, index: int, take: int) -> None:
-        stack = self.stack(holder)
-        if take < stack[index][1]:
-            stack[index][1] -= take
-            return
-        # As the contract: an emptied top is popped (the lot below becomes the top); an emptied
-        # lower lot is refilled by the highest lot below the top, and the top stays in place.
-        top = len(stack) - 1
-        if index == top:
-            stack.pop()
-            return
-        last = top - 1
-        if index != last:
-            stack[index] = stack[last]
-        del stack[last]
-
-    def _take_top(self, holder: str, to: str | None, units: int) -> list[tuple[int, int]]:
-        """Returns (certificate, units) taken; `to` None is a burn. Mutates only on success."""
-        stack = [list(lot) for lot in self.stack(holder)]
-        saved = self.lots.get(holder)
-        self.lots[holder] = stack
+    def _spend(self, holder: str, to: str | None, units: int) -> list[tuple[int, int]]:
+        """Plain spend order; `to` None is a burn. Mutates only on success."""
+        saved = self.snapshot()
+        h = self.of(holder)
         taken: list[tuple[int, int]] = []
-        index, remaining, visited, first_revoked = len(stack), units, 0, 0
+        remaining, visited = units, 0
         try:
             while remaining:
-                if index == 0:
-                    raise ModelRevert("ZcvCertificateRevoked")
+                if h.current:
+                    cid, available = h.current
+                else:
+                    if not h.classes:
+                        raise ModelRevert("ZcvCertificateRevoked")
+                    cid, available = h.pop_largest()
                 if visited == MAX_LOTS:
                     raise ModelRevert("ZcvTooManyLots")
-                index -= 1
                 visited += 1
-                cert, available = stack[index]
-                if cert in self.revoked:
-                    first_revoked = first_revoked or cert
+                h.current = None
+                if cid in self.revoked:
+                    h.freeze(cid, available)
                     continue
                 take = min(remaining, available)
                 remaining -= take
-                self._debit(holder, index, take)
-                taken.append((cert, take))
+                if available > take:
+                    h.current = [cid, available - take]
+                if to is not None:
+                    self._credit(to, cid, take)
+                taken.append((cid, take))
         except ModelRevert:
-            self.lots[holder] = saved if saved is not None else []
+            self.restore(saved)
             raise
-        for cert, take in taken:
-            if to is not None:
-                self._credit(to, cert, take)
         return taken
 
     def transfer(self, holder: str, to: str, units: int) -> list[tuple[int, int]]:
@@ -274,7 +354,7 @@ class LotBook:
             raise ModelRevert("ERC20InsufficientBalance")
         if holder == to or units == 0:
             return []
-        return self._take_top(holder, to, units)
+        return self._spend(holder, to, units)
 
     def pay(self, holder: str, to: str, units: int) -> list[tuple[int, int]]:
         """pay refuses paying oneself (it would count "used" coins with nothing moving)."""
@@ -287,59 +367,88 @@ class LotBook:
             raise ModelRevert("ZcvZeroUnits")
         if units > self.balance(holder):
             raise ModelRevert("ERC20InsufficientBalance")
-        taken = self._take_top(holder, None, units)
+        taken = self._spend(holder, None, units)
         self._burned(taken)
         return taken
 
+    def evict(self, holder: str, cid: int) -> int:
+        """Permissionless eviction of a revoked certificate's lot into the frozen ledger."""
+        h = self.of(holder)
+        if cid not in self.revoked:
+            raise ModelRevert("ZcvNothingToEvict")
+        if h.current and h.current[0] == cid:
+            units = h.current[1]
+            h.current = None
+        elif cid in h.listed:
+            units = h.listed[cid]
+            h.unlink(cid)
+        else:
+            raise ModelRevert("ZcvNothingToEvict")
+        h.freeze(cid, units)
+        return units
+
     def take_picks(
-        self, holder: str, to: str | None, picks: Sequence[tuple[int, int, int]]
+        self, holder: str, to: str | None, picks: Sequence[tuple[int, int]]
     ) -> list[tuple[int, int]]:
-        """transferLots (`to` an address) or retireLots (`to` None): picks (index, cert, units)."""
+        """transferLots (`to` an address) or retireLots (`to` None): picks (cert, units)."""
         if to == ZERO_ADDRESS:
             raise ModelRevert("ERC20InvalidReceiver")
         if not picks:
             raise ModelRevert("ZcvZeroUnits")
-        if len(picks) > MAX_LOTS:
-            raise ModelRevert("ZcvTooManyLots")
         if to == holder:
             raise ModelRevert("ERC20InvalidReceiver")
-        saved = [list(lot) for lot in self.stack(holder)]
-        previous = None
+        saved = self.snapshot()
+        h = self.of(holder)
+        previous = 0
         taken: list[tuple[int, int]] = []
         try:
-            for index, cert, units in picks:
-                stack = self.stack(holder)
-                if previous is not None and index >= previous:
+            for cid, units in picks:
+                if cid <= previous:
                     raise ModelRevert("ZcvLotPicksUnordered")
-                previous = index
-                if index >= len(stack) or stack[index][0] != cert:
-                    raise ModelRevert("ZcvLotMismatch")
-                if cert in self.revoked:
-                    raise ModelRevert("ZcvCertificateRevoked")
+                previous = cid
                 if units == 0:
                     raise ModelRevert("ZcvZeroUnits")
-                if units > stack[index][1]:
-                    raise ModelRevert("ZcvLotTooSmall")
-                self._debit(holder, index, units)
-                taken.append((cert, units))
+                if cid in self.revoked:
+                    raise ModelRevert("ZcvCertificateRevoked")
+                self._debit_named(h, cid, units)
+                if to is not None:
+                    self._credit(to, cid, units)
+                taken.append((cid, units))
         except ModelRevert:
-            self.lots[holder] = saved
+            self.restore(saved)
             raise
-        for cert, units in taken:
-            if to is not None:
-                self._credit(to, cert, units)
         if to is None:
             self._burned(taken)
         return taken
 
+    @staticmethod
+    def _debit_named(h: Holding, cid: int, units: int) -> None:
+        if h.current and h.current[0] == cid:
+            if units > h.current[1]:
+                raise ModelRevert("ZcvLotTooSmall")
+            h.current[1] -= units
+            if not h.current[1]:
+                h.current = None
+            return
+        available = h.listed.get(cid, 0)
+        if units > available:
+            raise ModelRevert("ZcvLotTooSmall")
+        rest = available - units
+        if rest and size_class(rest) == size_class(available):
+            h.listed[cid] = rest
+            return
+        h.unlink(cid)
+        if rest:
+            h.push(cid, rest)
+
     def take_picks_from(
-        self, holder: str, to: str, picks: Sequence[tuple[int, int, int]], allowance: int
+        self, holder: str, to: str, picks: Sequence[tuple[int, int]], allowance: int
     ) -> list[tuple[int, int]]:
         """transferLotsFrom: the picks are checked first, then the spender's allowance."""
-        saved = [list(lot) for lot in self.stack(holder)], [list(lot) for lot in self.stack(to)]
+        saved = self.snapshot()
         taken = self.take_picks(holder, to, picks)
         if sum(units for _, units in taken) > allowance:
-            self.lots[holder], self.lots[to] = saved
+            self.restore(saved)
             raise ModelRevert("ERC20InsufficientAllowance")
         return taken
 
@@ -347,3 +456,24 @@ class LotBook:
         for cert, units in taken:
             self.retired[cert] += units
             self.total_retired += units
+
+
+# --------------------------------------------------------------------------- direct issuance
+
+
+def certificate_input(units: int, serial: int = 0, wh: int | None = None) -> tuple:
+    """A CertificateInput for direct `issue` calls by a test issuer (no registry behind it)."""
+    period_start = 1_767_225_600 + serial * 3600
+    return (
+        ZERO_ADDRESS,
+        meter_id(f"BULK-{serial}"),
+        "Bulk test generator",
+        0,
+        wh if wh is not None else units,
+        period_start,
+        period_start + 3600,
+        "TEPCO-13",
+        5_000,
+        keccak(text=f"evidence {serial}"),
+        units,
+    )

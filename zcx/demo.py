@@ -542,7 +542,8 @@ def market_trades(
     business: Participant,
     simulation: Simulation,
 ) -> list[dict[str, Any]]:
-    """Sellers deposit and list about 60 % of their coins on the market (the first listing
+    """Sellers list about 60 % of their coins on the market, pulled from their wallets by the
+    market itself (the SDK approves it first; the first listing
     restricted to solar certificates, the second to the window's period); the business buys
     half of the first listing (a partial fill) and all of the others, each within a maximum
     total price (the quote) and a 10-minute deadline. The certificates it receives are the
@@ -1117,7 +1118,7 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult
 def _run(
     options: DemoOptions, console: Console, stack: contextlib.ExitStack, work_dir: Path
 ) -> DemoResult:
-    from ape import accounts, chain, project
+    from ape import accounts, chain
 
     timer = _Timer()
     prices = load_prices(options.prices_path)
@@ -1260,10 +1261,8 @@ def _run(
         names = members_frame.drop_duplicates("account").set_index("account")["name"].to_dict()
         names[str(accounts.test_accounts[1].address)] = "operator"
         if MARKET_CONTRACT in deployment.contracts:
-            # Sellers' escrow addresses appear as hops in certificate trails: name them.
-            market = project.ZcvMarket.at(deployment.contracts[MARKET_CONTRACT])
-            for account in list(names):
-                names[str(market.escrowOf(account))] = "market escrow"
+            # Listed units sit at the market itself: it appears as a hop in certificate trails.
+            names[str(deployment.contracts[MARKET_CONTRACT])] = "ZCV market"
         meter_names = (
             members_frame.dropna(subset=["meter_id"]).set_index("meter_id")["name"].to_dict()
         )

@@ -43,14 +43,15 @@ SENTENCES: dict[str, str] = {
     "ZcvCertificateRevoked": "certificate {certificateId} is revoked; "
     "its units cannot move or be retired",
     "ZcvTooManyLots": "the transfer would touch more than {maxLots} certificate lots; send less "
-    "or pick lots explicitly",
-    "ZcvLotMismatch": "lot {index} does not hold the named certificate (lots changed?)",
-    "ZcvLotTooSmall": "lot {index} holds only {available} units",
+    "per transaction (the CLI splits it) or name certificates with transfer-lots",
+    "ZcvLotTooSmall": "you hold only {available} units of certificate {certificateId}",
+    "ZcvNothingToEvict": "{holder} holds no unfrozen units of revoked certificate {certificateId}",
     "ZcvEmptyBeneficiary": "a retirement must name its beneficiary",
     "ZcvUnknownCertificate": "there is no certificate {certificateId}",
     "ZcvAlreadyRevoked": "certificate {certificateId} is already revoked",
     "ZcvZeroUnits": "the amount must be more than zero units",
-    "ZcvLotPicksUnordered": "lot picks must name strictly descending lot indexes (at {index})",
+    "ZcvLotPicksUnordered": "lot picks must name strictly ascending certificate ids, each once "
+    "(at {certificateId})",
     "MembersZeroAccount": "the zero address cannot be a member",
     "MembersEmptyName": "a member needs a name",
     "MembersAlreadyRegistered": "{account} is already a member",

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -206,22 +206,29 @@ def choice_index(name: str, options: Sequence[str], what: str) -> int:
 
 @dataclass(frozen=True)
 class LotPick:
-    """One entry of `transferLots`/`retireLots`: `units` from lot `index` of `certificate_id`."""
+    """One entry of `transferLots`/`retireLots`: `units` of the holder's lot of `certificate_id`."""
 
-    index: int
     certificate_id: int
     units: int
 
-    def as_tuple(self) -> tuple[int, int, int]:
-        return (self.index, self.certificate_id, self.units)
+    def as_tuple(self) -> tuple[int, int]:
+        return (self.certificate_id, self.units)
+
+
+# How many certificates one transferLots/retireLots names at most (about 45,000 gas each when the
+# recipient has no lot of the certificate yet: 200 picks stay well inside a 30M-gas block).
+PICKS_PER_TX = 200
+# Lots per lotsOf page (a view: about 2 storage reads per lot).
+LOTS_PAGE = 500
+BALANCE_LOTS_SHOWN = 1_000
 
 
 def plan_lot_picks(
-    lots: Sequence[tuple[int, int]], wants: Sequence[tuple[int, int | None]]
+    held: Mapping[int, int], wants: Sequence[tuple[int, int | None]]
 ) -> list[LotPick]:
-    """Lot picks that take `wants` [(certificate id, units or None for all)] from `lots`
-    [(certificate id, units)] in `lotsOf` order: each certificate's highest lots first, the
-    picks in the strictly descending index order the contract requires."""
+    """Lot picks that take `wants` [(certificate id, units or None for all)] from `held`
+    {certificate id: units the holder has} (one lot per certificate): one pick per certificate,
+    in the strictly ascending certificate order the contract requires."""
     wanted: dict[int, int | None] = {}
     for certificate_id, units in wants:
         if certificate_id in wanted:
@@ -232,24 +239,61 @@ def plan_lot_picks(
     if not wanted:
         raise HolderError("name at least one certificate to move (--cert ID:AMOUNT)")
     picks: list[LotPick] = []
-    for certificate_id, units in wanted.items():
-        held = [(i, u) for i, (cid, u) in enumerate(lots) if cid == certificate_id and u > 0]
-        have = sum(u for _, u in held)
+    for certificate_id in sorted(wanted):
+        have = held.get(certificate_id, 0)
         if have == 0:
             raise HolderError(f"you hold no units of certificate {certificate_id}")
-        remaining = have if units is None else units
-        if remaining > have:
+        units = wanted[certificate_id]
+        take = have if units is None else units
+        if take > have:
             raise HolderError(
                 f"you hold {format_zcv(have)} ZCV ({have} units) of certificate "
-                f"{certificate_id}; {remaining} units asked"
+                f"{certificate_id}; {take} units asked"
             )
-        for index, lot_units in reversed(held):
-            if remaining == 0:
-                break
-            take = min(remaining, lot_units)
-            picks.append(LotPick(index, certificate_id, take))
-            remaining -= take
-    return sorted(picks, key=lambda p: p.index, reverse=True)
+        picks.append(LotPick(certificate_id, take))
+    return picks
+
+
+@dataclass(frozen=True)
+class SpendStep:
+    """One transaction of a split plain spend: `units` to move, or (when a stretch of the spend
+    order holds only lots of revoked certificates) those lots to `evict` first."""
+
+    units: int
+    evict: tuple[int, ...] = ()
+
+
+def split_plain_spend(
+    lots: Sequence[tuple[int, int]], frozen: Iterable[int], units: int, max_lots: int
+) -> list[SpendStep]:
+    """Consecutive plain transfers (or payments, retirements) that together move `units`, each
+    visiting at most `max_lots` lots. `lots` is `lotsOf` order (the contract's spend order); a
+    lot of a `frozen` certificate on the way counts as a visit (the spend moves it to the frozen
+    ledger) but gives no units. Raises HolderError when the free units fall short."""
+    frozen = set(frozen)
+    steps: list[SpendStep] = []
+    chunk, visited = 0, []
+    remaining = units
+    for certificate_id, lot_units in lots:
+        if remaining == 0:
+            break
+        if len(visited) == max_lots:
+            steps.append(SpendStep(chunk) if chunk else SpendStep(0, tuple(visited)))
+            chunk, visited = 0, []
+        visited.append(certificate_id)
+        if certificate_id in frozen:
+            continue
+        take = min(remaining, lot_units)
+        chunk += take
+        remaining -= take
+    if remaining:
+        raise HolderError(
+            f"only {format_zcv(units - remaining)} ZCV ({units - remaining} units) are free to "
+            f"move; {units} units asked (the rest of the balance is frozen)"
+        )
+    if chunk:
+        steps.append(SpendStep(chunk))
+    return steps
 
 
 def parse_cert_pick(text: str, *, units: bool = False) -> tuple[int, int | None]:
@@ -300,6 +344,8 @@ class Balance:
     used: int
     amortized: int
     lots: list[LotView]
+    frozen: int = 0  # units of revoked certificates: held, never spendable
+    lot_count: int = 0  # all lots; `lots` lists the first BALANCE_LOTS_SHOWN in spend order
 
     @property
     def zcv(self) -> str:
@@ -414,7 +460,10 @@ class ZcxClient:
     def decoder(self) -> ErrorDecoder:
         abis = []
         for name in CONTRACT_NAMES:
-            contract_type = self._project.get_contract(name).contract_type
+            contract = self._project.get_contract(name)
+            if contract is None:  # left out of this build (see ape-config.yaml)
+                continue
+            contract_type = contract.contract_type
             abis.append([e.model_dump(mode="json", by_alias=True) for e in contract_type.abi])
         return ErrorDecoder(abis)
 
@@ -544,15 +593,27 @@ class ZcxClient:
             revoked=bool(c.revoked),
         )
 
-    def lots(self, address: str) -> list[tuple[int, int]]:
-        """(certificate id, units) per lot, in `lotsOf` order (the last is the top)."""
-        return [(int(lot.certificateId), int(lot.units)) for lot in self.zcv.lotsOf(address)]
+    def lots(self, address: str, enough: int | None = None) -> list[tuple[int, int]]:
+        """(certificate id, units) per lot in `lotsOf` order (the spend order: current lot, size
+        classes largest first, frozen ledger last), read page by page; with `enough`, stops once
+        the lots read hold that many units."""
+        out: list[tuple[int, int]] = []
+        count = int(self.zcv.lotCount(address))
+        while len(out) < count and (enough is None or sum(u for _, u in out) < enough):
+            page = self.zcv.lotsOf(address, len(out), LOTS_PAGE)
+            if not page:
+                break
+            out += [(int(lot.certificateId), int(lot.units)) for lot in page]
+        return out
+
+    def revoked_ids(self) -> set[int]:
+        return {int(cid) for cid in self.zcv.revokedCertificateIds()}
 
     def balance(self, address: str) -> Balance:
         counters = self.zcv.counters(address)
         certificates: dict[int, CertificateView] = {}
         lots = []
-        for index, (certificate_id, units) in enumerate(self.lots(address)):
+        for index, (certificate_id, units) in enumerate(self.lots(address)[:BALANCE_LOTS_SHOWN]):
             if certificate_id not in certificates:
                 certificates[certificate_id] = self.certificate(certificate_id)
             cert = certificates[certificate_id]
@@ -577,6 +638,8 @@ class ZcxClient:
             used=int(counters.used),
             amortized=int(counters.amortized),
             lots=lots,
+            frozen=int(self.zcv.frozenBalanceOf(address)),
+            lot_count=int(self.zcv.lotCount(address)),
         )
 
     def retirement(self, retirement_id: int) -> RetirementView:
@@ -640,33 +703,32 @@ class ZcxClient:
         return [m for m in self.meters(owner) if m.unclaimed_wh > 0 and not m.flagged]
 
     def transfer(self, sender: Any, to: str, units: int) -> TxResult:
-        """A plain ERC-20 transfer: units leave from the top lots down (revoked lots stay)."""
-        receipt = self._send(self.zcv, "transfer", (to, units), sender)
-        return self._result(receipt, to=to, units=units, lots=self._moved(receipt))
+        """A plain ERC-20 transfer in spend order (largest lots first; revoked lots are frozen,
+        never moved). Split into several transfers when it needs more lots than one may visit."""
+        return self._spend_split(sender, units, lambda part: ("transfer", (to, part)), to=to)[0]
 
     def transfer_lots(
         self, sender: Any, to: str, wants: Sequence[tuple[int, int | None]]
     ) -> TxResult:
-        """Moves units of the named certificates [(id, units or None for all)]."""
-        picks = plan_lot_picks(self.lots(str(sender.address)), wants)
-        args = (to, [p.as_tuple() for p in picks])
-        receipt = self._send(self.zcv, "transferLots", args, sender)
-        return self._result(
-            receipt, to=to, units=sum(p.units for p in picks), lots=self._moved(receipt)
-        )
+        """Moves units of the named certificates [(id, units or None for all)], in transactions
+        of at most PICKS_PER_TX certificates."""
+        picks = self._plan_picks(str(sender.address), wants)
+        return self._picks_split(sender, picks, lambda chunk: ("transferLots", (to, chunk)), to=to)[
+            0
+        ]
 
     def pay(self, sender: Any, to: str, units: int, reference: str) -> TxResult:
-        """Settles a bill: a transfer counted as used coins, tagged with the bill's id."""
+        """Settles a bill: a transfer counted as used coins, tagged with the bill's id (split
+        like `transfer`, every part carrying the same reference)."""
         ref = payment_reference(reference)
-        receipt = self._send(self.zcv, "pay", (to, units, ref), sender)
-        return self._result(
-            receipt,
+        return self._spend_split(
+            sender,
+            units,
+            lambda part: ("pay", (to, part, ref)),
             to=to,
-            units=units,
             reference=reference.strip(),
             reference_hash=reference_label(ref),
-            lots=self._moved(receipt),
-        )
+        )[0]
 
     def retire(
         self,
@@ -678,35 +740,127 @@ class ZcxClient:
         consumption_end: int,
         wants: Sequence[tuple[int, int | None]] = (),
     ) -> TxResult:
-        """Burns units for the beneficiary's consumption period: `units` from the top lots, or
-        the named certificates (`wants`) through retireLots."""
+        """Burns units for the beneficiary's consumption period: `units` in spend order, or the
+        named certificates (`wants`) through retireLots. A retirement that needs more lots than
+        one transaction may take is split into several retirements (one record each)."""
         tail = (beneficiary, reason, consumption_start, consumption_end)
         if wants:
             if units is not None:
                 raise HolderError("give either an amount or --cert picks, not both")
-            picks = plan_lot_picks(self.lots(str(sender.address)), wants)
-            args: tuple[Any, ...] = ([p.as_tuple() for p in picks], *tail)
-            receipt = self._send(self.zcv, "retireLots", args, sender)
+            picks = self._plan_picks(str(sender.address), wants)
+            result, receipts = self._picks_split(
+                sender, picks, lambda chunk: ("retireLots", (chunk, *tail))
+            )
         else:
             if units is None:
                 raise HolderError("give the amount to retire, or --cert picks")
-            held = int(self.zcv.balanceOf(sender.address))
-            if units > held:
-                # retire() would report this as ZcvCertificateRevoked(0); say what is wrong.
-                raise HolderError(
-                    f"balance {format_zcv(held)} ZCV ({held} units) is less than {units} units"
-                )
-            receipt = self._send(self.zcv, "retire", (units, *tail), sender)
-        (event,) = receipt.decode_logs(self.zcv.Retired)
-        return self._result(
-            receipt,
-            retirement_id=int(event.retirementId),
-            units=int(event.units),
-            beneficiary=beneficiary,
-            certificates=list(
-                zip(map(int, event.certificateIds), map(int, event.certificateUnits), strict=True)
-            ),
+            result, receipts = self._spend_split(
+                sender, units, lambda part: ("retire", (part, *tail))
+            )
+        retirements = [self._retired(r) for r in receipts if r.decode_logs(self.zcv.Retired)]
+        return TxResult(
+            result.txn_hash,
+            result.block,
+            {
+                **result.values,
+                "retirement_id": retirements[-1][0],
+                "retirement_ids": [r for r, _ in retirements],
+                "beneficiary": beneficiary,
+                "certificates": [c for _, certs in retirements for c in certs],
+            },
         )
+
+    def _retired(self, receipt: Any) -> tuple[int, list[tuple[int, int]]]:
+        (event,) = receipt.decode_logs(self.zcv.Retired)
+        certificates = zip(
+            map(int, event.certificateIds), map(int, event.certificateUnits), strict=True
+        )
+        return int(event.retirementId), list(certificates)
+
+    def _plan_picks(self, holder: str, wants: Sequence[tuple[int, int | None]]) -> list[LotPick]:
+        held = {cid: int(self.zcv.lotBalance(holder, cid)) for cid, _ in wants}
+        # A revoked certificate is left to the chain: the simulation names it.
+        return plan_lot_picks(held, wants)
+
+    def _picks_split(
+        self,
+        sender: Any,
+        picks: Sequence[LotPick],
+        call: Callable[[list[tuple[int, int]]], tuple[str, tuple[Any, ...]]],
+        **values: Any,
+    ) -> tuple[TxResult, list[Any]]:
+        chunks = [picks[i : i + PICKS_PER_TX] for i in range(0, len(picks), PICKS_PER_TX)]
+        if len(chunks) > 1:
+            log.warning(
+                "%d certificates: split into %d transactions of at most %d certificates",
+                len(picks),
+                len(chunks),
+                PICKS_PER_TX,
+            )
+        steps = [[p.as_tuple() for p in chunk] for chunk in chunks]
+        return self._run_steps(sender, [call(step) for step in steps], **values)
+
+    def _spend_split(
+        self,
+        sender: Any,
+        units: int,
+        call: Callable[[int], tuple[str, tuple[Any, ...]]],
+        **values: Any,
+    ) -> tuple[TxResult, list[Any]]:
+        holder = str(sender.address)
+        max_lots = int(self.zcv.MAX_LOTS_PER_TRANSFER())
+        try:
+            lots = self.lots(holder, enough=units) if units else []
+            steps = split_plain_spend(lots, self.revoked_ids(), units, max_lots)
+        except HolderError:
+            # Too little balance, or too little of it free: one call, so the chain's own
+            # refusal (ERC20InsufficientBalance, ZcvCertificateRevoked) is what the user sees.
+            steps = [SpendStep(units)]
+        if not steps:  # zero units: the plain call (a no-op the chain may still refuse)
+            steps = [SpendStep(0)]
+        if len(steps) > 1:
+            log.warning(
+                "%d units span more than %d lots: split into %d transactions",
+                units,
+                max_lots,
+                len(steps),
+            )
+        calls: list[tuple[str, tuple[Any, ...]]] = []
+        for step in steps:
+            calls += [("evict", (holder, cid)) for cid in step.evict]
+            if step.units or not step.evict:
+                calls.append(call(step.units))
+        return self._run_steps(sender, calls, **values)
+
+    def _run_steps(
+        self, sender: Any, calls: Sequence[tuple[str, tuple[Any, ...]]], **values: Any
+    ) -> tuple[TxResult, list[Any]]:
+        """Sends the calls in order. The result is the last transaction's, with every
+        transaction listed under "transactions" and all moved lots under "lots"; the receipts
+        come along for callers that decode more events."""
+        transactions: list[dict[str, Any]] = []
+        receipts = []
+        for method, args in calls:
+            receipt = self._send(self.zcv, method, args, sender)
+            receipts.append(receipt)
+            moved = self._moved(receipt)
+            transactions.append(
+                {
+                    "method": method,
+                    "txn_hash": _hex(receipt.txn_hash),
+                    "block": int(receipt.block_number),
+                    "units": sum(u for _, u in moved),
+                    "lots": moved,
+                }
+            )
+        result = self._result(
+            receipts[-1],
+            **values,
+            units=sum(t["units"] for t in transactions),
+            lots=[lot for t in transactions for lot in t["lots"]],
+            transactions=transactions,
+        )
+        return result, receipts
 
     def _moved(self, receipt: Any) -> list[tuple[int, int]]:
         return [

@@ -1,12 +1,13 @@
 """The ZCV market from Python: list, buy, cancel, the order book, and paying statements.
 
 What `zcx market` (zcx/market_cli.py), the demo and any script call. Contracts:
-contracts/ZcvMarket.sol (design in docs/market.md), contracts/ZcvEscrow.sol, and on the devnet
-contracts/MockYenToken.sol (JPYT).
+contracts/ZcvMarket.sol (design in docs/market.md: the market holds listed and deposited units
+itself and moves them by certificate id), and on the devnet contracts/MockYenToken.sol (JPYT).
 
 Three layers:
-- pure helpers: price conversion, statement references, lot planning, and `OrderBook`, which
-  rebuilds every listing from the market's events alone (what an auditor or UI does);
+- pure helpers: price conversion, statement references, listing contents, and `OrderBook`, which
+  rebuilds every listing and every deposit from the market's events alone (what an auditor or UI
+  does);
 - `deploy_market` / `deploy_mock_yen`: deployment helpers for `ape run deploy`, tests and benches;
 - `MarketClient`, a `ZcxClient` (zcx.holder) that also knows the market: every transaction is
   simulated first, so a revert comes back as the contract's custom error in plain words.
@@ -34,7 +35,6 @@ from zcx.holder import (
     TxResult,
     ZcxClient,
     format_zcv,
-    plan_lot_picks,
 )
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,16 @@ LISTING_STATUSES = ("None", "Open", "Filled", "Cancelled")
 STATEMENT_STATUSES = ("None", "Open", "PaidInToken", "PaidInZcv", "Voided")
 MARKET_CONTRACT = "ZcvMarket"
 PAYMENT_TOKEN_CONTRACT = "MockYenToken"
-MARKET_EVENTS = ("Listed", "Bought", "PriceUpdated", "Cancelled")
+MARKET_EVENTS = (
+    "Listed",
+    "Bought",
+    "PriceUpdated",
+    "Cancelled",
+    "Deposited",
+    "Withdrawn",
+    "DepositUsed",
+)
+MAX_LISTING_CERTIFICATES = 32  # ZcvMarket.MAX_LISTING_CERTIFICATES
 DEFAULT_DEADLINE_SECONDS = 600
 LOG_PAGE_BLOCKS = 5_000
 
@@ -57,14 +66,18 @@ MARKET_SENTENCES: dict[str, str] = {
     "MarketZeroAmount": "the amount must be more than zero",
     "MarketBadExpiry": "the expiry {expiry} is not in the future",
     "MarketBadPeriod": "the period must end after it starts",
-    "MarketTooManyLots": "a listing holds at most {maxLots} certificates",
+    "MarketTooManyCertificates": "name at most {maxCertificates} certificates per listing or "
+    "deposit",
     "MarketLotsUnordered": "list each certificate once, in ascending id order ({certificateId})",
     "MarketCertificateOutsideRestriction": "certificate {certificateId} does not meet the "
     "listing's method or period restriction",
     "MarketCertificateRevoked": "certificate {certificateId} of listing {listingId} is revoked; "
     "its units cannot be sold",
-    "MarketInsufficientDeposit": "your escrow holds only {available} unlisted units of certificate "
-    "{certificateId} ({requested} asked); deposit first (`zcx market deposit`)",
+    "MarketInsufficientDeposit": "your deposit at the market holds only {available} units of "
+    "certificate {certificateId} ({requested} asked)",
+    "MarketNothingToRecover": "the market holds only {surplus} units of certificate "
+    "{certificateId} beyond its books ({requested} asked)",
+    "MarketUseRecoverLots": "ZCV at the market is recovered with recoverLots, by certificate",
     "MarketUnknownListing": "there is no listing {listingId}",
     "MarketListingNotOpen": "listing {listingId} is closed",
     "MarketListingExpired": "listing {listingId} expired at {expiry}",
@@ -80,7 +93,6 @@ MARKET_SENTENCES: dict[str, str] = {
     "MarketStatementNotOpen": "the statement is no longer open (paid or voided)",
     "MarketZcvNotAccepted": "this statement cannot be paid in ZCV (no conversion rate was set)",
     "MarketStatementAboveMax": "the statement is {amountDue}, above your maximum {maxAmount}",
-    "EscrowOnlyMarket": "only the market can move an escrow's units",
     "ReentrancyGuardReentrantCall": "re-entrant call refused",
 }
 
@@ -160,24 +172,37 @@ def method_name(index: int) -> str:
     return "any" if index == ANY_METHOD else GENERATION_METHODS[index].lower()
 
 
-def free_units(lots: Sequence[tuple[int, int]], committed: Mapping[int, int]) -> dict[int, int]:
-    """Unlisted units per certificate at an escrow holding `lots`, given what is committed."""
-    held: dict[int, int] = {}
-    for certificate_id, units in lots:
-        held[certificate_id] = held.get(certificate_id, 0) + units
-    return {c: u - committed.get(c, 0) for c, u in held.items() if u - committed.get(c, 0) > 0}
-
-
 def listing_lots(wants: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
-    """(certificate id, units) merged per certificate, ascending id, as `list` requires."""
+    """(certificate id, units) merged per certificate, ascending id, as `list`, `deposit` and
+    `withdraw` require, at most MAX_LISTING_CERTIFICATES of them."""
     merged: dict[int, int] = {}
     for certificate_id, units in wants:
         if units <= 0:
             raise MarketProblem(f"certificate {certificate_id}: units must be more than zero")
         merged[certificate_id] = merged.get(certificate_id, 0) + units
     if not merged:
-        raise MarketProblem("name at least one certificate to list (--cert ID:AMOUNT)")
+        raise MarketProblem("name at least one certificate (--cert ID:AMOUNT)")
+    if len(merged) > MAX_LISTING_CERTIFICATES:
+        raise MarketProblem(
+            f"{len(merged)} certificates: a listing names at most {MAX_LISTING_CERTIFICATES}; "
+            "split it into several listings"
+        )
     return sorted(merged.items())
+
+
+def split_from_deposit(
+    lots: Sequence[tuple[int, int]], deposits: Mapping[int, int]
+) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """What `list` takes from the seller's deposit and what it pulls from the wallet, per
+    certificate, exactly as the contract does (deposit first)."""
+    from_deposit, from_wallet = [], []
+    for certificate_id, units in lots:
+        used = min(units, deposits.get(certificate_id, 0))
+        if used:
+            from_deposit.append((certificate_id, used))
+        if units > used:
+            from_wallet.append((certificate_id, units - used))
+    return from_deposit, from_wallet
 
 
 # ---------------------------------------------------------------------------- order book
@@ -209,9 +234,11 @@ class OrderBook:
     """Every listing, rebuilt by folding the market's events in chain order.
 
     Events are (name, args) with args as the contract names them (Listed, Bought, PriceUpdated,
-    Cancelled). Nothing else is needed: this is the check that the events say everything."""
+    Cancelled for listings; Deposited, Withdrawn, DepositUsed for the sellers' deposits at the
+    market). Nothing else is needed: this is the check that the events say everything."""
 
     listings: dict[int, ListingView] = field(default_factory=dict)
+    deposits: dict[tuple[str, int], int] = field(default_factory=dict)  # (seller, cert) -> units
     volume_units: int = 0
     volume_cost: int = 0
     fees: int = 0
@@ -266,6 +293,16 @@ class OrderBook:
             self.listings[lid] = replace(
                 self.listings[lid], status="Cancelled", remaining=0, lots=()
             )
+        elif name in ("Deposited", "Withdrawn", "DepositUsed"):
+            sign = 1 if name == "Deposited" else -1
+            seller = to_checksum_address(str(args["seller"]))
+            for c, u in zip(args["certificateIds"], args["certificateUnits"], strict=True):
+                key = (seller, int(c))
+                left = self.deposits.get(key, 0) + sign * int(u)
+                if left:
+                    self.deposits[key] = left
+                else:
+                    self.deposits.pop(key, None)
 
     @classmethod
     def from_events(cls, events: Iterable[tuple[str, Mapping[str, Any]]]) -> OrderBook:
@@ -409,7 +446,7 @@ class MarketClient(ZcxClient):
     @cached_property
     def decoder(self) -> ErrorDecoder:
         abis = []
-        for name in (*CONTRACT_NAMES, MARKET_CONTRACT, "ZcvEscrow", PAYMENT_TOKEN_CONTRACT):
+        for name in (*CONTRACT_NAMES, MARKET_CONTRACT, PAYMENT_TOKEN_CONTRACT):
             contract_type = self._project.get_contract(name).contract_type
             abis.append([e.model_dump(mode="json", by_alias=True) for e in contract_type.abi])
         return ErrorDecoder(abis)
@@ -427,9 +464,6 @@ class MarketClient(ZcxClient):
         return int(chain.pending_timestamp)
 
     # -- reads
-
-    def escrow_of(self, seller: str) -> str:
-        return str(self.market.escrowOf(seller))
 
     def listing(self, listing_id: int) -> ListingView:
         raw = self._view(self.market, "listing", listing_id)
@@ -460,11 +494,20 @@ class MarketClient(ZcxClient):
         first = self.deployment.deployment_block if start_block is None else start_block
         return OrderBook.from_events(fetch_market_events(self.market, first))
 
-    def escrow_free(self, seller: str) -> dict[int, int]:
-        """Unlisted units per certificate at the seller's escrow (withdrawable or listable)."""
-        lots = self.lots(self.escrow_of(seller))
-        committed = {c: int(self.market.committed(seller, c)) for c, _ in lots}
-        return free_units(lots, committed)
+    def deposit_of(self, seller: str, certificate_ids: Iterable[int]) -> dict[int, int]:
+        """Units of these certificates in the seller's deposit at the market (one view each)."""
+        found = {c: int(self.market.depositOf(seller, c)) for c in certificate_ids}
+        return {c: u for c, u in found.items() if u}
+
+    def deposits(self, seller: str, start_block: int | None = None) -> dict[int, int]:
+        """Every certificate in the seller's deposit at the market, from the events."""
+        wanted = to_checksum_address(seller)
+        book = self.order_book(start_block)
+        return {c: u for (s, c), u in sorted(book.deposits.items()) if s == wanted}
+
+    def wallet_units(self, holder: str, certificate_id: int) -> int:
+        """Units of one certificate in a wallet (O(1) on the ledger)."""
+        return int(self.zcv.lotBalance(holder, certificate_id))
 
     def quote(self, listing_id: int, units: int) -> tuple[int, int]:
         cost, fee = self._view(self.market, "quote", listing_id, units)
@@ -506,10 +549,37 @@ class MarketClient(ZcxClient):
 
     # -- seller actions
 
+    def _approve_zcv(self, sender: Any, units: int) -> None:
+        """Lets the market pull `units` from the sender's wallet (`transferLotsFrom` spends the
+        ZCV allowance), when the current allowance is short."""
+        owner, market = str(sender.address), str(self.market.address)
+        if units and int(self.zcv.allowance(owner, market)) < units:
+            self._send(self.zcv, "approve", (market, units), sender)
+
+    def _resolve_wallet(
+        self, holder: str, wants: Sequence[tuple[int, int | None]]
+    ) -> list[tuple[int, int]]:
+        """[(id, units or None for all)] -> [(id, units)] from the holder's wallet."""
+        out = []
+        for certificate_id, units in wants:
+            have = self.wallet_units(holder, certificate_id)
+            want = have if units is None else units
+            if want <= 0:
+                raise MarketProblem(f"your wallet holds no units of certificate {certificate_id}")
+            if want > have:
+                raise MarketProblem(
+                    f"certificate {certificate_id}: your wallet holds {have} units, {want} asked"
+                )
+            out.append((certificate_id, want))
+        return listing_lots(out)
+
     def deposit(self, sender: Any, wants: Sequence[tuple[int, int | None]]) -> TxResult:
         """Moves the named certificates' units [(id, units or None for all)] from the sender's
-        wallet to its escrow at the market (step 1 of listing)."""
-        return self.transfer_lots(sender, self.escrow_of(str(sender.address)), wants)
+        wallet to its deposit at the market (optional: `list_lots` pulls from the wallet)."""
+        lots = self._resolve_wallet(str(sender.address), wants)
+        self._approve_zcv(sender, sum(u for _, u in lots))
+        receipt = self._send(self.market, "deposit", ([list(x) for x in lots],), sender)
+        return self._result(receipt, units=sum(u for _, u in lots))
 
     def list_lots(
         self,
@@ -519,19 +589,24 @@ class MarketClient(ZcxClient):
         expiry: int,
         method: int = ANY_METHOD,
         period: tuple[int, int] = (0, 0),
-        deposit: bool = True,
     ) -> TxResult:
-        """Lists [(certificate id, units)] at `unit_price` (base units per ZCV unit). With
-        `deposit`, first moves whatever the escrow lacks from the sender's wallet."""
+        """Lists [(certificate id, units)] at `unit_price` (base units per ZCV unit) in one
+        transaction: the contract takes each certificate from the seller's deposit first and pulls
+        the rest from the wallet, for which this approves the market when the allowance is short."""
         seller = str(sender.address)
         lots = listing_lots(wants)
-        if deposit:
-            free = self.escrow_free(seller)
-            missing = [(c, u - free.get(c, 0)) for c, u in lots if u > free.get(c, 0)]
-            if missing:
-                self.deposit(sender, missing)
         if expiry <= self._now():
             raise MarketProblem("expiry: must be in the future")
+        deposits = self.deposit_of(seller, [c for c, _ in lots])
+        _, from_wallet = split_from_deposit(lots, deposits)
+        for certificate_id, units in from_wallet:
+            have = self.wallet_units(seller, certificate_id)
+            if units > have:
+                raise MarketProblem(
+                    f"certificate {certificate_id}: {units} units to list from your wallet, "
+                    f"which holds {have}"
+                )
+        self._approve_zcv(sender, sum(u for _, u in from_wallet))
         args = ([list(lot) for lot in lots], unit_price, expiry, method, period[0], period[1])
         receipt = self._send(self.market, "list", args, sender)
         (event,) = receipt.decode_logs(self.market.Listed)
@@ -552,15 +627,16 @@ class MarketClient(ZcxClient):
         )
 
     def withdraw(self, sender: Any, wants: Sequence[tuple[int, int | None]]) -> TxResult:
-        """Returns unlisted units from the sender's escrow [(id, units or None for all free)]."""
-        free = self.escrow_free(str(sender.address))
+        """Returns units from the sender's deposit at the market to its wallet
+        [(id, units or None for the whole deposit of that certificate)]."""
+        deposits = self.deposit_of(str(sender.address), [c for c, _ in wants])
         lots = []
         for certificate_id, units in wants:
-            have = free.get(certificate_id, 0)
+            have = deposits.get(certificate_id, 0)
             want = have if units is None else units
             if want <= 0:
                 raise MarketProblem(
-                    f"your escrow holds no unlisted units of certificate {certificate_id}"
+                    f"your deposit at the market holds no units of certificate {certificate_id}"
                 )
             lots.append((certificate_id, want))
         receipt = self._send(
@@ -693,9 +769,8 @@ __all__ = [
     "deploy_mock_yen",
     "describe_listing",
     "fetch_market_events",
-    "free_units",
     "listing_lots",
-    "plan_lot_picks",
+    "split_from_deposit",
     "statement_reference",
     "unit_price_from_kwh",
     "units_due",

@@ -88,7 +88,8 @@ def list_command(
     account_alias: str,
     market_address: str | None,
 ) -> None:
-    """List certificates for sale. Units missing from your escrow are deposited first."""
+    """List certificates for sale in one transaction: from your deposit at the market first,
+    the rest from your wallet (the market is approved for it as needed)."""
     wants = []
     for text in certs:
         cid, units = parse("--cert", parse_cert_pick, text, units=as_units)
@@ -219,7 +220,7 @@ def book(show_all: bool, as_json: bool, market_address: str | None) -> None:
     "certs",
     multiple=True,
     required=True,
-    help="Certificate and amount, ID:AMOUNT or ID:all (unlisted units only).",
+    help="Certificate and amount, ID:AMOUNT or ID:all (your whole deposit of it).",
 )
 @units_option
 @account_option()
@@ -228,7 +229,7 @@ def book(show_all: bool, as_json: bool, market_address: str | None) -> None:
 def withdraw(
     certs: tuple[str, ...], as_units: bool, account_alias: str, market_address: str | None
 ) -> None:
-    """Return unlisted units from your escrow to your wallet."""
+    """Return units from your deposit at the market to your wallet (any time)."""
     wants = [parse("--cert", parse_cert_pick, c, units=as_units) for c in certs]
     with market_session(market_address) as mc:
         result = mc.withdraw(mc.account(account_alias), wants)
@@ -250,11 +251,32 @@ def withdraw(
 def deposit(
     certs: tuple[str, ...], as_units: bool, account_alias: str, market_address: str | None
 ) -> None:
-    """Move certificates from your wallet to your escrow at the market (`list` does it too)."""
+    """Move certificates from your wallet to your deposit at the market (optional: `list`
+    pulls from the wallet itself)."""
     wants = [parse("--cert", parse_cert_pick, c, units=as_units) for c in certs]
     with market_session(market_address) as mc:
         result = mc.deposit(mc.account(account_alias), wants)
     _done("Deposited", result, f"{format_zcv(result.values['units'])} ZCV")
+
+
+@cli.command()
+@click.argument("seller")
+@json_option
+@market_option
+@chain_options
+def deposits(seller: str, as_json: bool, market_address: str | None) -> None:
+    """SELLER's deposit at the market per certificate (withdrawable any time; frozen units of a
+    revoked certificate included), rebuilt from the market's events."""
+    with market_session(market_address) as mc:
+        held = mc.deposits(mc.address_of(seller))
+    if as_json:
+        echo_json([{"certificate_id": c, "units": u} for c, u in held.items()])
+        return
+    if not held:
+        console().print("no deposit at the market")
+        return
+    for certificate_id, units in held.items():
+        console().print(f"cert {certificate_id}: {format_zcv(units)} ZCV")
 
 
 @cli.command("pay-statement")

@@ -7,16 +7,20 @@ import {IZeroCarbonValue} from "./IZeroCarbonValue.sol";
 /// @title IZcvMarket
 /// @notice A market where members sell ZCV with its certificates for an ERC-20 payment token, and
 /// pay the operator's statements.
-/// @dev Escrow model: every seller has one deposit address (`escrowOf(seller)`), a minimal clone
-/// that only this market can command. The seller moves the exact certificate lots it wants to sell
-/// there (`zcv.transferLots(escrowOf(seller), picks)`, or a plain transfer), then lists them by
-/// certificate id. Whatever sits at a seller's deposit address is the seller's, so deposits are
-/// attributed without a race, and listed units are committed: they leave the escrow only to the
-/// buyer of that listing or back to the seller on cancel. A buyer receives exactly the listed
-/// certificates (provenance), at the listed price, or the transaction reverts. Payments go
-/// straight from the buyer to the seller and the fee recipient: the market never holds them.
+/// @dev Custody model (v2): the market contract itself holds the ZCV it sells and keeps its own
+/// books per listing and per (seller, certificate). Units enter only through `list` and `deposit`,
+/// which pull the named certificates from the seller's wallet with
+/// `zcv.transferLotsFrom(seller, market, picks)` (the seller approves the market first), and leave
+/// only with `zcv.transferLots(to, picks)` by certificate id: to the buyer of a listing, back to
+/// the seller (cancel, withdraw), or, for units nobody's books account for, to whom the admin
+/// names (`recoverLots`). No entry point reads anything whose size a stranger controls: every
+/// call touches the caller's picks, the listing's own entries (at most MAX_LISTING_CERTIFICATES)
+/// and O(1) slots per certificate, so dust sent to the market, to a seller or to a buyer changes
+/// nothing (DESIGN invariant 8). A buyer receives exactly the listed certificates (provenance), at
+/// the listed price, or the transaction reverts. Payments go straight from the buyer to the
+/// seller and the fee recipient: the market never holds them.
 interface IZcvMarket {
-    /// @notice Units of one certificate (used for listing contents, deposits and fills).
+    /// @notice Units of one certificate (listing contents, deposits, withdrawals and fills).
     struct LotAmount {
         uint64 certificateId;
         uint192 units;
@@ -66,8 +70,14 @@ interface IZcvMarket {
         uint256 unitsDue;
     }
 
-    /// @notice A seller's deposit address was deployed.
-    event EscrowCreated(address indexed seller, address escrow);
+    /// @notice Units were credited to the seller's deposit at the market: pulled from its wallet by
+    /// `deposit`, or units of a revoked (frozen) certificate kept back by `cancel`.
+    event Deposited(address indexed seller, uint64[] certificateIds, uint256[] certificateUnits);
+    /// @notice A new listing took these units from the seller's deposit (the rest of the listing,
+    /// if any, came from the seller's wallet). Emitted only when the deposit contributed.
+    event DepositUsed(
+        uint256 indexed listingId, address indexed seller, uint64[] certificateIds, uint256[] certificateUnits
+    );
     /// @notice A listing opened with these certificates.
     event Listed(
         uint256 indexed listingId,
@@ -97,21 +107,25 @@ interface IZcvMarket {
     );
     /// @notice The seller changed a listing's price.
     event PriceUpdated(uint256 indexed listingId, uint256 oldUnitPrice, uint256 newUnitPrice);
-    /// @notice A listing closed before it was filled; `returnedUnits` went back to the seller,
-    /// `frozenUnits` (revoked certificates) stay frozen at the seller's deposit address.
+    /// @notice A listing closed before it was filled; `returnedUnits` went back to the seller's
+    /// wallet, `frozenUnits` (revoked certificates, which cannot move) were credited to the
+    /// seller's deposit at the market (a `Deposited` event names them).
     event Cancelled(
         uint256 indexed listingId, address indexed seller, address by, uint256 returnedUnits, uint256 frozenUnits
     );
-    /// @notice Unlisted units went from the seller's deposit address back to the seller.
+    /// @notice Units went from the seller's deposit at the market back to the seller's wallet.
     event Withdrawn(address indexed seller, uint64[] certificateIds, uint256[] certificateUnits);
     /// @notice The fee for new listings changed.
     event FeeUpdated(uint16 feeBps, address feeRecipient);
-    /// @notice Tokens sent to the market's own address by mistake were recovered.
+    /// @notice A non-ZCV token sent to the market by mistake was recovered.
     event TokensRecovered(address indexed token, address indexed to, uint256 amount);
+    /// @notice ZCV units at the market that no listing or deposit accounts for were recovered.
+    event LotsRecovered(address indexed to, uint64[] certificateIds, uint256[] certificateUnits);
     /// @notice The operator's ZCV conversion rate for statements changed.
     event SettlementRateUpdated(uint256 paymentPerUnit);
     /// @notice The statement payee (the operator's treasury) changed.
     event TreasuryUpdated(address treasury);
+    /// @notice The operator posted a statement (monthly bill) for a member.
     event StatementPosted(
         bytes32 indexed statementId, address indexed member, address payee, uint256 amountDue, uint256 unitsDue, uint64 dueAt
     );
@@ -120,38 +134,75 @@ interface IZcvMarket {
     event StatementPaid(
         bytes32 indexed statementId, address indexed member, address payer, StatementStatus status, uint256 amount
     );
+    /// @notice The operator voided an open statement posted in error.
     event StatementVoided(bytes32 indexed statementId, string reason);
 
+    /// @notice Thrown when an address that must be set (token, fee recipient, treasury, member,
+    /// recovery recipient) is the zero address.
     error MarketZeroAddress();
+    /// @notice Thrown when a listing, deposit, withdrawal or fill names no units, or zero units of a
+    /// certificate.
     error MarketZeroUnits();
+    /// @notice Thrown when a listing's unit price is zero.
     error MarketZeroPrice();
+    /// @notice Thrown when a statement or recovery amount is zero, or nothing is left to recover.
     error MarketZeroAmount();
+    /// @notice Thrown when a new listing's expiry is not in the future.
     error MarketBadExpiry(uint64 expiry, uint256 now_);
+    /// @notice Thrown when a restriction period does not end after it starts.
     error MarketBadPeriod(uint64 periodStart, uint64 periodEnd);
-    error MarketTooManyLots(uint256 maxLots);
+    /// @notice Thrown when a call names more than `maxCertificates` certificates.
+    error MarketTooManyCertificates(uint256 maxCertificates);
+    /// @notice Thrown when certificate ids are not strictly ascending (each at most once).
     error MarketLotsUnordered(uint64 certificateId);
+    /// @notice Thrown when a listed certificate does not meet the listing's method or period.
     error MarketCertificateOutsideRestriction(uint64 certificateId);
+    /// @notice Thrown when units of a revoked (frozen) certificate would be listed, bought,
+    /// withdrawn or recovered (`listingId` 0: not about a listing).
     error MarketCertificateRevoked(uint256 listingId, uint256 certificateId);
+    /// @notice Thrown when a seller's deposit holds fewer units of a certificate than asked.
     error MarketInsufficientDeposit(uint64 certificateId, uint256 available, uint256 requested);
+    /// @notice Thrown when the admin asks to recover more units of a certificate than the market
+    /// holds beyond what its books account for.
+    error MarketNothingToRecover(uint64 certificateId, uint256 surplus, uint256 requested);
+    /// @notice Thrown when no listing has this id.
     error MarketUnknownListing(uint256 listingId);
+    /// @notice Thrown when a listing is filled or cancelled.
     error MarketListingNotOpen(uint256 listingId, ListingStatus status);
+    /// @notice Thrown when a listing is bought at or after its expiry.
     error MarketListingExpired(uint256 listingId, uint64 expiry);
+    /// @notice Thrown when a buy is mined after the buyer's deadline.
     error MarketDeadlinePassed(uint64 deadline, uint256 now_);
+    /// @notice Thrown when a fill would cost more than the buyer's cap.
     error MarketPriceAboveMax(uint256 cost, uint256 maxTotalPrice);
+    /// @notice Thrown when a buy asks for more units than the listing has left.
     error MarketNotEnoughUnits(uint256 listingId, uint256 remaining, uint256 requested);
+    /// @notice Thrown when someone other than the seller reprices, or cancels before expiry.
     error MarketNotSeller(uint256 listingId, address caller);
+    /// @notice Thrown when a seller buys its own listing.
     error MarketSelfTrade(uint256 listingId);
+    /// @notice Thrown when a fee above MAX_FEE_BPS is set.
     error MarketFeeTooHigh(uint16 feeBps, uint16 maxFeeBps);
-    error MarketEscrowShortfall(uint64 certificateId, uint256 missing);
-    error MarketNotEscrowToken(address token);
+    /// @notice Thrown when `recoverTokens` is asked for ZCV (use `recoverLots`, which never
+    /// touches units the books account for).
+    error MarketUseRecoverLots(address token);
+    /// @notice Thrown when a statement id is posted twice.
     error MarketStatementExists(bytes32 statementId);
+    /// @notice Thrown when no statement has this id.
     error MarketUnknownStatement(bytes32 statementId);
+    /// @notice Thrown when a statement is paid, confirmed or voided after it was closed.
     error MarketStatementNotOpen(bytes32 statementId, StatementStatus status);
+    /// @notice Thrown when a statement posted without a ZCV rate is confirmed as paid in ZCV.
     error MarketZcvNotAccepted(bytes32 statementId);
+    /// @notice Thrown when a statement costs more than the payer's cap.
     error MarketStatementAboveMax(uint256 amountDue, uint256 maxAmount);
 
-    /// @notice Lists units already at the caller's deposit address.
-    /// @param lots The certificates and units to sell, strictly ascending certificate ids.
+    /// @notice Lists units for sale. For each certificate, units come from the caller's deposit at
+    /// the market first; the rest is pulled from the caller's wallet with
+    /// `zcv.transferLotsFrom(caller, market, ...)`, which spends the caller's ZCV allowance to the
+    /// market. The listing then holds its own units until they are bought or cancelled.
+    /// @param lots The certificates and units to sell: 1..MAX_LISTING_CERTIFICATES entries,
+    /// strictly ascending certificate ids.
     /// @param unitPrice Payment-token base units per ZCV unit.
     /// @param expiry The listing cannot be bought at or after this time.
     /// @param method ANY_METHOD, or the generation method every certificate must have.
@@ -167,7 +218,8 @@ interface IZcvMarket {
         uint64 periodEnd
     ) external returns (uint256 listingId);
 
-    /// @notice Buys `units` of a listing at its price, in one transaction.
+    /// @notice Buys `units` of a listing at its price, in one transaction. Takes the listing's
+    /// certificates lowest id first; visits only the entries it takes from.
     /// @param listingId The listing.
     /// @param units ZCV units to buy (a partial fill is fine).
     /// @param maxTotalPrice The most the buyer pays; protects against price changes after the quote.
@@ -182,28 +234,42 @@ interface IZcvMarket {
     /// @param unitPrice The new price per unit.
     function updatePrice(uint256 listingId, uint256 unitPrice) external;
 
-    /// @notice Closes a listing and returns its units to the seller. The seller may cancel any
-    /// time; anyone may close an expired listing.
+    /// @notice Closes a listing and returns its units to the seller's wallet; units of a revoked
+    /// certificate cannot move and are credited to the seller's deposit instead. The seller may
+    /// cancel any time; anyone may close an expired listing.
     /// @param listingId The listing.
-    /// @return returnedUnits Units sent back to the seller.
+    /// @return returnedUnits Units sent back to the seller's wallet.
     function cancel(uint256 listingId) external returns (uint256 returnedUnits);
 
-    /// @notice Returns unlisted units from the caller's deposit address to the caller.
+    /// @notice Moves the named certificates from the caller's wallet to its deposit at the market
+    /// (`zcv.transferLotsFrom`, spending the caller's ZCV allowance to the market). Optional:
+    /// `list` pulls from the wallet itself.
+    /// @param lots Certificates and units, strictly ascending certificate ids.
+    function deposit(LotAmount[] calldata lots) external;
+
+    /// @notice Returns units from the caller's deposit at the market to its wallet, at any time.
     /// @param lots Certificates and units, strictly ascending certificate ids.
     function withdraw(LotAmount[] calldata lots) external;
-
-    /// @notice Returns a non-ZCV token sent to the caller's deposit address by mistake.
-    /// @param token The token (not ZCV; use `withdraw` for ZCV).
-    function withdrawOtherToken(IERC20 token) external;
 
     /// @notice Sets the fee for new listings. DEFAULT_ADMIN_ROLE only.
     /// @param feeBps Basis points of the price, at most MAX_FEE_BPS.
     /// @param feeRecipient Receives fees; must be set when feeBps > 0.
     function setFee(uint16 feeBps, address feeRecipient) external;
 
-    /// @notice Recovers tokens sent to the market's own address (it never holds user funds there).
-    /// DEFAULT_ADMIN_ROLE only.
+    /// @notice Recovers a non-ZCV token sent to the market by mistake (the market never holds
+    /// payment tokens). DEFAULT_ADMIN_ROLE only.
+    /// @param token The token (not ZCV).
+    /// @param to Recipient.
+    /// @param amount Amount.
     function recoverTokens(IERC20 token, address to, uint256 amount) external;
+
+    /// @notice Sends ZCV units the market holds beyond what its books account for (sent to the
+    /// market by plain transfer) to `to`. Never touches listed or deposited units.
+    /// DEFAULT_ADMIN_ROLE only.
+    /// @param to Recipient.
+    /// @param lots Certificates and units, strictly ascending certificate ids, each at most
+    /// `surplus(certificateId)`.
+    function recoverLots(address to, LotAmount[] calldata lots) external;
 
     /// @notice Sets the statement payee. DEFAULT_ADMIN_ROLE only.
     function setTreasury(address treasury) external;
@@ -237,21 +303,28 @@ interface IZcvMarket {
     /// @return The listing.
     function listing(uint256 listingId) external view returns (Listing memory);
 
-    /// @notice The certificates (and units) a listing still holds.
-    /// @return The lots.
+    /// @notice The certificates (and units) a listing still holds, ascending id (the next fill
+    /// takes the first).
+    /// @return lots The entries.
     function listingLots(uint256 listingId) external view returns (LotAmount[] memory);
 
     /// @notice Number of listings made.
     /// @return The count (also the last id).
     function listingCount() external view returns (uint256);
 
-    /// @notice A seller's deposit (escrow) address; deterministic, deployed on first use.
-    /// @return The address.
-    function escrowOf(address seller) external view returns (address);
-
-    /// @notice Units of a certificate at a seller's deposit address committed to open listings.
+    /// @notice Units of a certificate in a seller's deposit at the market (withdrawable, listable).
     /// @return Units.
-    function committed(address seller, uint64 certificateId) external view returns (uint256);
+    function depositOf(address seller, uint64 certificateId) external view returns (uint256);
+
+    /// @notice Units of a certificate the market's books account for: every open listing's entry
+    /// plus every deposit. The market holds at least this many (`zcv.lotBalance(market, id)`).
+    /// @return Units.
+    function custody(uint64 certificateId) external view returns (uint256);
+
+    /// @notice Units of a certificate the market holds beyond its books (sent by plain transfer),
+    /// which `recoverLots` may send on.
+    /// @return Units.
+    function surplus(uint64 certificateId) external view returns (uint256);
 
     /// @notice What buying `units` of a listing costs now, and the fee within it.
     /// @return cost Total the buyer pays.

@@ -6,8 +6,11 @@ import {IMemberRegistry} from "./IMemberRegistry.sol";
 /// @title IZeroCarbonValue
 /// @notice ZCV: an ERC-20 whose every unit traces back to one generation certificate.
 /// @dev 3 decimals: 1 unit = 1 Wh at the default rate, 1 ZCV (1000 units) = 1 kWh.
-/// Each holder keeps a stack of lots (certificate id, units). Transfers move lots; the units of a
-/// certificate are conserved across holders, retirements and revocation (DESIGN invariant 4).
+/// Each holder keeps one lot per certificate it holds (certificate id, units), readable in O(1) with
+/// `lotBalance`. Transfers move lots; the units of a certificate are conserved across holders,
+/// retirements and revocation (DESIGN invariant 4). Plain transfers spend the holder's lots in an
+/// order that nobody else can make them walk (docs/provenance.md); revoked certificates' lots are
+/// frozen and move to the holder's frozen ledger when met (or when anyone calls `evict`).
 interface IZeroCarbonValue {
     /// @notice What the exchange supplies to issue a certificate.
     struct CertificateInput {
@@ -51,12 +54,11 @@ interface IZeroCarbonValue {
         uint192 units;
     }
 
-    /// @notice Picks units from a specific lot: `index` into `lotsOf(holder)`, checked against
-    /// `certificateId`. Picks must be in strictly descending index order.
+    /// @notice Picks `units` of the holder's lot of `certificateId`. Picks name strictly ascending
+    /// certificate ids (so a certificate appears at most once per call).
     struct LotPick {
-        uint256 index;
         uint64 certificateId;
-        uint256 units;
+        uint192 units;
     }
 
     /// @notice Proof that units were retired for a beneficiary's consumption period.
@@ -108,27 +110,47 @@ interface IZeroCarbonValue {
         uint256[] certificateUnits
     );
     event CertificateRevoked(uint256 indexed certificateId, string reason);
+    /// @notice A holder's lot of a revoked certificate left the spend order for its frozen ledger.
+    event LotFrozen(address indexed holder, uint256 indexed certificateId, uint256 units);
 
+    /// @notice Thrown when a certificate id was never issued.
     error ZcvUnknownCertificate(uint256 certificateId);
+    /// @notice Thrown when units of a revoked (frozen) certificate would move or be retired, or
+    /// when only frozen units could cover a plain transfer or retirement.
     error ZcvCertificateRevoked(uint256 certificateId);
+    /// @notice Thrown when revoking a certificate that is already revoked.
     error ZcvAlreadyRevoked(uint256 certificateId);
+    /// @notice Thrown when one call would take more than `maxLots` lots; send less per call (the
+    /// SDK and CLI split automatically) or name the certificates with `transferLots`.
     error ZcvTooManyLots(uint256 maxLots);
+    /// @notice Thrown when an amount (or a pick's units, or a pick list) is zero/empty.
     error ZcvZeroUnits();
-    error ZcvLotPicksUnordered(uint256 index);
-    error ZcvLotMismatch(uint256 index, uint64 expectedCertificateId, uint64 actualCertificateId);
-    error ZcvLotTooSmall(uint256 index, uint256 requested, uint256 available);
+    /// @notice Thrown when picks do not name strictly ascending certificate ids (at `certificateId`).
+    error ZcvLotPicksUnordered(uint256 certificateId);
+    /// @notice Thrown when the holder's lot of `certificateId` holds fewer units than picked.
+    error ZcvLotTooSmall(uint256 certificateId, uint256 requested, uint256 available);
+    /// @notice Thrown when `evict` names a lot that is not an unfrozen lot of a revoked certificate.
+    error ZcvNothingToEvict(address holder, uint256 certificateId);
+    /// @notice Thrown when a retirement names no beneficiary.
     error ZcvEmptyBeneficiary();
+    /// @notice Thrown when a retirement's consumption period ends before it starts.
     error ZcvBadConsumptionPeriod(uint64 start, uint64 end);
 
     /// @notice Mints `input.units` to `to` under a new certificate. ISSUER_ROLE (the exchange) only.
     /// @return certificateId The new certificate's id (ids start at 1).
     function issue(address to, CertificateInput calldata input) external returns (uint256 certificateId);
 
-    /// @notice Moves specific certificates' units to `to`.
+    /// @notice Moves specific certificates' units to `to`. Gas is O(picks.length), whatever the
+    /// sender or the recipient hold.
+    /// @param to The recipient.
+    /// @param picks (certificate id, units), strictly ascending certificate ids.
     function transferLots(address to, LotPick[] calldata picks) external;
 
     /// @notice Moves specific certificates' units from `from` to `to`, spending the caller's
     /// ERC-20 allowance (how a market escrows exactly the listed certificates).
+    /// @param from The holder whose lots move.
+    /// @param to The recipient.
+    /// @param picks (certificate id, units), strictly ascending certificate ids.
     function transferLotsFrom(address from, address to, LotPick[] calldata picks) external;
 
     /// @notice Settles a bill: a transfer counted as "used coins".
@@ -137,7 +159,8 @@ interface IZeroCarbonValue {
     /// @param paymentReference The bill or statement id.
     function pay(address to, uint256 units, bytes32 paymentReference) external;
 
-    /// @notice Burns units for a beneficiary's consumption period, taking lots from the top.
+    /// @notice Burns units for a beneficiary's consumption period, taking lots in spend order
+    /// (the current lot, then the largest size class first; revoked lots are frozen, not taken).
     /// @return retirementId The retirement record's id.
     function retire(
         uint256 units,
@@ -160,6 +183,33 @@ interface IZeroCarbonValue {
     /// @notice Freezes a fraudulent certificate's units on every path. REVOKER_ROLE only.
     function revokeCertificate(uint256 certificateId, string calldata reason) external;
 
+    /// @notice Moves `holder`'s lot of a revoked certificate out of its spend order into its frozen
+    /// ledger. Permissionless: it only ever helps the holder (its units stay frozen either way).
+    /// @param holder The holder.
+    /// @param certificateId A revoked certificate the holder still has units of.
+    function evict(address holder, uint256 certificateId) external;
+
+    /// @notice Whether a certificate's units are frozen (revoked today; expiry may follow).
+    /// @return True when no path may move or retire its units.
+    function isFrozen(uint256 certificateId) external view returns (bool);
+
+    /// @notice Units of `certificateId` that `holder` has (frozen or not). O(1).
+    /// @return Units.
+    function lotBalance(address holder, uint256 certificateId) external view returns (uint256);
+
+    /// @notice Number of certificates `holder` has units of (frozen lots included).
+    /// @return The count.
+    function lotCount(address holder) external view returns (uint256);
+
+    /// @notice Every revoked certificate id, in revocation order (revocations are rare).
+    /// @return The ids.
+    function revokedCertificateIds() external view returns (uint64[] memory);
+
+    /// @notice Units `holder` has of frozen (revoked) certificates; `balanceOf - frozenBalanceOf`
+    /// is what its transfers, payments and retirements can spend. O(number of revoked certificates).
+    /// @return Units.
+    function frozenBalanceOf(address holder) external view returns (uint256);
+
     /// @notice A certificate.
     /// @return The record.
     function certificate(uint256 certificateId) external view returns (Certificate memory);
@@ -176,9 +226,13 @@ interface IZeroCarbonValue {
     /// @return The count (also the last id).
     function retirementCount() external view returns (uint256);
 
-    /// @notice A holder's lots; the last is the top, taken first by plain transfers.
-    /// @return The lots (consumed ones are not listed).
-    function lotsOf(address holder) external view returns (Lot[] memory);
+    /// @notice A page of `holder`'s lots in spend order: the current lot, then the size classes
+    /// largest first, then the frozen ledger. Costs O(offset + limit) reads.
+    /// @param holder The holder.
+    /// @param offset Lots to skip.
+    /// @param limit At most this many lots are returned.
+    /// @return lots The page (shorter than `limit` at the end).
+    function lotsOf(address holder, uint256 offset, uint256 limit) external view returns (Lot[] memory lots);
 
     /// @notice The Fig. 6 counters of `account`.
     /// @return The counters.

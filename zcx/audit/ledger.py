@@ -419,7 +419,7 @@ def read_state(
         total_retired=call(zcv.functions.totalRetired()),
         balances={h: call(zcv.functions.balanceOf(h)) for h in holders},
         counters={a: tuple(call(zcv.functions.counters(a))) for a in holders | set(members)},
-        lots={h: [tuple(lot) for lot in call(zcv.functions.lotsOf(h))] for h in holders},
+        lots={h: _all_lots(call, zcv, h) for h in holders},
         certificates=certificates,
         meter_totals={
             m: tuple(call(reg.functions.meterTotals(bytes.fromhex(m[2:])))) for m in meter_ids
@@ -559,3 +559,13 @@ def _certificates(
         )
         frame = frame.merge(extra, on="certificate_id", how="left")
     return frame.sort_values("pos", ignore_index=True)
+
+
+def _all_lots(call: Any, zcv: Any, holder: str, page: int = 500) -> list[tuple[int, int]]:
+    """A holder's lots (certificate id, units), read through the paged `lotsOf` view."""
+    lots: list[tuple[int, int]] = []
+    while True:
+        chunk = [tuple(lot) for lot in call(zcv.functions.lotsOf(holder, len(lots), page))]
+        lots += chunk
+        if len(chunk) < page:
+            return lots

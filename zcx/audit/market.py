@@ -1,10 +1,17 @@
-"""The market's figures for the audit: traded volume, fills and average price per method.
+"""The market's figures for the audit: traded volume, fills and average price per method, and
+the market's custody reconciled against the ledger.
 
-Read from ZcvMarket's own events (Listed, Bought, Cancelled, StatementPaid), paged from the
-deployment block like the core contracts (`events.EventReader`), then joined with the ledger's
-certificates for the generation method of every certificate that changed hands. A fill may carry
-certificates of several methods; each certificate's share is its units times the fill's unit
-price (the contract charges `units * unitPrice`, so the shares add up to the fill's cost).
+Read from ZcvMarket's own events (Listed, Bought, Cancelled, Deposited, Withdrawn, DepositUsed,
+StatementPaid), paged from the deployment block like the core contracts (`events.EventReader`),
+then joined with the ledger's certificates for the generation method of every certificate that
+changed hands. A fill may carry certificates of several methods; each certificate's share is its
+units times the fill's unit price (the contract charges `units * unitPrice`, so the shares add up
+to the fill's cost).
+
+Custody (market v2: the market holds listed and deposited units itself): the books per
+certificate (open listings' entries plus sellers' deposits, folded from the market's events by
+`zcx.market.OrderBook`) must never exceed what the ledger's LotMoved events leave at the market's
+address; the difference is surplus (units sent to the market by plain transfer, nobody's).
 """
 
 from __future__ import annotations
@@ -17,12 +24,13 @@ from typing import Any
 import pandas as pd
 
 from zcx.audit.events import Abi, EventReader
+from zcx.audit.findings import Finding, violation
 from zcx.audit.ledger import METHODS, Ledger, _frame
+from zcx.market import MARKET_EVENTS, OrderBook
 
 log = logging.getLogger(__name__)
 
 MARKET_CONTRACT = "ZcvMarket"
-OPTIONAL_CONTRACTS = (MARKET_CONTRACT,)
 STATEMENT_STATUSES = ("None", "Open", "PaidInToken", "PaidInZcv", "Voided")
 UNITS_PER_KWH = 1000
 
@@ -37,6 +45,7 @@ class MarketFigures:
     fill_certificates: pd.DataFrame  # one row per (fill, certificate), with the method
     by_method: pd.DataFrame
     statements_paid: pd.DataFrame
+    custody: pd.DataFrame  # per certificate: booked (listings + deposits), held, surplus
     summary: dict[str, Any] = field(default_factory=dict)
 
     def frames(self) -> dict[str, pd.DataFrame]:
@@ -47,6 +56,7 @@ class MarketFigures:
             "market_fill_certificates": self.fill_certificates,
             "market_listings": self.listings,
             "market_statements_paid": self.statements_paid,
+            "market_custody": self.custody,
         }
 
 
@@ -116,12 +126,76 @@ def read_market(
         ),
         "statements_paid": len(paid),
     }
+    custody = _custody(tables, ledger, address)
+    summary["custody_units"] = sum(int(u) for u in custody["booked"])
+    summary["held_units"] = sum(int(u) for u in custody["held"])
+    summary["surplus_units"] = sum(int(u) for u in custody["surplus"])
+    summary["custody_shortfalls"] = int((custody["surplus"] < 0).sum())
     if len(by_method):
         by_method["average_price_per_kwh"] = [
             c * UNITS_PER_KWH / u / 10**decimals
             for c, u in zip(by_method["cost"], by_method["units"], strict=True)
         ]
-    return MarketFigures(address, listings, fills, by_cert, by_method, paid, summary)
+    return MarketFigures(address, listings, fills, by_cert, by_method, paid, custody, summary)
+
+
+def _custody(tables: Mapping[str, Any], ledger: Ledger, market: str) -> pd.DataFrame:
+    """Per certificate: what the market's books hold (events folded by OrderBook), what the
+    ledger's LotMoved events leave at the market, and the difference (negative: a shortfall,
+    which invariant M2 of ZcvMarket.sol forbids)."""
+    events: list[tuple[int, str, dict[str, Any]]] = []
+    for name in MARKET_EVENTS:
+        table = tables.get(f"{MARKET_CONTRACT}.{name}")
+        if table is None:
+            continue
+        columns = table.columns
+        keys = [k for k in columns if not k.startswith("_")]
+        for i, pos in enumerate(columns["_pos"]):
+            events.append((int(pos), name, {k: columns[k][i] for k in keys}))
+    events.sort(key=lambda item: item[0])
+    book = OrderBook.from_events((name, args) for _, name, args in events)
+    booked: dict[int, int] = {}
+    for view in book.listings.values():
+        if view.status == "Open":
+            for certificate_id, units in view.lots:
+                booked[certificate_id] = booked.get(certificate_id, 0) + units
+    for (_, certificate_id), units in book.deposits.items():
+        booked[certificate_id] = booked.get(certificate_id, 0) + units
+    held: dict[int, int] = {}
+    wanted = market.lower()
+    for move in ledger.lot_moves.to_dict("records"):
+        sign = (str(move["to"]).lower() == wanted) - (str(move["from"]).lower() == wanted)
+        if sign:
+            c = int(move["certificate_id"])
+            held[c] = held.get(c, 0) + sign * int(move["units"])
+    rows = [
+        {
+            "certificate_id": c,
+            "booked": booked.get(c, 0),
+            "held": held.get(c, 0),
+            "surplus": held.get(c, 0) - booked.get(c, 0),
+        }
+        for c in sorted(set(booked) | {c for c, u in held.items() if u})
+    ]
+    frame = pd.DataFrame(rows, columns=["certificate_id", "booked", "held", "surplus"])
+    for column in ("booked", "held", "surplus"):
+        frame[column] = frame[column].astype(object)
+    return frame
+
+
+def custody_findings(figures: MarketFigures) -> list[Finding]:
+    """A violation per certificate whose market books exceed what the ledger leaves at the
+    market (invariant M2 of ZcvMarket.sol: listed and deposited units are always there)."""
+    return [
+        violation(
+            "market_custody",
+            f"the market's books hold {row['booked']} units of certificate "
+            f"{row['certificate_id']} but the ledger leaves it only {row['held']}",
+            subject=f"certificate {row['certificate_id']}",
+        )
+        for row in figures.custody.to_dict("records")
+        if int(row["surplus"]) < 0
+    ]
 
 
 def _certificate_methods(ledger: Ledger) -> dict[int, str]:

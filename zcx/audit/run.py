@@ -16,7 +16,12 @@ from zcx.audit.dr import DrFigures, read_demand_response
 from zcx.audit.events import OPTIONAL_CONTRACTS, Abi
 from zcx.audit.findings import VIOLATION, WARNING, Finding
 from zcx.audit.ledger import Ledger, build_ledger
-from zcx.audit.market import MARKET_CONTRACT, MarketFigures, read_market
+from zcx.audit.market import (
+    MARKET_CONTRACT,
+    MarketFigures,
+    custody_findings,
+    read_market,
+)
 from zcx.deployments import Deployment
 from zcx.dr import DR_CONTRACT
 
@@ -108,6 +113,8 @@ def audit(
     findings = run_checks(ledger, config)
     if demand_response is not None:
         findings.extend(demand_response.findings)
+    if market is not None:
+        findings.extend(custody_findings(market))
     for name, rows in sources:
         findings.extend(cross_check(ledger, rows, name, strict=strict_sources))
     timings["check_seconds"] = time.perf_counter() - t1

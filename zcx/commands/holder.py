@@ -43,10 +43,25 @@ def holder() -> None:
     """Wallet holders: claim coins for your meters, see your lots, transfer, pay and retire."""
 
 
-def _done(verb: str, result: TxResult, detail: str) -> None:
-    console().print(
-        f"{verb} {detail} [dim](tx {short_hash(result.txn_hash)}, block {result.block})[/dim]"
-    )
+def _done(verb: str, result: TxResult, detail: str, as_json: bool = False) -> None:
+    """One line per action; a split action also lists each of its transactions (--json: the
+    result with every transaction)."""
+    if as_json:
+        echo_json({"txn_hash": result.txn_hash, "block": result.block, **result.values})
+        return
+    transactions = result.values.get("transactions", [])
+    if len(transactions) <= 1:
+        console().print(
+            f"{verb} {detail} [dim](tx {short_hash(result.txn_hash)}, block {result.block})[/dim]"
+        )
+        return
+    out = console()
+    out.print(f"{verb} {detail}, split into {len(transactions)} transactions:")
+    for number, tx in enumerate(transactions, 1):
+        out.print(
+            f"  {number}. {tx['method']}: {format_zcv(tx['units'])} ZCV, {len(tx['lots'])} lots "
+            f"[dim](tx {short_hash(tx['txn_hash'])}, block {tx['block']})[/dim]"
+        )
 
 
 def _moved(lots: list[tuple[int, int]]) -> str:
@@ -145,7 +160,15 @@ def _print_balance(view: Balance) -> None:
     if not view.lots:
         out.print("No certificate lots.")
         return
-    table = Table(caption="Plain transfers take from the last lot upwards; revoked lots stay put.")
+    if view.frozen:
+        out.print(
+            f"[red]{format_zcv(view.frozen)} ZCV ({view.frozen} units) frozen[/red] "
+            "(revoked certificates: held, never spendable)"
+        )
+    caption = "Spend order: plain transfers take the first lots first; revoked lots are frozen."
+    if view.lot_count > len(view.lots):
+        caption += f" First {len(view.lots)} of {view.lot_count} lots shown."
+    table = Table(caption=caption)
     for name, right in (
         ("lot", True),
         ("certificate", True),
@@ -176,10 +199,12 @@ def _print_balance(view: Balance) -> None:
 @click.argument("amount")
 @units_option
 @account_option()
+@json_option
 @chain_options
-def transfer(to: str, amount: str, as_units: bool, account_alias: str) -> None:
+def transfer(to: str, amount: str, as_units: bool, account_alias: str, as_json: bool) -> None:
     """Send AMOUNT ZCV to TO (address or account alias): a plain ERC-20 transfer, taking units
-    from your top lots."""
+    in spend order (largest lots first). More lots than one transaction may visit are sent in
+    several transfers (listed)."""
     units = parse("AMOUNT", parse_amount, amount, units=as_units)
     with session() as zcx:
         sender = zcx.account(account_alias)
@@ -188,6 +213,7 @@ def transfer(to: str, amount: str, as_units: bool, account_alias: str) -> None:
         "Transferred",
         result,
         f"{format_zcv(units)} ZCV to {result.values['to']} ({_moved(result.values['lots'])})",
+        as_json,
     )
 
 
@@ -196,9 +222,12 @@ def transfer(to: str, amount: str, as_units: bool, account_alias: str) -> None:
 @click.option("--cert", "picks", multiple=True, required=True, metavar="ID:AMOUNT", help=CERT_HELP)
 @units_option
 @account_option()
+@json_option
 @chain_options
-def transfer_lots(to: str, picks: tuple[str, ...], as_units: bool, account_alias: str) -> None:
-    """Send units of specific certificates to TO (transferLots)."""
+def transfer_lots(
+    to: str, picks: tuple[str, ...], as_units: bool, account_alias: str, as_json: bool
+) -> None:
+    """Send units of specific certificates to TO (transferLots, by certificate id)."""
     wants = [parse("--cert", parse_cert_pick, p, units=as_units) for p in picks]
     with session() as zcx:
         sender = zcx.account(account_alias)
@@ -208,6 +237,7 @@ def transfer_lots(to: str, picks: tuple[str, ...], as_units: bool, account_alias
         result,
         f"{format_zcv(result.values['units'])} ZCV to "
         f"{result.values['to']} ({_moved(result.values['lots'])})",
+        as_json,
     )
 
 
@@ -222,8 +252,11 @@ def transfer_lots(to: str, picks: tuple[str, ...], as_units: bool, account_alias
 )
 @units_option
 @account_option()
+@json_option
 @chain_options
-def pay(to: str, amount: str, reference: str, as_units: bool, account_alias: str) -> None:
+def pay(
+    to: str, amount: str, reference: str, as_units: bool, account_alias: str, as_json: bool
+) -> None:
     """Pay AMOUNT ZCV to TO for a bill: counted as used coins, tagged with --reference."""
     units = parse("AMOUNT", parse_amount, amount, units=as_units)
     parse("--reference", payment_reference, reference)
@@ -234,6 +267,7 @@ def pay(to: str, amount: str, reference: str, as_units: bool, account_alias: str
         "Paid",
         result,
         f"{format_zcv(units)} ZCV to {result.values['to']} for {result.values['reference']!r}",
+        as_json,
     )
 
 
@@ -269,6 +303,7 @@ def pay(to: str, amount: str, reference: str, as_units: bool, account_alias: str
 )
 @units_option
 @account_option()
+@json_option
 @chain_options
 def retire(
     amount: str | None,
@@ -279,6 +314,7 @@ def retire(
     end: str,
     as_units: bool,
     account_alias: str,
+    as_json: bool,
 ) -> None:
     """Retire AMOUNT ZCV (or --cert picks) for a beneficiary's consumption period."""
     if (amount is None) == (not picks):
@@ -294,8 +330,9 @@ def retire(
         "Retired",
         result,
         f"{format_zcv(v['units'])} ZCV for {beneficiary!r} "
-        f"({format_period(*period)} UTC) as retirement {v['retirement_id']} "
-        f"({_moved(v['certificates'])})",
+        f"({format_period(*period)} UTC) as retirement "
+        f"{', '.join(map(str, v['retirement_ids']))} ({_moved(v['certificates'])})",
+        as_json,
     )
 
 
