@@ -471,7 +471,7 @@ def test_chain_refusals_name_the_error(cli, two_certificates):
         (("holder", "certificate", "99"), "ZcvUnknownCertificate: there is no certificate 99"),
         (
             ("holder", "transfer", BOB, "1", "--account", CAROL),
-            "ERC20InsufficientBalance: balance 0 is less than 1000",
+            "ERC20InsufficientBalance: ZCV balance 0.000 is less than 1.000",
         ),
         (
             (
@@ -537,7 +537,7 @@ def test_refusals_before_the_chain(cli, two_certificates):
         ALICE,
         code=1,
     )
-    assert "balance 8.400 ZCV (8400 units) is less than 9000 units" in short.stderr
+    assert "ERC20InsufficientBalance: ZCV balance 8.400 is less than 9.000" in short.stderr
 
 
 def test_stale_deployment_record_is_refused(cli, deployment_dir, tmp_path, chain):

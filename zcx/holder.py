@@ -33,7 +33,7 @@ from eth_utils import is_hex_address, to_checksum_address
 
 from zcx import deployments, domain
 from zcx.deployments import Deployment
-from zcx.errors import DecodedError, ErrorDecoder
+from zcx.errors import DecodedError, ErrorDecoder, name_token
 from zcx.ids import meter_id, meter_label
 
 log = logging.getLogger(__name__)
@@ -528,6 +528,19 @@ class ZcxClient:
         message = str(getattr(err, "revert_message", "") or err)
         return ChainRevert(DecodedError("Reverted", {"message": message}))
 
+    def _token_of(self, contract: Any) -> tuple[str, int] | None:
+        """(symbol, decimals) of the token whose ERC-20 errors a call to `contract` raises."""
+        try:
+            return str(contract.symbol()), int(contract.decimals())
+        except Exception:  # noqa: BLE001 - not a token: its errors name no token
+            return None
+
+    def _named(self, contract: Any, revert: ChainRevert) -> ChainRevert:
+        token = self._token_of(contract)
+        if token is None or not revert.name.startswith("ERC20Insufficient"):
+            return revert
+        return ChainRevert(name_token(revert.error, *token))
+
     def _simulate(self, contract: Any, method: str, args: Sequence[Any], sender: str) -> None:
         """eth_call the transaction first: a revert raises ChainRevert with the custom error,
         before anything is signed (and without the node's revert trace noise)."""
@@ -546,11 +559,14 @@ class ZcxClient:
     def _send(self, contract: Any, method: str, args: Sequence[Any], sender: Any) -> Any:
         from ape.exceptions import ContractLogicError
 
-        self._simulate(contract, method, args, str(sender.address))
+        try:
+            self._simulate(contract, method, args, str(sender.address))
+        except ChainRevert as revert:
+            raise self._named(contract, revert) from None
         try:
             receipt = getattr(contract, method)(*args, sender=sender)
         except ContractLogicError as err:  # state changed between simulation and mining
-            raise self._raise_from_ape(err) from None
+            raise self._named(contract, self._raise_from_ape(err)) from None
         log.info(
             "%s.%s mined in block %s: %s",
             contract.contract_type.name,
