@@ -272,7 +272,7 @@ def split_plain_spend(
     ledger) but gives no units. Raises HolderError when the free units fall short."""
     frozen = set(frozen)
     steps: list[SpendStep] = []
-    chunk, visited = 0, []
+    chunk, visited = 0, list[int]()
     remaining = units
     for certificate_id, lot_units in lots:
         if remaining == 0:
