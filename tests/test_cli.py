@@ -80,6 +80,7 @@ def cli(deployment_dir):
         "ZCX_NETWORK": None,
         "ZCX_RPC": None,
         "ZCX_ACCOUNT": None,
+        "ZCX_YES": "1",  # irreversible writes ask first; these tests answer for the user
         "COLUMNS": "160",
     }
 
@@ -350,6 +351,43 @@ def test_operator_registers_member_and_meter(cli, registered, carol, chain):
     assert again.stderr.strip() == f"MembersAlreadyRegistered: {carol.address} is already a member"
 
 
+def test_irreversible_writes_ask_first(deployment_dir, two_certificates, registered, alice):
+    """Without --yes (and ZCX_YES) each write shows what it will do and asks; no answer, no tx."""
+    runner = CliRunner(mix_stderr=False)
+    env = {"ZCX_DEPLOYMENTS_DIR": str(deployment_dir), "ZCX_YES": None, "ZCX_NETWORK": None}
+    before = registered.zcv.balanceOf(alice)
+    for args, shows in (
+        (["holder", "transfer", BOB, "1"], "Transfer 1.000 ZCV from"),
+        (["holder", "transfer-lots", BOB, "--cert", "1:all"], "certificate 1: all"),
+        (["holder", "pay", BOB, "1", "--reference", "BILL-1"], "for 'BILL-1'"),
+        (
+            [
+                "holder",
+                "retire",
+                "1",
+                "--beneficiary",
+                "x",
+                "--from",
+                "2026-04-01",
+                "--to",
+                "2026-04-30",
+            ],
+            "retired units are burnt",
+        ),
+        (["operator", "deactivate-meter", "ALICE-PV"], "Deactivate meter ALICE-PV"),
+    ):
+        account = OPERATOR if args[0] == "operator" else ALICE
+        said_no = runner.invoke(main, [*args, "--account", account], env=env, input="n\n")
+        assert said_no.exit_code == 1 and shows in said_no.stderr, said_no.stderr
+    assert registered.zcv.balanceOf(alice) == before
+    assert registered.members.meterSpec(meter_id("ALICE-PV")).active
+    said_yes = runner.invoke(
+        main, ["holder", "transfer", BOB, "1", "--account", ALICE], env=env, input="y\n"
+    )
+    assert said_yes.exit_code == 0, said_yes.stderr
+    assert registered.zcv.balanceOf(alice) == before - 1000
+
+
 def test_operator_lists_members_and_meters_and_deactivates_a_meter(cli, registered, alice):
     members = _json(cli("operator", "members", "--json"))
     assert any(m["account"] == alice.address and m["meters"] >= 1 for m in members)
@@ -357,8 +395,6 @@ def test_operator_lists_members_and_meters_and_deactivates_a_meter(cli, register
     assert alice.address in table and "active" in table
     meters = {m["meter"]: m for m in _json(cli("operator", "meters", "--owner", ALICE, "--json"))}
     assert meters["ALICE-PV"]["active"] is True
-    refused = cli("operator", "deactivate-meter", "ALICE-PV", "--account", OPERATOR, code=1)
-    assert "Aborted" in refused.stderr  # no --yes and no terminal: nothing is sent
     assert registered.members.meterSpec(meter_id("ALICE-PV")).active
     done = _json(
         cli("operator", "deactivate-meter", "ALICE-PV", "--yes", "--json", "--account", OPERATOR)
@@ -516,6 +552,8 @@ def test_refusals_before_the_chain(cli, two_certificates):
         "must be more than zero"
         in cli("holder", "transfer", BOB, "0", "--account", ALICE, code=2).stderr
     )
+    bare = cli("holder", "transfer-lots", BOB, "--cert", "1", "--account", ALICE, code=2)
+    assert "use ID:AMOUNT" in bare.stderr
     blank = cli("holder", "pay", BOB, "1", "--reference", "  ", "--account", ALICE, code=2)
     assert "reference: must not be empty" in blank.stderr
     unknown = cli("holder", "balance", "--account", "no-such-alias", code=1)
@@ -636,6 +674,8 @@ def test_dates_references_and_picks():
     assert reference_label(payment_reference("請求書-42")) == "0x" + keccak(text="請求書-42").hex()
     assert payment_reference("0x" + "ab" * 32) == bytes.fromhex("ab" * 32)
     assert parse_cert_pick("3:1.5") == (3, 1500) and parse_cert_pick("3:all") == (3, None)
+    with pytest.raises(HolderError, match="use ID:AMOUNT"):
+        parse_cert_pick("3")  # the whole certificate must be asked for by name (3:all)
     with pytest.raises(HolderError):
         parse_cert_pick("x:1")
     assert format_zcv(1234567) == "1,234.567"

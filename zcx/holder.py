@@ -297,11 +297,12 @@ def split_plain_spend(
 
 
 def parse_cert_pick(text: str, *, units: bool = False) -> tuple[int, int | None]:
-    """'3:1.5' -> (3, 1500); '3:all' or '3' -> (3, None) (all units of certificate 3)."""
+    """'3:1.5' -> (3, 1500); '3:all' -> (3, None) (all units of certificate 3). A bare '3' is
+    refused: moving a whole certificate is irreversible, so it must be asked for by name."""
     head, _, amount = text.partition(":")
-    if not head.strip().isdigit() or int(head) == 0:
+    if not head.strip().isdigit() or int(head) == 0 or not amount.strip():
         raise HolderError(f"certificate pick {text!r}: use ID:AMOUNT, e.g. 3:1.5 or 3:all")
-    if amount.strip().lower() in ("", "all"):
+    if amount.strip().lower() == "all":
         return int(head), None
     return int(head), parse_amount(amount, units=units)
 

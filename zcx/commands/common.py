@@ -125,6 +125,24 @@ def units_option(func: F) -> F:
     )(func)
 
 
+def yes_option(func: F) -> F:
+    return click.option(
+        "--yes",
+        is_flag=True,
+        envvar="ZCX_YES",
+        help="Do not ask before this irreversible write (for scripts). [env ZCX_YES]",
+    )(func)
+
+
+def confirm_write(summary: str, yes: bool) -> None:
+    """Shows what an irreversible write will do and asks, unless --yes. Without a terminal to
+    ask on, nothing is sent: the command aborts (exit 1) and says to pass --yes."""
+    if yes:
+        return
+    click.echo(summary, err=True)
+    click.confirm("Send it?", abort=True, err=True)
+
+
 def json_option(func: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(
         func

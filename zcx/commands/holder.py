@@ -8,6 +8,7 @@ from rich.table import Table
 from zcx.commands.common import (
     account_option,
     chain_options,
+    confirm_write,
     console,
     echo_json,
     json_option,
@@ -15,6 +16,7 @@ from zcx.commands.common import (
     session,
     short_hash,
     units_option,
+    yes_option,
 )
 from zcx.holder import (
     Balance,
@@ -199,16 +201,20 @@ def _print_balance(view: Balance) -> None:
 @click.argument("amount")
 @units_option
 @account_option()
+@yes_option
 @json_option
 @chain_options
-def transfer(to: str, amount: str, as_units: bool, account_alias: str, as_json: bool) -> None:
+def transfer(
+    to: str, amount: str, as_units: bool, account_alias: str, yes: bool, as_json: bool
+) -> None:
     """Send AMOUNT ZCV to TO (address or account alias): a plain ERC-20 transfer, taking units
     in spend order (largest lots first). More lots than one transaction may visit are sent in
     several transfers (listed)."""
     units = parse("AMOUNT", parse_amount, amount, units=as_units)
     with session() as zcx:
-        sender = zcx.account(account_alias)
-        result = zcx.transfer(sender, zcx.address_of(to), units)
+        sender, recipient = zcx.account(account_alias), zcx.address_of(to)
+        confirm_write(f"Transfer {format_zcv(units)} ZCV from {sender.address} to {recipient}", yes)
+        result = zcx.transfer(sender, recipient, units)
     _done(
         "Transferred",
         result,
@@ -222,16 +228,21 @@ def transfer(to: str, amount: str, as_units: bool, account_alias: str, as_json: 
 @click.option("--cert", "picks", multiple=True, required=True, metavar="ID:AMOUNT", help=CERT_HELP)
 @units_option
 @account_option()
+@yes_option
 @json_option
 @chain_options
 def transfer_lots(
-    to: str, picks: tuple[str, ...], as_units: bool, account_alias: str, as_json: bool
+    to: str, picks: tuple[str, ...], as_units: bool, account_alias: str, yes: bool, as_json: bool
 ) -> None:
     """Send units of specific certificates to TO (transferLots, by certificate id)."""
     wants = [parse("--cert", parse_cert_pick, p, units=as_units) for p in picks]
     with session() as zcx:
-        sender = zcx.account(account_alias)
-        result = zcx.transfer_lots(sender, zcx.address_of(to), wants)
+        sender, recipient = zcx.account(account_alias), zcx.address_of(to)
+        confirm_write(
+            f"Transfer from {sender.address} to {recipient}: {_wanted(wants)}",
+            yes,
+        )
+        result = zcx.transfer_lots(sender, recipient, wants)
     _done(
         "Transferred",
         result,
@@ -252,17 +263,29 @@ def transfer_lots(
 )
 @units_option
 @account_option()
+@yes_option
 @json_option
 @chain_options
 def pay(
-    to: str, amount: str, reference: str, as_units: bool, account_alias: str, as_json: bool
+    to: str,
+    amount: str,
+    reference: str,
+    as_units: bool,
+    account_alias: str,
+    yes: bool,
+    as_json: bool,
 ) -> None:
     """Pay AMOUNT ZCV to TO for a bill: counted as used coins, tagged with --reference."""
     units = parse("AMOUNT", parse_amount, amount, units=as_units)
     parse("--reference", payment_reference, reference)
     with session() as zcx:
-        sender = zcx.account(account_alias)
-        result = zcx.pay(sender, zcx.address_of(to), units, reference)
+        sender, recipient = zcx.account(account_alias), zcx.address_of(to)
+        confirm_write(
+            f"Pay {format_zcv(units)} ZCV from {sender.address} to {recipient} "
+            f"for {reference.strip()!r}",
+            yes,
+        )
+        result = zcx.pay(sender, recipient, units, reference)
     _done(
         "Paid",
         result,
@@ -303,6 +326,7 @@ def pay(
 )
 @units_option
 @account_option()
+@yes_option
 @json_option
 @chain_options
 def retire(
@@ -314,6 +338,7 @@ def retire(
     end: str,
     as_units: bool,
     account_alias: str,
+    yes: bool,
     as_json: bool,
 ) -> None:
     """Retire AMOUNT ZCV (or --cert picks) for a beneficiary's consumption period."""
@@ -324,6 +349,12 @@ def retire(
     period = (parse("--from", parse_time, start), parse("--to", parse_time, end, end=True))
     with session() as zcx:
         sender = zcx.account(account_alias)
+        what = f"{format_zcv(units)} ZCV" if units is not None else _wanted(wants)
+        confirm_write(
+            f"Retire {what} of {sender.address} for {beneficiary!r} "
+            f"({format_period(*period)} UTC); retired units are burnt",
+            yes,
+        )
         result = zcx.retire(sender, units, beneficiary, reason, *period, wants=wants)
     v = result.values
     _done(
@@ -407,6 +438,13 @@ def _print_retirement(r: RetirementView) -> None:
     for key, value in rows:
         table.add_row(key, value)
     console().print(table)
+
+
+def _wanted(wants: list[tuple[int, int | None]]) -> str:
+    return ", ".join(
+        f"certificate {cid}: {'all' if units is None else format_zcv(units) + ' ZCV'}"
+        for cid, units in wants
+    )
 
 
 def _need(value: str | None, what: str) -> str:

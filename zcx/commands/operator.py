@@ -13,12 +13,14 @@ from zcx.cli import LazyGroup
 from zcx.commands.common import (
     account_option,
     chain_options,
+    confirm_write,
     console,
     echo_json,
     json_option,
     parse,
     session,
     short_hash,
+    yes_option,
 )
 from zcx.holder import (
     GENERATION_METHODS,
@@ -206,7 +208,7 @@ def meters(owner: str | None, as_json: bool) -> None:
 @operator.command("deactivate-meter")
 @click.argument("label")
 @click.option("--reactivate", is_flag=True, help="Make an inactive meter active again.")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@yes_option
 @account_option()
 @json_option
 @chain_options
@@ -218,8 +220,7 @@ def deactivate_meter(
     it and register a new id."""
     meter = parse("LABEL", parse_meter, label)
     verb = "reactivate" if reactivate else "deactivate"
-    if not yes:
-        click.confirm(f"{verb.capitalize()} meter {label}?", abort=True)
+    confirm_write(f"{verb.capitalize()} meter {label}", yes)
     with session() as zcx:
         sender = zcx.account(account_alias)
         result = zcx.set_meter_active(sender, meter, reactivate)
