@@ -486,3 +486,30 @@ def test_any_changed_digit_of_a_figure_is_named(statement, data):
     found = compare_printed(layout(statement), printed, "printed vs chain")
     assert [(m.field, m.expected) for m in found] == [(row.field, row.value)]
     assert squeeze(found[0].found) == squeeze(forged)
+
+
+def test_statement_agrees_with_the_audit_trail_from_events(reader, scenario, chain):
+    """Two independent paths: the statement reads records by view calls; the audit replays
+    events. They name the same certificates, units, meters and Wh (the events carry no owner
+    name)."""
+    from zcx.audit.ledger import build_ledger
+    from zcx.audit.report import certificate_trail
+    from zcx.audit.run import ledger_contracts
+
+    abis = abis_from_manifest()
+    deployment = deployments.load(chain.chain_id, scenario["deployments"])
+    ledger = build_ledger(
+        networks.provider.web3,
+        chain.chain_id,
+        ledger_contracts(deployment, abis),
+        abis,
+        0,
+        with_state=False,
+    )
+    for retirement_id in (1, 2):
+        (entry,) = retirement_statement(reader, retirement_id).retirements
+        trail = certificate_trail(ledger, retirement_id)["consumed"]
+        assert [
+            (row.certificate_id, row.units_retired, row.meter, row.wh) for row in trail.itertuples()
+        ] == [(c.id, c.units_used, c.meter, c.wh) for c in entry.certificates]
+        assert set(trail["beneficiary"]) == {entry.beneficiary}
