@@ -249,8 +249,21 @@ def import_csv(
 
 
 @cli.group()
-def status() -> None:
+@click.option(
+    "--tz",
+    envvar="ZCX_TZ",
+    metavar="ZONE",
+    help="Show times in this IANA zone, e.g. Asia/Tokyo (default UTC). [env ZCX_TZ]",
+)
+def status(tz: str | None) -> None:
     """Show the state of a meter's readings or of the queue."""
+    from zcx import domain
+
+    if tz:
+        try:
+            domain.set_display_zone(tz)
+        except ValueError as err:
+            raise click.BadParameter(str(err), param_hint="--tz") from None
 
 
 @status.command("meter")
@@ -263,15 +276,14 @@ def status_meter(ctx: click.Context, meter_id: str, limit: int) -> None:
     from rich.table import Table
 
     from oracle.store import Store
+    from zcx.domain import iso_time
 
     store = Store(_settings(ctx).db_path)
-    table = Table(
-        "start (UTC unix)", "end", "PQ1", "PQ2", "PQ3", "PQ4", "state", "tx", "block", "reason"
-    )
+    table = Table("start", "end", "PQ1", "PQ2", "PQ3", "PQ4", "state", "tx", "block", "reason")
     for r in store.readings_of(meter_id, None, None)[-limit:]:
         table.add_row(
-            str(r.start),
-            str(r.end),
+            iso_time(r.start),
+            iso_time(r.end),
             str(r.gen),
             str(r.cons),
             str(r.sold),

@@ -80,7 +80,8 @@ def cli(deployment_dir):
         "ZCX_NETWORK": None,
         "ZCX_RPC": None,
         "ZCX_ACCOUNT": None,
-        "ZCX_YES": "1",  # irreversible writes ask first; these tests answer for the user
+        "ZCX_YES": "1",
+        "ZCX_TZ": None,  # irreversible writes ask first; these tests answer for the user
         "COLUMNS": "160",
     }
 
@@ -158,7 +159,7 @@ def test_claim_then_balance_shows_lots(cli, generated, registered, alice, epoch)
         "kWh",
         "meter",
         "method",
-        "period (UTC)",
+        "period",
         "revoked",
     ):
         assert header in table
@@ -247,7 +248,11 @@ def test_retire_and_show_retirement(cli, two_certificates, registered, alice):
     assert view["beneficiary"] == "Bob Shoten shop" and view["reason"] == "April 2026 load"
     assert view["certificates"] == [[1, 1000]] and view["units"] == 1000
     table = cli("holder", "retirement", "1").stdout
-    assert "Bob Shoten shop" in table and "2026-04-01 00:00 – 2026-05-01 00:00" in table
+    assert "Bob Shoten shop" in table and "2026-04-01T00:00+00:00 – 2026-05-01T00:00+00:00" in table
+    tokyo = cli("holder", "retirement", "1", "--tz", "Asia/Tokyo").stdout
+    assert "2026-04-01T09:00+09:00 – 2026-05-01T09:00+09:00" in tokyo
+    bad = cli("holder", "retirement", "1", "--tz", "Mars/Olympus", code=2)
+    assert "unknown time zone 'Mars/Olympus'" in bad.stderr
     assert registered.zcv.counters(alice).amortized == 1000
 
 

@@ -182,17 +182,15 @@ def parse_time(text: str, *, end: bool = False) -> int:
 
 
 def format_time(timestamp: int) -> str:
+    """ISO 8601 with its offset in the display zone (--tz / ZCX_TZ, default UTC)."""
     if not timestamp:
         return "-"
-    return datetime.fromtimestamp(int(timestamp), UTC).strftime("%Y-%m-%d %H:%M")
+    return domain.iso_time(timestamp)
 
 
 def format_period(start: int, end: int) -> str:
-    """'2026-04-01 00:00–02:00' on one day, else both ends in full (UTC)."""
-    first, last = format_time(start), format_time(end)
-    if first[:10] == last[:10]:
-        return f"{first}–{last[11:]}"
-    return f"{first} – {last}"
+    """Both ends in ISO 8601 with their offsets; the end is exclusive."""
+    return f"{format_time(start)} – {format_time(end)}"
 
 
 def choice_index(name: str, options: Sequence[str], what: str) -> int:
@@ -278,8 +276,15 @@ def split_plain_spend(
         if remaining == 0:
             break
         if len(visited) == max_lots:
-            steps.append(SpendStep(chunk) if chunk else SpendStep(0, tuple(visited)))
-            chunk, visited = 0, []
+            if chunk == 0:
+                steps.append(SpendStep(0, tuple(visited)))
+                visited = []
+            else:
+                # The chain stops at the last lot that gives units: frozen lots after it are
+                # visited (and frozen) by the next transaction, so they count there.
+                steps.append(SpendStep(chunk))
+                last_giving = max(i for i, c in enumerate(visited) if c not in frozen)
+                chunk, visited = 0, visited[last_giving + 1 :]
         visited.append(certificate_id)
         if certificate_id in frozen:
             continue

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 
-from zcx import deployments
+from zcx import deployments, domain
 from zcx.holder import (
     DEFAULT_LOCAL_RPC,
     DEFAULT_NETWORK,
@@ -48,12 +48,29 @@ def chain_options(func: F) -> F:
         ctx.meta[f"zcx.{param.name}"] = value
         return value
 
+    def store_zone(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value:
+            try:
+                domain.set_display_zone(value)
+            except ValueError as err:
+                raise click.BadParameter(str(err), param_hint="--tz") from None
+        return value
+
     def store_network(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
         if value is not None:
             check_network_choice(value)
         return store(ctx, param, value)
 
     options = [
+        click.option(
+            "--tz",
+            envvar="ZCX_TZ",
+            expose_value=False,
+            callback=store_zone,
+            metavar="ZONE",
+            help="Show times in this IANA zone, e.g. Asia/Tokyo (ISO 8601 with the offset). "
+            "Default UTC. [env ZCX_TZ]",
+        ),
         click.option(
             "--network",
             envvar="ZCX_NETWORK",

@@ -178,7 +178,7 @@ def _print_balance(view: Balance) -> None:
         ("kWh", True),
         ("meter", False),
         ("method", False),
-        ("period (UTC)", False),
+        ("period", False),
         ("revoked", False),
     ):
         table.add_column(name, justify="right" if right else "left", no_wrap=True)
@@ -352,7 +352,7 @@ def retire(
         what = f"{format_zcv(units)} ZCV" if units is not None else _wanted(wants)
         confirm_write(
             f"Retire {what} of {sender.address} for {beneficiary!r} "
-            f"({format_period(*period)} UTC); retired units are burnt",
+            f"({format_period(*period)}); retired units are burnt",
             yes,
         )
         result = zcx.retire(sender, units, beneficiary, reason, *period, wants=wants)
@@ -361,7 +361,7 @@ def retire(
         "Retired",
         result,
         f"{format_zcv(v['units'])} ZCV for {beneficiary!r} "
-        f"({format_period(*period)} UTC) as retirement "
+        f"({format_period(*period)}) as retirement "
         f"{', '.join(map(str, v['retirement_ids']))} ({_moved(v['certificates'])})",
         as_json,
     )
@@ -391,13 +391,13 @@ def _print_certificate(c: CertificateView) -> None:
         ("owner", c.owner_name),
         ("method", c.method),
         ("generation", f"{c.wh:,} Wh"),
-        ("period (UTC)", format_period(c.period_start, c.period_end)),
+        ("period", format_period(c.period_start, c.period_end)),
         ("zone", c.zone),
         ("capacity", f"{c.capacity_w:,} W"),
         ("units issued", f"{c.units:,} ({format_zcv(c.units)} ZCV)"),
         ("units retired", f"{c.retired_units:,} ({format_zcv(c.retired_units)} ZCV)"),
         ("issued to", c.issued_to),
-        ("issued at (UTC)", format_time(c.issued_at)),
+        ("issued at", format_time(c.issued_at)),
         ("evidence", c.evidence),
         ("registry", c.registry),
         ("schema version", str(c.schema_version)),
@@ -428,11 +428,11 @@ def _print_retirement(r: RetirementView) -> None:
     rows = [
         ("beneficiary", r.beneficiary),
         ("reason", r.reason or "-"),
-        ("consumption (UTC)", format_period(r.consumption_start, r.consumption_end)),
+        ("consumption", format_period(r.consumption_start, r.consumption_end)),
         ("units", f"{r.units:,} ({format_zcv(r.units)} ZCV)"),
         ("certificates", _moved(r.certificates)),
         ("holder", r.holder),
-        ("retired at (UTC)", format_time(r.retired_at)),
+        ("retired at", format_time(r.retired_at)),
         ("schema version", str(r.schema_version)),
     ]
     for key, value in rows:
