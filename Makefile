@@ -16,7 +16,7 @@ export APE_DISABLE_ANALYTICS := 1
 
 .PHONY: setup test demo bench lint clean
 
-setup: $(STAMPS)/venv $(STAMPS)/npm $(BRIDGE) $(STAMPS)/ape-deps
+setup: $(STAMPS)/venv $(STAMPS)/npm $(BRIDGE) $(STAMPS)/ape-deps $(STAMPS)/chromium
 	ape compile
 
 $(STAMPS)/venv: pyproject.toml
@@ -37,6 +37,16 @@ $(BRIDGE): $(STAMPS)/npm tools/solc-bridge.cjs tools/install-solc-bridge.sh ape-
 
 $(STAMPS)/ape-deps: ape-config.yaml $(STAMPS)/npm $(STAMPS)/venv
 	ape pm install
+	@touch $@
+
+# Debian's Chromium (PDF statements, browser tests; Playwright drives it, never `playwright
+# install`) and a Japanese font. CI runs as root; elsewhere install the two packages once as root.
+$(STAMPS)/chromium:
+	@mkdir -p $(STAMPS)
+	@if [ -x /usr/bin/chromium ] && fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then :; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+	else echo "need Debian's chromium and fonts-noto-cjk: apt-get install -y chromium fonts-noto-cjk (as root)" >&2; exit 1; fi
 	@touch $@
 
 test: setup

@@ -225,6 +225,9 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
             units = account.currentUnits;
             account.currentId = 0;
             account.currentUnits = 0;
+            // The evictor, not the holder, pays to put the next lot in place: the holder's next
+            // spend then costs what it did before the revoked lot arrived.
+            if (account.classBits != 0) _popLargestIntoCurrent(holder, account);
         } else {
             LotSlot memory lot = _lots[holder][certificateId];
             if (lot.tag == 0 || lot.tag == FROZEN_TAG) revert ZcvNothingToEvict(holder, certificateId);
@@ -624,6 +627,18 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
             _pushListed(holder, account, id, total);
         }
         _accounts[holder] = account;
+    }
+
+    /// @dev Makes the head of the largest non-empty size class the current lot (classBits != 0).
+    function _popLargestIntoCurrent(address holder, Account memory account) private {
+        uint256 class = Math.log2(account.classBits);
+        uint64 id = _heads[holder][class];
+        LotSlot memory lot = _lots[holder][id];
+        _heads[holder][class] = lot.next;
+        if (lot.next == 0) account.classBits &= ~uint64(1 << class);
+        delete _lots[holder][id];
+        account.currentId = id;
+        account.currentUnits = lot.units;
     }
 
     /// @dev Links lot `id` (`units` units) at the head of its size class list.

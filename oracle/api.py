@@ -3,9 +3,8 @@ reading by index and field; nothing of a refused request is stored."""
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any
@@ -17,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from oracle.http import BodyRefused, StrictJsonBodies
 from oracle.models import (
     Attestation,
     AttestationRequest,
@@ -46,8 +46,10 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         403: "a meter not bound to this gateway",
         409: "conflicts with stored readings (nothing is ever overwritten)",
         413: "body or batch too large",
+        415: "not application/json in UTF-8",
         422: "invalid readings (each listed by index and field)",
-        503: "the chain is needed to check a reading and cannot be reached; retry later",
+        503: "backlog bound reached, or the chain is needed to check a reading and does not "
+        "answer; retry after Retry-After seconds",
     }.items()
 }
 
@@ -101,24 +103,24 @@ def _bearer(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def add_attestation_route(
-    app: FastAPI, oracle: Oracle, read_body: Callable[[Request], Awaitable[bytes]]
-) -> None:
-    """POST /v1/attestations, quorum mode only. The caller's per-peer credential is checked
-    before the body is even read: a wrong or missing one gets 401 and nothing is signed or
-    stored."""
+def peer_of(oracle: Oracle, request: Request) -> str:
+    """The peer oracle named by the request's per-peer credential, else 401."""
+    token = _bearer(request)
+    peer = oracle.store.authenticate_peer(token) if token else None
+    if peer is None:
+        raise ProblemError(
+            401,
+            "missing or wrong peer credential",
+            "send Authorization: Bearer <the token this oracle issued to your oracle>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return peer
 
-    def peer_of(request: Request) -> str:
-        token = _bearer(request)
-        peer = oracle.store.authenticate_peer(token) if token else None
-        if peer is None:
-            raise ProblemError(
-                401,
-                "missing or wrong peer credential",
-                "send Authorization: Bearer <the token this oracle issued to your oracle>",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        return peer
+
+def add_attestation_route(app: FastAPI, oracle: Oracle) -> None:
+    """POST /v1/attestations, quorum mode only. The caller's per-peer credential is checked
+    before the body is even read (the strict-body middleware's gate): a wrong or missing one
+    gets 401 and nothing is signed or stored."""
 
     @app.post(
         "/v1/attestations",
@@ -139,12 +141,9 @@ def add_attestation_route(
         summary="A peer oracle's signature over a proposed batch (quorum; peer credential)",
     )
     async def post_attestation(request: Request) -> Attestation:
-        peer = peer_of(request)
-        raw = await read_body(request)
+        peer = peer_of(oracle, request)
         try:
-            body = AttestationRequest.model_validate(json.loads(raw))
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-            raise ProblemError(400, "malformed JSON", str(exc)[:200]) from exc
+            body = AttestationRequest.model_validate(request.state.json_body)
         except ValidationError as exc:
             raise ProblemError(422, "invalid request", items=_pydantic_items(exc)) from exc
         from starlette.concurrency import run_in_threadpool
@@ -168,6 +167,7 @@ def create_app(
             submitter.start()
         yield
         submitter.stop()
+        oracle.close()
 
     app = FastAPI(
         title="ZCX oracle",
@@ -178,6 +178,7 @@ def create_app(
     )
     app.state.oracle = oracle
     app.state.submitter = submitter
+    oracle.metrics.watch_backlog(oracle.backlog)
 
     @app.exception_handler(ProblemError)
     async def _problem(_: Request, exc: ProblemError) -> JSONResponse:
@@ -193,6 +194,20 @@ def create_app(
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return problem_response(Problem(title=str(exc.detail), status=exc.status_code))
 
+    def gateway_gate(scope: MutableMapping[str, Any]) -> BodyRefused | None:
+        """The gateway token of a POST /v1/readings, or the peer credential of a POST
+        /v1/attestations, checked before its body is read."""
+        try:
+            if scope["path"] == "/v1/readings":
+                gateway_of(Request(scope))
+            elif scope["path"] == "/v1/attestations" and quorum_mode(oracle):
+                peer_of(oracle, Request(scope))
+        except ProblemError as exc:
+            return BodyRefused(
+                401, exc.problem.title, "Authorization", exc.problem.detail, exc.headers
+            )
+        return None
+
     def gateway_of(request: Request) -> str:
         token = _bearer(request)
         gateway = oracle.store.authenticate(token) if token else None
@@ -205,17 +220,13 @@ def create_app(
             )
         return gateway
 
-    async def read_body(request: Request) -> bytes:
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > s.max_body_bytes:
-            raise ProblemError(413, "body too large", f"at most {s.max_body_bytes} bytes")
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > s.max_body_bytes:
-                raise ProblemError(413, "body too large", f"at most {s.max_body_bytes} bytes")
-            chunks.append(chunk)
-        return b"".join(chunks)
+    # Every POST route (this one's and any added later) gets the same strict body rules.
+    app.add_middleware(
+        StrictJsonBodies,
+        max_body_bytes=s.max_body_bytes,
+        max_depth=s.max_json_depth,
+        gate=gateway_gate,
+    )
 
     @app.post(
         "/v1/readings",
@@ -238,11 +249,7 @@ def create_app(
     )
     async def post_readings(request: Request) -> ReadingsAccepted:
         gateway = gateway_of(request)
-        raw = await read_body(request)
-        try:
-            body = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ProblemError(400, "malformed JSON", str(exc)) from exc
+        body = request.state.json_body  # parsed strictly by StrictJsonBodies
         if isinstance(body, dict) and isinstance(body.get("readings"), list):
             if len(body["readings"]) > s.max_readings_per_request:
                 raise ProblemError(
@@ -263,6 +270,26 @@ def create_app(
         return await run_in_threadpool(_accept_sync, gateway, parsed)
 
     def _accept_sync(gateway: str, parsed: ReadingsIn) -> ReadingsAccepted:
+        incoming = len(parsed.readings)
+        refusal = oracle.backlog.admit(incoming)
+        if refusal is not None:
+            oracle.metrics.rejected.labels("ingest", "backpressure").inc(incoming)
+            raise ProblemError(
+                503,
+                "backlog full",
+                refusal.reason,
+                items=[ProblemItem(field="readings", message=refusal.reason)],
+                headers={"Retry-After": str(refusal.retry_after_s)},
+            )
+        stored = 0
+        try:
+            result = _validate_and_store(gateway, parsed)
+            stored = result.accepted
+            return result
+        finally:
+            oracle.backlog.settle(incoming, stored)
+
+    def _validate_and_store(gateway: str, parsed: ReadingsIn) -> ReadingsAccepted:
         items: list[ProblemItem] = []
         wire: list[WireReading] = []
         for i, r in enumerate(parsed.readings):
@@ -302,8 +329,11 @@ def create_app(
             oracle.prefetch_specs(w.meter for w in wire)
             issues = check_batch(wire, oracle.rules(), oracle.spec_of)
         except NeedChain as exc:
+            # A live chain is only slow: the lookup goes on in the background and the retry
+            # finds the spec cached. A dead one needs longer.
+            retry = "1" if oracle.chain_ok else "5"
             raise ProblemError(
-                503, "chain unreachable", str(exc), headers={"Retry-After": "5"}
+                503, "meter lookup pending", str(exc), headers={"Retry-After": retry}
             ) from exc
         items += _items([i for i in issues if i.kind != "conflict"])
         if items:
@@ -383,7 +413,7 @@ def create_app(
 
     if quorum_mode(oracle):
         check_quorum_config(oracle)
-        add_attestation_route(app, oracle, read_body)
+        add_attestation_route(app, oracle)
 
     @app.get("/healthz", response_model=Health, responses={503: {"model": Health}})
     def healthz() -> JSONResponse:
@@ -391,7 +421,7 @@ def create_app(
         health = Health(
             store=store_ok,
             chain=oracle.chain_ok,
-            chain_detail=oracle.chain_detail,
+            chain_detail=oracle.chain.scrub(oracle.chain_detail),
             signer=oracle.signer.address if oracle.signer else None,
             leader=s.leader,
             queue_depth=oracle.store.queue_depth() if store_ok else 0,

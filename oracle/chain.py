@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from eth_utils import keccak, to_checksum_address
 from web3 import Web3
 from web3.exceptions import ContractLogicError, TransactionNotFound
 
+from oracle.redact import Scrubber, redact_url, url_secrets
 from zcx import deployments
 from zcx.deployments import Deployment
 from zcx.errors import DecodedError, ErrorDecoder
@@ -137,10 +139,6 @@ class LogRecord:
     digest: bytes = b""
 
 
-def _translate(exc: BaseException) -> ChainUnavailable:
-    return ChainUnavailable(f"cannot reach the chain node: {exc}")
-
-
 UNAVAILABLE = (requests.exceptions.RequestException, OSError, TimeoutError)
 
 
@@ -149,6 +147,9 @@ class Chain:
 
     def __init__(self, rpc_url: str, deployments_dir: Path, timeout_s: float = 10.0) -> None:
         self.rpc_url = rpc_url
+        # What answers and logs may show of the URL (API keys live in its path or query).
+        self.safe_url = redact_url(rpc_url)
+        self.scrub = Scrubber(url_secrets(rpc_url))
         self.deployments_dir = deployments_dir
         provider = Web3.HTTPProvider(
             rpc_url, request_kwargs={"timeout": timeout_s}, exception_retry_configuration=None
@@ -157,6 +158,9 @@ class Chain:
         self.timeout_s = timeout_s
         self._session = requests.Session()
         self._rpc_id = 0
+        # The submitter and the meter refresher share this connection: ids of one batch
+        # must be consecutive (answers are matched by id), so they are taken under a lock.
+        self._rpc_id_lock = threading.Lock()
         self.abis = load_abis()
         self.deployment: Deployment | None = None
         self.registry: Any = None
@@ -165,12 +169,18 @@ class Chain:
 
     # ---------------------------------------------------------------- connection
 
+    def _unavailable(self, exc: BaseException) -> ChainUnavailable:
+        """The transport error, without the URL's secret parts (requests quotes the path)."""
+        return ChainUnavailable(
+            f"cannot reach the chain node at {self.safe_url}: {self.scrub(str(exc))}"
+        )
+
     def call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Runs a web3 call, turning transport failures into ChainUnavailable."""
         try:
             return fn(*args, **kwargs)
         except UNAVAILABLE as exc:
-            raise _translate(exc) from exc
+            raise self._unavailable(exc) from exc
 
     def rpc(self, method: str, params: list[Any]) -> Any:
         """One raw JSON-RPC call (no web3 middleware). Raises RpcError on an error answer."""
@@ -182,24 +192,26 @@ class Chain:
         """Several JSON-RPC calls in one HTTP request; each result, or an RpcError in its place."""
         if not calls:
             return []
-        body: list[dict[str, Any]] = []
-        for method, params in calls:
-            self._rpc_id += 1
-            body.append({"jsonrpc": "2.0", "id": self._rpc_id, "method": method, "params": params})
+        with self._rpc_id_lock:
+            first = self._rpc_id + 1
+            self._rpc_id += len(calls)
+        body = [
+            {"jsonrpc": "2.0", "id": first + i, "method": method, "params": params}
+            for i, (method, params) in enumerate(calls)
+        ]
         try:
             response = self._session.post(self.rpc_url, json=body, timeout=self.timeout_s)
             response.raise_for_status()
             answers = response.json()
         except UNAVAILABLE as exc:
-            raise _translate(exc) from exc
+            raise self._unavailable(exc) from exc
         except ValueError as exc:
             raise ChainUnavailable(
-                f"the node at {self.rpc_url} did not answer JSON: {exc}"
+                f"the node at {self.safe_url} did not answer JSON: {self.scrub(str(exc))}"
             ) from exc
         if not isinstance(answers, list):  # some nodes answer a batch error as one object
             answers = [answers] * len(calls)
         by_id = {a.get("id"): a for a in answers if isinstance(a, dict)}
-        first = int(body[0]["id"])
         out: list[Any] = []
         for i in range(len(calls)):
             answer = by_id.get(first + i, {"error": {"message": "no answer in the batch"}})

@@ -4,7 +4,9 @@ gateways and keys. Every option also reads ZCX_ORACLE_<NAME> from the environmen
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -93,10 +95,8 @@ def cli(
 ) -> None:
     """The ZCX oracle: meter gateways post readings over HTTP; the oracle stores them durably,
     signs them (EIP-712) and submits them to the GenerationRegistry in batches, exactly once."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    # Whatever the oracle creates (store, WAL/SHM, logs, keystores) is its operator's only.
+    os.umask(0o077)
     overrides: dict[str, Any] = {
         k: v
         for k, v in {
@@ -106,7 +106,39 @@ def cli(
         }.items()
         if v is not None
     }
-    ctx.obj = {"settings": OracleSettings(**overrides)}
+    settings = OracleSettings(**overrides)
+    setup_logging(settings, verbose)
+    ctx.obj = {"settings": settings}
+
+
+def setup_logging(settings: OracleSettings, verbose: bool) -> None:
+    """stderr (and ZCX_ORACLE_LOG_FILE, created 0600), every line scrubbed of the RPC URL's
+    secret parts, and floods of one message (accept() failing with EMFILE, a malformed
+    request per connection) written at most once per log_repeat_interval_s."""
+    from oracle.redact import RepeatFilter, Scrubber, ScrubFilter, create_private_file, url_secrets
+
+    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    if settings.log_file:
+        create_private_file(settings.log_file)
+        handlers.append(logging.FileHandler(settings.log_file, encoding="utf-8"))
+    scrub = ScrubFilter(Scrubber(url_secrets(settings.rpc_url)))
+    for handler in handlers:
+        handler.addFilter(scrub)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
+        force=True,
+    )
+    for name in ("asyncio", "uvicorn.error", "oracle.http"):
+        logging.getLogger(name).addFilter(RepeatFilter(settings.log_repeat_interval_s))
+
+    # Uncaught errors go through the same scrubbed handlers, not straight to stderr.
+    def unhandled(kind: Any, value: Any, tb: Any) -> None:
+        log.critical("unhandled error", exc_info=(kind, value, tb))
+
+    sys.excepthook = unhandled
+    threading.excepthook = lambda args: unhandled(args.exc_type, args.exc_value, args.exc_traceback)
 
 
 @cli.command()
@@ -122,6 +154,7 @@ def serve(
     import uvicorn
 
     from oracle.api import create_app
+    from oracle.http import server_config
 
     settings = _settings(ctx)
     updates: dict[str, Any] = {}
@@ -156,11 +189,7 @@ def serve(
         settings.port,
         "leader" if settings.leader else "follower",
     )
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, host=settings.host, port=settings.port, log_level="warning", access_log=False
-        )
-    )
+    server = uvicorn.Server(server_config(app, settings.host, settings.port, settings))
     server.run()
     if failure:
         raise click.ClickException(failure[0])
@@ -220,8 +249,21 @@ def import_csv(
 
 
 @cli.group()
-def status() -> None:
+@click.option(
+    "--tz",
+    envvar="ZCX_TZ",
+    metavar="ZONE",
+    help="Show times in this IANA zone, e.g. Asia/Tokyo (default UTC). [env ZCX_TZ]",
+)
+def status(tz: str | None) -> None:
     """Show the state of a meter's readings or of the queue."""
+    from zcx import domain
+
+    if tz:
+        try:
+            domain.set_display_zone(tz)
+        except ValueError as err:
+            raise click.BadParameter(str(err), param_hint="--tz") from None
 
 
 @status.command("meter")
@@ -234,15 +276,14 @@ def status_meter(ctx: click.Context, meter_id: str, limit: int) -> None:
     from rich.table import Table
 
     from oracle.store import Store
+    from zcx.domain import iso_time
 
     store = Store(_settings(ctx).db_path)
-    table = Table(
-        "start (UTC unix)", "end", "PQ1", "PQ2", "PQ3", "PQ4", "state", "tx", "block", "reason"
-    )
+    table = Table("start", "end", "PQ1", "PQ2", "PQ3", "PQ4", "state", "tx", "block", "reason")
     for r in store.readings_of(meter_id, None, None)[-limit:]:
         table.add_row(
-            str(r.start),
-            str(r.end),
+            iso_time(r.start),
+            iso_time(r.end),
             str(r.gen),
             str(r.cons),
             str(r.sold),
@@ -442,7 +483,8 @@ def keys_address(ctx: click.Context) -> None:
     chain_id = None
     if settings.dev_private_key:
         try:
-            chain_id = int(Chain(settings.rpc_url, settings.deployments_dir).w3.eth.chain_id)
+            chain = Chain(settings.rpc_url, settings.deployments_dir)
+            chain_id = int(chain.call(lambda: chain.w3.eth.chain_id))
         except ChainUnavailable:
             chain_id = None
     signer = load_signer(settings, chain_id)

@@ -217,7 +217,8 @@ def import_file(oracle: Oracle, path: Path, fmt: str, options: BRouteOptions) ->
             rows, options, rules.interval_seconds
         )
     report.readings = len(readings)
-    oracle.prefetch_specs(r.meter for r in readings)
+    # An operator's one-off import may wait for the chain (unlike an HTTP request).
+    oracle.prefetch_specs((r.meter for r in readings), wait_s=oracle.settings.rpc_timeout_s)
     issues += check_batch(readings, rules, oracle.spec_of)
     if issues:
         report.issues = issues

@@ -166,16 +166,12 @@ class ServerThread:
     """uvicorn serving `app` on 127.0.0.1 in a background thread (lifespan runs the submitter)."""
 
     def __init__(self, app: Any, port: int | None = None) -> None:
+        from oracle.http import server_config
+
         self.port = port or free_port()
-        config = uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=self.port,
-            log_level="warning",
-            access_log=False,
-            lifespan="on",
-        )
-        self.server = uvicorn.Server(config)
+        oracle = getattr(getattr(app, "state", None), "oracle", None)
+        settings = oracle.settings if oracle is not None else None
+        self.server = uvicorn.Server(server_config(app, "127.0.0.1", self.port, settings))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     @property

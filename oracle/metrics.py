@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+if TYPE_CHECKING:
+    from oracle.backlog import Backlog
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800)
 
@@ -47,3 +51,34 @@ class Metrics:
             "Failed attempts to reach the chain",
             registry=self.registry,
         )
+
+    def watch_backlog(self, backlog: Backlog) -> None:
+        """Backpressure figures, read at scrape time (counting the store at most every
+        refresh_s, so that they move also while no POST arrives)."""
+        if getattr(self, "_backlog_watched", False):
+            return  # one app per oracle, usually; a second one shares the figures
+        self._backlog_watched = True
+
+        def fresh(read: Callable[[], float]) -> Callable[[], float]:
+            def value() -> float:
+                backlog.refresh()
+                return read()
+
+            return value
+
+        gauges = {
+            "zcx_oracle_backlog_readings": (
+                "Readings accepted and not yet confirmed or rejected (bounded by backpressure)",
+                lambda: float(backlog.readings),
+            ),
+            "zcx_oracle_drain_rate_readings_per_second": (
+                "Readings leaving the backlog per second (confirmed or rejected), measured",
+                lambda: float(backlog.drain_rate or 0.0),
+            ),
+            "zcx_oracle_backlog_drain_seconds": (
+                "Time the backlog takes to drain at the measured rate (+Inf: not draining)",
+                lambda: float(backlog.drain_seconds),
+            ),
+        }
+        for name, (text, read) in gauges.items():
+            Gauge(name, text, registry=self.registry).set_function(fresh(read))

@@ -6,9 +6,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict
 
+from oracle.backlog import Backlog
 from oracle.chain import Chain, ChainMismatch, ChainUnavailable, MeterSpec, RegistryConfig
 from oracle.metrics import Metrics
 from oracle.settings import OracleSettings
@@ -40,7 +41,14 @@ class Oracle:
         self.chain_detail = "not connected yet"
         self.fatal: str | None = None
         self.config: RegistryConfig | None = None
-        self._meter_lock = threading.Lock()
+        self._refresher = SpecRefresher(self._lookup_specs)
+        self.backlog = Backlog(
+            store.open_readings,
+            max_readings=settings.max_backlog_readings,
+            max_drain_s=settings.max_backlog_drain_s,
+            drain_floor=settings.backlog_drain_floor,
+            window_s=settings.backlog_window_s,
+        )
         # Meter specs in memory (warmed from the store's cache, which outlives restarts and
         # chain outages): validation looks up every reading's meter, so no query per reading.
         self._specs: dict[str, tuple[MeterSpec, float]] = store.cached_meters()
@@ -88,48 +96,139 @@ class Oracle:
             max_future_s=self.settings.max_future_s,
         )
 
-    def prefetch_specs(self, meters: Iterable[str]) -> None:
-        """Looks up, in one JSON-RPC batch, the specs of the meters that are not cached or whose
-        cache is older than the TTL, and caches the registered ones (one store transaction).
-        When the chain is unreachable the stale cache stays in use; spec_of then raises
-        NeedChain only for meters never seen."""
+    # ------------------------------------------------------------------ meter specs
+
+    def prefetch_specs(self, meters: Iterable[str], wait_s: float | None = None) -> None:
+        """Makes the meters' specs available to spec_of without ever blocking on the chain for
+        a meter already cached: stale specs are served while the background refresher looks
+        them up again (one JSON-RPC batch for all pending meters). Meters never seen (or whose
+        negative answer expired) are waited for, at most `wait_s` (meter_lookup_wait_s); spec_of
+        then raises NeedChain for those still unknown, so the request answers 503 in time
+        however long the node hangs. No lock is held across the RPC call."""
         ttl = self.settings.meter_cache_ttl_s
         now = time.time()
-        stale: dict[str, bytes] = {}
+        missing: set[str] = set()
+        stale: set[str] = set()
         for meter in set(meters):
             cached = self._specs.get(meter)
-            if cached is None or now - cached[1] >= ttl:
-                try:
-                    stale[meter] = encode_meter_id(meter)
-                except ValueError:
-                    continue  # validation reports the bad label
-        if not stale or self.chain.members is None:
-            return
-        with self._meter_lock:
+            if cached is not None and cached[0].known:
+                if now - cached[1] >= ttl:
+                    stale.add(meter)
+                continue
+            if self._usable(meter):
+                continue  # a recent negative answer
             try:
-                specs = self.chain.meter_specs(list(stale.values()))
-            except ChainUnavailable as exc:
-                log.debug("meter lookup failed (%s); using the cache", exc)
-                return
-            fresh = [(m, spec) for m, spec in zip(stale, specs, strict=True) if spec.known]
-            if fresh:
-                self.store.cache_meters(fresh)
-            for meter, spec in zip(stale, specs, strict=True):
-                # A negative answer is kept only briefly: the meter may be registered soon.
-                fetched = now if spec.known else now - ttl + UNKNOWN_METER_TTL_S
-                self._specs[meter] = (spec, fetched)
+                encode_meter_id(meter)
+            except ValueError:
+                continue  # validation reports the bad label
+            missing.add(meter)
+        if not (missing or stale) or self.chain.members is None:
+            return
+        self._refresher.request(missing | stale)
+        if missing:
+            wait = self.settings.meter_lookup_wait_s if wait_s is None else wait_s
+            self._refresher.wait_for(lambda: all(self._usable(m) for m in missing), wait)
 
     def spec_of(self, meter: str) -> MeterSpec | None:
-        """The meter's spec: cached within its TTL, else from the chain, else the stale cache."""
-        cached = self._specs.get(meter)
-        if cached and time.time() - cached[1] < self.settings.meter_cache_ttl_s:
-            return cached[0]
-        self.prefetch_specs([meter])
-        cached = self._specs.get(meter)
-        if cached is None:
+        """The meter's spec from the cache, fresh or stale, never waiting on the chain for
+        longer than meter_lookup_wait_s. A negative answer is trusted only for
+        UNKNOWN_METER_TTL_S (the meter may be registered soon)."""
+        if not self._usable(meter):
             try:
                 encode_meter_id(meter)
             except ValueError:
                 return None
-            raise NeedChain(f"cannot look up meter {meter!r}: the chain is unreachable")
-        return cached[0]
+            if not self._refresher.looking_up(meter):  # else prefetch_specs already waited
+                self.prefetch_specs([meter])
+            if not self._usable(meter):
+                raise NeedChain(f"cannot look up meter {meter!r} now: the chain does not answer")
+        return self._specs[meter][0]
+
+    def _usable(self, meter: str) -> bool:
+        cached = self._specs.get(meter)
+        if cached is None:
+            return False
+        negative_ttl = min(UNKNOWN_METER_TTL_S, self.settings.meter_cache_ttl_s)
+        return cached[0].known or time.time() - cached[1] < negative_ttl
+
+    def _lookup_specs(self, meters: list[str]) -> None:
+        """Runs on the refresher thread: one RPC batch, then the caches (no lock is held
+        across the call; a dict item assignment is atomic and SQLite has its own lock)."""
+        specs = self.chain.meter_specs([encode_meter_id(m) for m in meters])
+        now = time.time()
+        for meter, spec in zip(meters, specs, strict=True):
+            self._specs[meter] = (spec, now)
+        fresh = [(m, spec) for m, spec in zip(meters, specs, strict=True) if spec.known]
+        if fresh:
+            self.store.cache_meters(fresh)
+
+    def close(self) -> None:
+        self._refresher.stop()
+
+
+class SpecRefresher:
+    """One background thread that looks meter specs up on the chain. Requests queue meters and
+    return at once; a hung node delays only this thread, never an HTTP request."""
+
+    BATCH = 2_000
+    RETRY_AFTER_FAILURE_S = 1.0
+
+    def __init__(self, lookup: Callable[[list[str]], None]) -> None:
+        self._lookup = lookup
+        self._pending: set[str] = set()
+        self._in_flight: set[str] = set()
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+
+    def request(self, meters: Iterable[str]) -> None:
+        with self._cond:
+            self._pending.update(meters)
+            if self._thread is None or not self._thread.is_alive():
+                self._stopping = False
+                self._thread = threading.Thread(
+                    target=self._run, name="meter-spec-refresher", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify_all()
+
+    def looking_up(self, meter: str) -> bool:
+        with self._cond:
+            return meter in self._pending or meter in self._in_flight
+
+    def wait_for(self, done: Callable[[], bool], timeout_s: float) -> bool:
+        with self._cond:
+            return self._cond.wait_for(done, timeout_s)
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(1.0)  # it may sit in an RPC call; it is a daemon thread
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._pending or self._stopping, 30.0)
+                if self._stopping:
+                    return
+                if not self._pending:
+                    continue
+                batch = [self._pending.pop() for _ in range(min(self.BATCH, len(self._pending)))]
+                self._in_flight = set(batch)
+            try:
+                self._lookup(batch)
+            except ChainUnavailable as exc:
+                log.debug("meter lookup failed (%s); serving the cache", exc)
+                with self._cond:
+                    self._in_flight = set()
+                    self._pending.update(batch)
+                    self._cond.notify_all()
+                    self._cond.wait(self.RETRY_AFTER_FAILURE_S)
+                continue
+            except Exception:  # noqa: BLE001 - the thread must survive a bad answer
+                log.exception("meter lookup failed")
+            with self._cond:
+                self._in_flight = set()
+                self._cond.notify_all()

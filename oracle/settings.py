@@ -30,6 +30,33 @@ class OracleSettings(BaseSettings):
     max_readings_per_request: int = 5_000
     max_future_s: int = 120
     meter_cache_ttl_s: float = 300.0
+    # A request never waits on the chain for a cached meter (stale specs are served while a
+    # background lookup refreshes them); for a meter never seen it waits at most this long,
+    # then answers 503 with Retry-After.
+    meter_lookup_wait_s: float = 0.5
+    # Strict JSON bodies: nesting deeper than this is refused (400) before parsing.
+    max_json_depth: int = 16
+    # Slow clients: a request's head must arrive within header_timeout_s of the connection
+    # (or of the previous response), its body within body_timeout_s of the head. At most
+    # max_connections are open; past it the oldest connection still sending its request is
+    # dropped. The cap is also kept below the process's open-files limit.
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    max_connections: int = 900
+    keep_alive_s: int = 5
+    # Repeated log lines of the HTTP server and event loop (e.g. accept() failing with EMFILE)
+    # are written at most once per this interval, with a count of those suppressed.
+    log_repeat_interval_s: float = 10.0
+    log_file: Path | None = None
+
+    # Backpressure: POST /v1/readings answers 503 + Retry-After, storing nothing, when the
+    # unconfirmed backlog would pass max_backlog_readings, or (once it is past
+    # backlog_drain_floor) would take longer than max_backlog_drain_s to drain at the drain
+    # rate measured over the last backlog_window_s (its best 2-second span).
+    max_backlog_readings: int = 100_000
+    max_backlog_drain_s: float = 5.0
+    backlog_drain_floor: int = 2_000
+    backlog_window_s: float = 30.0
 
     # Keys: exactly one source. The dev key is refused unless the chain id is 31337.
     keystore: Path | None = None

@@ -185,6 +185,7 @@ def write_keystore(path: Path, password: str, private_key: bytes | None = None) 
     data = Account.encrypt(account.key, password)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.fchmod(fd, 0o600)  # explicit, whatever the umask
     with os.fdopen(fd, "w") as fh:
         json.dump(data, fh)
     return str(account.address)

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from oracle.chain import MeterSpec
+from oracle.redact import create_private_file, make_private
 from oracle.validation import Issue, WireReading
 
 SCHEMA = """
@@ -74,6 +75,9 @@ CREATE TABLE IF NOT EXISTS peers (
 """
 
 FINAL_READING_STATES = ("confirmed", "rejected")
+# Every state a reading passes through before the chain's verdict (listed, not "NOT IN final",
+# so that counting them uses the (state, start) index instead of scanning every reading).
+OPEN_READING_STATES = ("accepted", "batched", "submitted")
 OPEN_BATCH_STATES = ("signing", "signed", "sending", "submitted", "attested")
 # Retired batches: nothing of them is pending; a batch formed again with the same content
 # (same digest) revives the row.
@@ -145,10 +149,14 @@ class Store:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # SQLite creates the -wal and -shm files with the database file's mode, so a private
+        # database file keeps them private too (they hold the same readings).
+        create_private_file(self.path)
         self._lock = threading.RLock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
+        for suffix in ("-wal", "-shm"):  # left by an older version or another umask
+            make_private(self.path.with_name(self.path.name + suffix))
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.execute("PRAGMA busy_timeout=5000")
@@ -459,6 +467,15 @@ class Store:
         return int(
             self._query(
                 "SELECT COUNT(*) FROM readings WHERE state NOT IN ('confirmed', 'rejected')"
+            )[0][0]
+        )
+
+    def open_readings(self) -> int:
+        """Readings waiting for the chain's verdict (the backlog that backpressure bounds)."""
+        marks = ",".join("?" * len(OPEN_READING_STATES))
+        return int(
+            self._query(
+                f"SELECT COUNT(*) FROM readings WHERE state IN ({marks})", OPEN_READING_STATES
             )[0][0]
         )
 

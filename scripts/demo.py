@@ -57,13 +57,42 @@ from zcx.demo import DELIVERY_MODES, DemoError, DemoOptions, local_chain, run_de
     help="Ape network choice, e.g. ethereum:local:foundry. Default: the demo's own Anvil.",
 )
 @click.option("--verbose", is_flag=True, help="Log every transaction Ape confirms.")
+@click.option(
+    "--keep-chain",
+    is_flag=True,
+    help="Leave the demo's Anvil running at the end and write the members' accounts to "
+    "<out>/accounts.json, so `zcx` commands work on that chain afterwards.",
+)
+@click.option(
+    "--portal",
+    "with_portal",
+    is_flag=True,
+    help="Also start the web portal on the kept chain and print its address (implies "
+    "--keep-chain).",
+)
 def cli(
-    members, days, seed, out_dir, prices_path, delivery, speedup, work_dir, network_choice, verbose
+    members,
+    days,
+    seed,
+    out_dir,
+    prices_path,
+    delivery,
+    speedup,
+    work_dir,
+    network_choice,
+    verbose,
+    keep_chain,
+    with_portal,
 ):
     """Deploy, start the oracle, register a community, simulate it, deliver its readings, claim,
     trade and retire coins, and write the operator's balance report to reports/demo/."""
     from ape import networks
 
+    keep_chain = keep_chain or with_portal
+    if keep_chain and network_choice is not None:
+        raise click.UsageError(
+            "--keep-chain and --portal keep the demo's own Anvil: drop --network"
+        )
     if not verbose:
         # Hundreds of "Confirmed 0x..." lines would bury the progress bars and the summary.
         logger.set_level(LogLevel.SUCCESS)
@@ -85,7 +114,9 @@ def cli(
     with contextlib.ExitStack() as stack:
         if network_choice is None:
             logs = work_dir or Path(stack.enter_context(tempfile.TemporaryDirectory("-anvil")))
-            url = stack.enter_context(local_chain(Path(logs) / "anvil.log"))
+            if keep_chain:  # the kept Anvil logs somewhere that outlives the demo
+                logs = work_dir or out_dir
+            url = stack.enter_context(local_chain(Path(logs) / "anvil.log", keep=keep_chain))
             logger.info(f"Anvil started on {url}")
         else:
             provider = stack.enter_context(networks.parse_network_choice(network_choice))
@@ -102,3 +133,36 @@ def cli(
     if failed:
         raise click.ClickException("checks failed: " + "; ".join(failed))
     logger.success(f"Demo finished; open {result.report_path}")
+    if keep_chain:
+        _kept(result, url, out_dir, with_portal)
+
+
+def _kept(result, url, out_dir, with_portal):
+    """What --keep-chain and --portal leave behind, and how to use and stop it."""
+    from zcx.demo import export_accounts, free_port
+    from zcx.portal.launch import PortalStartError, start_portal
+
+    accounts_file = export_accounts(result, url, Path(out_dir) / "accounts.json")
+    deployments_dir = result.options.deployments_dir
+    pid_file = Path(result.options.work_dir or out_dir) / "anvil.pid"
+    anvil_pid = pid_file.read_text().strip() if pid_file.is_file() else "?"
+    click.echo(
+        f"Chain kept running: {url}  (Anvil pid {anvil_pid}; stop it with `kill {anvil_pid}`)"
+    )
+    click.echo(f"Members' accounts (devnet keys): {accounts_file}")
+    click.echo(
+        f"Try: zcx operator members --rpc-url {url}  (run from a folder whose deployments/ is "
+        f"{deployments_dir}, or set ZCX_DEPLOYMENTS_DIR={deployments_dir})"
+    )
+    if with_portal:
+        try:
+            portal = start_portal(
+                url,
+                deployments_dir,
+                Path(out_dir) / "portal.sqlite",
+                Path(out_dir) / "portal.log",
+                free_port(),
+            )
+        except PortalStartError as exc:
+            raise click.ClickException(str(exc)) from exc
+        click.echo(f"Portal: {portal.url}  (pid {portal.pid}; stop it with `kill {portal.pid}`)")

@@ -80,6 +80,8 @@ def cli(deployment_dir):
         "ZCX_NETWORK": None,
         "ZCX_RPC": None,
         "ZCX_ACCOUNT": None,
+        "ZCX_YES": "1",
+        "ZCX_TZ": None,  # irreversible writes ask first; these tests answer for the user
         "COLUMNS": "160",
     }
 
@@ -162,7 +164,7 @@ def test_claim_then_balance_shows_lots(cli, generated, registered, alice, epoch)
         "kWh",
         "meter",
         "method",
-        "period (UTC)",
+        "period",
         "revoked",
     ):
         assert header in table
@@ -251,7 +253,11 @@ def test_retire_and_show_retirement(cli, two_certificates, registered, alice):
     assert view["beneficiary"] == "Bob Shoten shop" and view["reason"] == "April 2026 load"
     assert view["certificates"] == [[1, 1000]] and view["units"] == 1000
     table = cli("holder", "retirement", "1").stdout
-    assert "Bob Shoten shop" in table and "2026-04-01 00:00 – 2026-05-01 00:00" in table
+    assert "Bob Shoten shop" in table and "2026-04-01T00:00+00:00 – 2026-05-01T00:00+00:00" in table
+    tokyo = cli("holder", "retirement", "1", "--tz", "Asia/Tokyo").stdout
+    assert "2026-04-01T09:00+09:00 – 2026-05-01T09:00+09:00" in tokyo
+    bad = cli("holder", "retirement", "1", "--tz", "Mars/Olympus", code=2)
+    assert "unknown time zone 'Mars/Olympus'" in bad.stderr
     assert registered.zcv.counters(alice).amortized == 1000
 
 
@@ -355,6 +361,43 @@ def test_operator_registers_member_and_meter(cli, registered, carol, chain):
     assert again.stderr.strip() == f"MembersAlreadyRegistered: {carol.address} is already a member"
 
 
+def test_irreversible_writes_ask_first(deployment_dir, two_certificates, registered, alice):
+    """Without --yes (and ZCX_YES) each write shows what it will do and asks; no answer, no tx."""
+    runner = CliRunner(mix_stderr=False)
+    env = {"ZCX_DEPLOYMENTS_DIR": str(deployment_dir), "ZCX_YES": None, "ZCX_NETWORK": None}
+    before = registered.zcv.balanceOf(alice)
+    for args, shows in (
+        (["holder", "transfer", BOB, "1"], "Transfer 1.000 ZCV from"),
+        (["holder", "transfer-lots", BOB, "--cert", "1:all"], "certificate 1: all"),
+        (["holder", "pay", BOB, "1", "--reference", "BILL-1"], "for 'BILL-1'"),
+        (
+            [
+                "holder",
+                "retire",
+                "1",
+                "--beneficiary",
+                "x",
+                "--from",
+                "2026-04-01",
+                "--to",
+                "2026-04-30",
+            ],
+            "retired units are burnt",
+        ),
+        (["operator", "deactivate-meter", "ALICE-PV"], "Deactivate meter ALICE-PV"),
+    ):
+        account = OPERATOR if args[0] == "operator" else ALICE
+        said_no = runner.invoke(main, [*args, "--account", account], env=env, input="n\n")
+        assert said_no.exit_code == 1 and shows in said_no.stderr, said_no.stderr
+    assert registered.zcv.balanceOf(alice) == before
+    assert registered.members.meterSpec(meter_id("ALICE-PV")).active
+    said_yes = runner.invoke(
+        main, ["holder", "transfer", BOB, "1", "--account", ALICE], env=env, input="y\n"
+    )
+    assert said_yes.exit_code == 0, said_yes.stderr
+    assert registered.zcv.balanceOf(alice) == before - 1000
+
+
 def test_operator_lists_members_and_meters_and_deactivates_a_meter(cli, registered, alice):
     members = _json(cli("operator", "members", "--json"))
     assert any(m["account"] == alice.address and m["meters"] >= 1 for m in members)
@@ -362,8 +405,6 @@ def test_operator_lists_members_and_meters_and_deactivates_a_meter(cli, register
     assert alice.address in table and "active" in table
     meters = {m["meter"]: m for m in _json(cli("operator", "meters", "--owner", ALICE, "--json"))}
     assert meters["ALICE-PV"]["active"] is True
-    refused = cli("operator", "deactivate-meter", "ALICE-PV", "--account", OPERATOR, code=1)
-    assert "Aborted" in refused.stderr  # no --yes and no terminal: nothing is sent
     assert registered.members.meterSpec(meter_id("ALICE-PV")).active
     done = _json(
         cli("operator", "deactivate-meter", "ALICE-PV", "--yes", "--json", "--account", OPERATOR)
@@ -371,6 +412,10 @@ def test_operator_lists_members_and_meters_and_deactivates_a_meter(cli, register
     assert done["values"]["active"] is False and done["txn_hash"].startswith("0x")
     assert not registered.members.meterSpec(meter_id("ALICE-PV")).active
     assert "inactive" in cli("operator", "meters").stdout
+    flagged = _json(
+        cli("operator", "flag-meter", "ALICE-PV", "--reason", "x", "--json", "--account", OPERATOR)
+    )
+    assert len(flagged["txn_hash"]) == 66 and flagged["flagged"] is True
     assert "statements" in cli("operator", "reports", "--help").stdout
 
 
@@ -476,7 +521,7 @@ def test_chain_refusals_name_the_error(cli, two_certificates):
         (("holder", "certificate", "99"), "ZcvUnknownCertificate: there is no certificate 99"),
         (
             ("holder", "transfer", BOB, "1", "--account", CAROL),
-            "ERC20InsufficientBalance: balance 0 is less than 1000",
+            "ERC20InsufficientBalance: ZCV balance 0.000 is less than 1.000",
         ),
         (
             (
@@ -521,6 +566,8 @@ def test_refusals_before_the_chain(cli, two_certificates):
         "must be more than zero"
         in cli("holder", "transfer", BOB, "0", "--account", ALICE, code=2).stderr
     )
+    bare = cli("holder", "transfer-lots", BOB, "--cert", "1", "--account", ALICE, code=2)
+    assert "use ID:AMOUNT" in bare.stderr
     blank = cli("holder", "pay", BOB, "1", "--reference", "  ", "--account", ALICE, code=2)
     assert "reference: must not be empty" in blank.stderr
     unknown = cli("holder", "balance", "--account", "no-such-alias", code=1)
@@ -542,7 +589,7 @@ def test_refusals_before_the_chain(cli, two_certificates):
         ALICE,
         code=1,
     )
-    assert "balance 8.400 ZCV (8400 units) is less than 9000 units" in short.stderr
+    assert "ERC20InsufficientBalance: ZCV balance 8.400 is less than 9.000" in short.stderr
 
 
 def test_stale_deployment_record_is_refused(cli, deployment_dir, tmp_path, chain):
@@ -641,6 +688,8 @@ def test_dates_references_and_picks():
     assert reference_label(payment_reference("請求書-42")) == "0x" + keccak(text="請求書-42").hex()
     assert payment_reference("0x" + "ab" * 32) == bytes.fromhex("ab" * 32)
     assert parse_cert_pick("3:1.5") == (3, 1500) and parse_cert_pick("3:all") == (3, None)
+    with pytest.raises(HolderError, match="use ID:AMOUNT"):
+        parse_cert_pick("3")  # the whole certificate must be asked for by name (3:all)
     with pytest.raises(HolderError):
         parse_cert_pick("x:1")
     assert format_zcv(1234567) == "1,234.567"

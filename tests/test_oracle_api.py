@@ -116,7 +116,7 @@ def _post_raw(api, content: bytes, token: str | None = "default") -> httpx.Respo
 def test_400_malformed_json(api, epoch):
     good = json.dumps({"readings": [wire("API-A", epoch)]})
     _problem(_post_raw(api, good[:-5].encode()), 400)
-    _problem(_post_raw(api, b"\xff\xfe not utf-8"), 400)
+    _problem(_post_raw(api, b"\xff\xfe not utf-8"), 415)  # a UTF-16 byte-order mark
     assert api.store.count_readings() == 0
 
 

@@ -70,7 +70,8 @@ class Devnet:
         self.pending.append(call.transact({"from": self.who[sender], "gas": gas}))
 
     def settle(self) -> None:
-        receipts = [self.w3.eth.wait_for_transaction_receipt(h) for h in self.pending]
+        # Generous timeout: thousands of queued transactions on a loaded 2-core machine.
+        receipts = [self.w3.eth.wait_for_transaction_receipt(h, timeout=1800) for h in self.pending]
         self.pending = []
         assert all(r.status == 1 for r in receipts), "a bulk transaction reverted"
 
@@ -301,10 +302,11 @@ def test_dust_to_an_empty_account_gives_way_to_the_first_real_lot(net, worlds):
     receives a larger lot."""
     clean, dusty = worlds
     newcomer = net.who["anyone"]
-    net.mined(dusty.zcv.functions.transferLots(newcomer, [(dusty.distinct[1], 1)]), "attacker")
+    dust = dusty.alternating[-1]  # not revoked; the attacker still holds most of it
+    net.mined(dusty.zcv.functions.transferLots(newcomer, [(dust, 1)]), "attacker")
     for arena in (clean, dusty):
         net.mined(arena.zcv.functions.transfer(newcomer, 3_000), "victim")
-    assert all_lots(dusty.zcv, newcomer) == [(dusty.own[0], 3_000), (dusty.distinct[1], 1)]
+    assert all_lots(dusty.zcv, newcomer) == [(dusty.own[0], 3_000), (dust, 1)]
     without = net.mined(clean.zcv.functions.transfer(net.who["recipient"], 2_999), "anyone")
     with_dust = net.mined(dusty.zcv.functions.transfer(net.who["recipient"], 2_999), "anyone")
     assert moved(dusty.zcv, with_dust) == [(dusty.own[0], 2_999)]
@@ -332,7 +334,8 @@ def test_evict_refuses_what_is_not_a_live_revoked_lot(net, worlds):
 HONEST_LOTS = 10_000
 
 
-def test_a_holder_of_10000_lots_moves_any_amount_in_split_transactions(net, worlds):
+@pytest.mark.timeout(3600)  # 10,000 issuances alone outlast the suite's 900 s on a busy machine
+def test_a_holder_of_10000_lots_moves_any_amount_in_split_transactions(net):
     """Issue 11 point 3: 10,000 lots of distinct certificates (some revoked); the SDK's split
     (zcx.holder.split_plain_spend, what `zcx holder transfer` runs) moves the whole free balance
     in plain transfers of at most MAX_LOTS_PER_TRANSFER lots, and one transferLots names 200."""

@@ -383,11 +383,14 @@ class LotBook:
         if h.current and h.current[0] == cid:
             units = h.current[1]
             h.current = None
-        elif cid in h.listed:
-            units = h.listed[cid]
-            h.unlink(cid)
-        else:
+            h.freeze(cid, units)
+            if h.classes:  # the evictor puts the next lot in place
+                h.current = list(h.pop_largest())
+            return units
+        if cid not in h.listed:
             raise ModelRevert("ZcvNothingToEvict")
+        units = h.listed[cid]
+        h.unlink(cid)
         h.freeze(cid, units)
         return units
 

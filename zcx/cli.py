@@ -37,6 +37,18 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
         "zcx.market_cli:cli",
         "Sell and buy ZCV with its certificates, see the order book, pay statements.",
     ),
+    "portal": (
+        "zcx.portal.cli:portal",
+        "Web portal for members and the operator: balances, certificates, wallet-signed actions.",
+    ),
+    "statements": (
+        "zcx.statements.cli:statements",
+        "Retirement statements (per retirement, per beneficiary and month) as PDF or HTML.",
+    ),
+    "verify": (
+        "zcx.statements.cli:verify",
+        "Verify documents against the chain: `zcx verify statement FILE.pdf`.",
+    ),
 }
 
 

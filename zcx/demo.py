@@ -297,8 +297,9 @@ def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
 
 
 @contextlib.contextmanager
-def local_chain(log_path: Path) -> Iterator[str]:
-    """Starts Anvil and connects Ape's foundry provider to it; stops both on exit."""
+def local_chain(log_path: Path, keep: bool = False) -> Iterator[str]:
+    """Starts Anvil and connects Ape's foundry provider to it; stops both on exit (with `keep`,
+    a demo that finished leaves Anvil running: --keep-chain)."""
     from ape import networks
 
     anvil = LocalAnvil(log_path)
@@ -309,12 +310,42 @@ def local_chain(log_path: Path) -> Iterator[str]:
             os.environ["APE_FOUNDRY_HOST"] = anvil.url
             with networks.parse_network_choice("ethereum:local:foundry"):
                 yield anvil.url
+            if keep and anvil.process is not None:
+                (log_path.parent / "anvil.pid").write_text(f"{anvil.process.pid}\n")
+                anvil.process = None  # detached: it leads its own session and keeps running
         finally:
             if previous is None:
                 os.environ.pop("APE_FOUNDRY_HOST", None)
             else:
                 os.environ["APE_FOUNDRY_HOST"] = previous
             anvil.stop()
+
+
+def export_accounts(result: DemoResult, rpc_url: str, path: Path) -> Path:
+    """Writes the demo members' accounts (devnet keys from the public test mnemonic, never for
+    a real network) and the chain's URL, so `zcx` commands can act as them afterwards."""
+    import json
+
+    rows = [
+        {
+            "name": p.spec.name,
+            "kind": str(getattr(p.spec.kind, "value", p.spec.kind)),
+            "meter": p.spec.meter_label,
+            "address": p.address,
+            "private_key": _hex_key(p.account.private_key),
+        }
+        for p in result.participants
+    ]
+    record = {
+        "warning": "devnet test keys (public test mnemonic): never use them on a real network",
+        "rpc_url": rpc_url,
+        "deployments_dir": str(result.options.deployments_dir),
+        "operator": "TEST::1",
+        "members": rows,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    return path
 
 
 # ---------------------------------------------------------------------------------- steps

@@ -5,7 +5,10 @@ Nothing here touches the chain; everything above imports it.
 
 from __future__ import annotations
 
+import os
 import re
+from datetime import datetime, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from eth_utils import keccak
 
@@ -30,3 +33,31 @@ def payment_reference(reference: str) -> bytes:
     if _BYTES32_HEX.fullmatch(text):
         return bytes.fromhex(text[2:])
     return keccak(text=text)
+
+
+# ---------------------------------------------------------------------------- display time
+
+_display_zone: tzinfo | None = None
+
+
+def display_zone() -> tzinfo:
+    """The zone times are shown in: `--tz`, else ZCX_TZ (e.g. Asia/Tokyo), else UTC."""
+    return _display_zone or zone(os.environ.get("ZCX_TZ") or "UTC")
+
+
+def set_display_zone(name: str) -> None:
+    global _display_zone
+    _display_zone = zone(name)
+
+
+def zone(name: str) -> tzinfo:
+    """An IANA zone by name; ValueError naming it when unknown."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r} (an IANA name such as Asia/Tokyo)") from None
+
+
+def iso_time(timestamp: int) -> str:
+    """Unix seconds as ISO 8601 with the zone's offset, to the minute: 2026-11-20T10:00+09:00."""
+    return datetime.fromtimestamp(int(timestamp), display_zone()).isoformat(timespec="minutes")

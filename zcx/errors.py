@@ -62,8 +62,8 @@ SENTENCES: dict[str, str] = {
     "MembersEmptyZone": "a meter needs a grid zone or location code",
     "ERC20InvalidReceiver": "cannot send to {receiver}",
     "ZcvBadConsumptionPeriod": "the consumption period must end after it starts",
-    "ERC20InsufficientBalance": "balance {balance} is less than {needed}",
-    "ERC20InsufficientAllowance": "allowance {allowance} is less than {needed}",
+    "ERC20InsufficientBalance": "{token} balance {balance} is less than {needed}",
+    "ERC20InsufficientAllowance": "{token} allowance {allowance} is less than {needed}",
     "AccessControlUnauthorizedAccount": "account {account} lacks the role this action needs",
     "EnforcedPause": "the contract is paused",
 }
@@ -80,12 +80,31 @@ class DecodedError:
         if template is None:
             return self.name
         try:
-            return template.format(**self.args)
+            return template.format(**{"token": "token", **self.args})
         except (KeyError, IndexError):
             return template
 
     def __str__(self) -> str:
         return f"{self.name}: {self.sentence}"
+
+
+def name_token(error: DecodedError, symbol: str, decimals: int) -> DecodedError:
+    """An ERC-20 error with the token named and its amounts in the token's own units
+    (`ZCV balance 8.400 is less than 9.000`), instead of base units of an unnamed token."""
+    if not error.name.startswith("ERC20Insufficient"):
+        return error
+    amounts = {"balance", "allowance", "needed"}
+    args = {
+        key: format_amount(int(value), decimals) if key in amounts else value
+        for key, value in error.args.items()
+    }
+    return DecodedError(error.name, {**args, "token": symbol})
+
+
+def format_amount(base_units: int, decimals: int) -> str:
+    """1234000 at 3 decimals -> '1,234.000'."""
+    whole, frac = divmod(base_units, 10**decimals)
+    return f"{whole:,}.{frac:0{decimals}d}" if decimals else f"{whole:,}"
 
 
 def _signature(entry: Mapping[str, Any]) -> str:

@@ -33,7 +33,7 @@ from eth_utils import is_hex_address, to_checksum_address
 
 from zcx import deployments, domain
 from zcx.deployments import Deployment
-from zcx.errors import DecodedError, ErrorDecoder
+from zcx.errors import DecodedError, ErrorDecoder, name_token
 from zcx.ids import meter_id, meter_label
 
 log = logging.getLogger(__name__)
@@ -182,17 +182,15 @@ def parse_time(text: str, *, end: bool = False) -> int:
 
 
 def format_time(timestamp: int) -> str:
+    """ISO 8601 with its offset in the display zone (--tz / ZCX_TZ, default UTC)."""
     if not timestamp:
         return "-"
-    return datetime.fromtimestamp(int(timestamp), UTC).strftime("%Y-%m-%d %H:%M")
+    return domain.iso_time(timestamp)
 
 
 def format_period(start: int, end: int) -> str:
-    """'2026-04-01 00:00–02:00' on one day, else both ends in full (UTC)."""
-    first, last = format_time(start), format_time(end)
-    if first[:10] == last[:10]:
-        return f"{first}–{last[11:]}"
-    return f"{first} – {last}"
+    """Both ends in ISO 8601 with their offsets; the end is exclusive."""
+    return f"{format_time(start)} – {format_time(end)}"
 
 
 def choice_index(name: str, options: Sequence[str], what: str) -> int:
@@ -272,14 +270,21 @@ def split_plain_spend(
     ledger) but gives no units. Raises HolderError when the free units fall short."""
     frozen = set(frozen)
     steps: list[SpendStep] = []
-    chunk, visited = 0, []
+    chunk, visited = 0, list[int]()
     remaining = units
     for certificate_id, lot_units in lots:
         if remaining == 0:
             break
         if len(visited) == max_lots:
-            steps.append(SpendStep(chunk) if chunk else SpendStep(0, tuple(visited)))
-            chunk, visited = 0, []
+            if chunk == 0:
+                steps.append(SpendStep(0, tuple(visited)))
+                visited = []
+            else:
+                # The chain stops at the last lot that gives units: frozen lots after it are
+                # visited (and frozen) by the next transaction, so they count there.
+                steps.append(SpendStep(chunk))
+                last_giving = max(i for i, c in enumerate(visited) if c not in frozen)
+                chunk, visited = 0, visited[last_giving + 1 :]
         visited.append(certificate_id)
         if certificate_id in frozen:
             continue
@@ -297,11 +302,12 @@ def split_plain_spend(
 
 
 def parse_cert_pick(text: str, *, units: bool = False) -> tuple[int, int | None]:
-    """'3:1.5' -> (3, 1500); '3:all' or '3' -> (3, None) (all units of certificate 3)."""
+    """'3:1.5' -> (3, 1500); '3:all' -> (3, None) (all units of certificate 3). A bare '3' is
+    refused: moving a whole certificate is irreversible, so it must be asked for by name."""
     head, _, amount = text.partition(":")
-    if not head.strip().isdigit() or int(head) == 0:
+    if not head.strip().isdigit() or int(head) == 0 or not amount.strip():
         raise HolderError(f"certificate pick {text!r}: use ID:AMOUNT, e.g. 3:1.5 or 3:all")
-    if amount.strip().lower() in ("", "all"):
+    if amount.strip().lower() == "all":
         return int(head), None
     return int(head), parse_amount(amount, units=units)
 
@@ -528,6 +534,19 @@ class ZcxClient:
         message = str(getattr(err, "revert_message", "") or err)
         return ChainRevert(DecodedError("Reverted", {"message": message}))
 
+    def _token_of(self, contract: Any) -> tuple[str, int] | None:
+        """(symbol, decimals) of the token whose ERC-20 errors a call to `contract` raises."""
+        try:
+            return str(contract.symbol()), int(contract.decimals())
+        except Exception:  # noqa: BLE001 - not a token: its errors name no token
+            return None
+
+    def _named(self, contract: Any, revert: ChainRevert) -> ChainRevert:
+        token = self._token_of(contract)
+        if token is None or not revert.name.startswith("ERC20Insufficient"):
+            return revert
+        return ChainRevert(name_token(revert.error, *token))
+
     def _simulate(self, contract: Any, method: str, args: Sequence[Any], sender: str) -> None:
         """eth_call the transaction first: a revert raises ChainRevert with the custom error,
         before anything is signed (and without the node's revert trace noise)."""
@@ -546,11 +565,14 @@ class ZcxClient:
     def _send(self, contract: Any, method: str, args: Sequence[Any], sender: Any) -> Any:
         from ape.exceptions import ContractLogicError
 
-        self._simulate(contract, method, args, str(sender.address))
+        try:
+            self._simulate(contract, method, args, str(sender.address))
+        except ChainRevert as revert:
+            raise self._named(contract, revert) from None
         try:
             receipt = getattr(contract, method)(*args, sender=sender)
         except ContractLogicError as err:  # state changed between simulation and mining
-            raise self._raise_from_ape(err) from None
+            raise self._named(contract, self._raise_from_ape(err)) from None
         log.info(
             "%s.%s mined in block %s: %s",
             contract.contract_type.name,

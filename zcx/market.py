@@ -435,6 +435,12 @@ class MarketClient(ZcxClient):
         """The market's payment token, through the JPYT ABI (plain ERC-20 + mint)."""
         return self._project.get_contract(PAYMENT_TOKEN_CONTRACT).at(self.market.paymentToken())
 
+    def _token_of(self, contract: Any) -> tuple[str, int] | None:
+        # The market itself moves the payment token from buyers and payers.
+        if str(contract.address) == str(self.market.address):
+            contract = self.payment_token
+        return super()._token_of(contract)
+
     @cached_property
     def token_decimals(self) -> int:
         return int(self.payment_token.decimals())

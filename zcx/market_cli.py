@@ -18,11 +18,12 @@ from zcx.commands.common import (
     account_option,
     chain_options,
     console,
+    echo_done,
     echo_json,
+    json_flag,
     json_option,
     parse,
     session,
-    short_hash,
     units_option,
 )
 from zcx.holder import TxResult, format_zcv, parse_amount, parse_cert_pick, parse_time
@@ -54,9 +55,7 @@ def market_session(market_address: str | None) -> Iterator[MarketClient]:
 
 
 def _done(verb: str, result: TxResult, detail: str) -> None:
-    console().print(
-        f"{verb} {detail} [dim](tx {short_hash(result.txn_hash)}, block {result.block})[/dim]"
-    )
+    echo_done(verb, result, detail)
 
 
 @click.group()
@@ -74,6 +73,7 @@ def cli() -> None:
 @click.option("--period-from", default=None, help="Restrict certificates to this period start.")
 @click.option("--period-to", default=None, help="... and this period end (inclusive date).")
 @units_option
+@json_flag
 @account_option()
 @market_option
 @chain_options
@@ -126,6 +126,7 @@ def list_command(
     help="Most you pay in total (token units, e.g. 10.5); default: the current quote.",
 )
 @units_option
+@json_flag
 @account_option()
 @market_option
 @chain_options
@@ -155,6 +156,7 @@ def buy(
 
 @cli.command()
 @click.argument("listing_id", type=int)
+@json_flag
 @account_option()
 @market_option
 @chain_options
@@ -223,6 +225,7 @@ def book(show_all: bool, as_json: bool, market_address: str | None) -> None:
     help="Certificate and amount, ID:AMOUNT or ID:all (your whole deposit of it).",
 )
 @units_option
+@json_flag
 @account_option()
 @market_option
 @chain_options
@@ -245,6 +248,7 @@ def withdraw(
     help="Certificate and amount, ID:AMOUNT or ID:all, from your wallet.",
 )
 @units_option
+@json_flag
 @account_option()
 @market_option
 @chain_options
@@ -287,6 +291,7 @@ def deposits(seller: str, as_json: bool, market_address: str | None) -> None:
     is_flag=True,
     help="Pay in ZCV at the operator's rate (counted as used coins).",
 )
+@json_flag
 @account_option()
 @market_option
 @chain_options
@@ -308,6 +313,7 @@ def pay_statement(
 @click.argument("member")
 @click.argument("amount")
 @click.option("--due", default=None, help="Due date (ISO); informational.")
+@json_flag
 @account_option()
 @market_option
 @chain_options
@@ -333,6 +339,7 @@ def post_statement(
 
 @cli.command("confirm-zcv")
 @click.argument("statement_id")
+@json_flag
 @account_option()
 @market_option
 @chain_options

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 
-from zcx import deployments
+from zcx import deployments, domain
 from zcx.holder import (
     DEFAULT_LOCAL_RPC,
     DEFAULT_NETWORK,
@@ -48,12 +48,29 @@ def chain_options(func: F) -> F:
         ctx.meta[f"zcx.{param.name}"] = value
         return value
 
+    def store_zone(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value:
+            try:
+                domain.set_display_zone(value)
+            except ValueError as err:
+                raise click.BadParameter(str(err), param_hint="--tz") from None
+        return value
+
     def store_network(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
         if value is not None:
             check_network_choice(value)
         return store(ctx, param, value)
 
     options = [
+        click.option(
+            "--tz",
+            envvar="ZCX_TZ",
+            expose_value=False,
+            callback=store_zone,
+            metavar="ZONE",
+            help="Show times in this IANA zone, e.g. Asia/Tokyo (ISO 8601 with the offset). "
+            "Default UTC. [env ZCX_TZ]",
+        ),
         click.option(
             "--network",
             envvar="ZCX_NETWORK",
@@ -123,6 +140,51 @@ def units_option(func: F) -> F:
         help="Amounts are whole units (1 unit = 0.001 ZCV = 1 Wh at the default rate), "
         "not ZCV decimals.",
     )(func)
+
+
+def yes_option(func: F) -> F:
+    return click.option(
+        "--yes",
+        is_flag=True,
+        envvar="ZCX_YES",
+        help="Do not ask before this irreversible write (for scripts). [env ZCX_YES]",
+    )(func)
+
+
+def confirm_write(summary: str, yes: bool) -> None:
+    """Shows what an irreversible write will do and asks, unless --yes. Without a terminal to
+    ask on, nothing is sent: the command aborts (exit 1) and says to pass --yes."""
+    if yes:
+        return
+    click.echo(summary, err=True)
+    click.confirm("Send it?", abort=True, err=True)
+
+
+def json_flag(func: F) -> F:
+    """--json for a write command: `echo_done` then prints the transaction as JSON."""
+
+    def store(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+        ctx.meta["zcx.json"] = value
+        return value
+
+    return click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        expose_value=False,
+        callback=store,
+        help="Print the transaction as JSON: full hash, block, ids, amounts.",
+    )(func)
+
+
+def echo_done(verb: str, result: Any, detail: str) -> None:
+    """One line for a mined write, or its JSON when the command got --json (`json_flag`)."""
+    if click.get_current_context().meta.get("zcx.json"):
+        echo_json({"txn_hash": result.txn_hash, "block": result.block, **result.values})
+        return
+    console().print(
+        f"{verb} {detail} [dim](tx {short_hash(result.txn_hash)}, block {result.block})[/dim]"
+    )
 
 
 def json_option(func: F) -> F:

@@ -10,6 +10,7 @@ from rich.table import Table
 from zcx.commands.common import (
     account_option,
     chain_options,
+    confirm_write,
     console,
     echo_json,
     json_option,
@@ -17,6 +18,7 @@ from zcx.commands.common import (
     session,
     short_hash,
     units_option,
+    yes_option,
 )
 from zcx.holder import (
     Balance,
@@ -193,7 +195,7 @@ def _print_balance(view: Balance) -> None:
         ("kWh", True),
         ("meter", False),
         ("method", False),
-        ("period (UTC)", False),
+        ("period", False),
         ("revoked", False),
     ):
         table.add_column(name, justify="right" if right else "left", no_wrap=True)
@@ -216,16 +218,20 @@ def _print_balance(view: Balance) -> None:
 @click.argument("amount")
 @units_option
 @account_option()
+@yes_option
 @json_option
 @chain_options
-def transfer(to: str, amount: str, as_units: bool, account_alias: str, as_json: bool) -> None:
+def transfer(
+    to: str, amount: str, as_units: bool, account_alias: str, yes: bool, as_json: bool
+) -> None:
     """Send AMOUNT ZCV to TO (address or account alias): a plain ERC-20 transfer, taking units
     in spend order (largest lots first). More lots than one transaction may visit are sent in
     several transfers (listed)."""
     units = parse("AMOUNT", parse_amount, amount, units=as_units)
     with session() as zcx:
-        sender = zcx.account(account_alias)
-        result = zcx.transfer(sender, zcx.address_of(to), units)
+        sender, recipient = zcx.account(account_alias), zcx.address_of(to)
+        confirm_write(f"Transfer {format_zcv(units)} ZCV from {sender.address} to {recipient}", yes)
+        result = zcx.transfer(sender, recipient, units)
     _done(
         "Transferred",
         result,
@@ -239,16 +245,21 @@ def transfer(to: str, amount: str, as_units: bool, account_alias: str, as_json: 
 @click.option("--cert", "picks", multiple=True, required=True, metavar="ID:AMOUNT", help=CERT_HELP)
 @units_option
 @account_option()
+@yes_option
 @json_option
 @chain_options
 def transfer_lots(
-    to: str, picks: tuple[str, ...], as_units: bool, account_alias: str, as_json: bool
+    to: str, picks: tuple[str, ...], as_units: bool, account_alias: str, yes: bool, as_json: bool
 ) -> None:
     """Send units of specific certificates to TO (transferLots, by certificate id)."""
     wants = [parse("--cert", parse_cert_pick, p, units=as_units) for p in picks]
     with session() as zcx:
-        sender = zcx.account(account_alias)
-        result = zcx.transfer_lots(sender, zcx.address_of(to), wants)
+        sender, recipient = zcx.account(account_alias), zcx.address_of(to)
+        confirm_write(
+            f"Transfer from {sender.address} to {recipient}: {_wanted(wants)}",
+            yes,
+        )
+        result = zcx.transfer_lots(sender, recipient, wants)
     _done(
         "Transferred",
         result,
@@ -269,17 +280,29 @@ def transfer_lots(
 )
 @units_option
 @account_option()
+@yes_option
 @json_option
 @chain_options
 def pay(
-    to: str, amount: str, reference: str, as_units: bool, account_alias: str, as_json: bool
+    to: str,
+    amount: str,
+    reference: str,
+    as_units: bool,
+    account_alias: str,
+    yes: bool,
+    as_json: bool,
 ) -> None:
     """Pay AMOUNT ZCV to TO for a bill: counted as used coins, tagged with --reference."""
     units = parse("AMOUNT", parse_amount, amount, units=as_units)
     parse("--reference", payment_reference, reference)
     with session() as zcx:
-        sender = zcx.account(account_alias)
-        result = zcx.pay(sender, zcx.address_of(to), units, reference)
+        sender, recipient = zcx.account(account_alias), zcx.address_of(to)
+        confirm_write(
+            f"Pay {format_zcv(units)} ZCV from {sender.address} to {recipient} "
+            f"for {reference.strip()!r}",
+            yes,
+        )
+        result = zcx.pay(sender, recipient, units, reference)
     _done(
         "Paid",
         result,
@@ -320,6 +343,7 @@ def pay(
 )
 @units_option
 @account_option()
+@yes_option
 @json_option
 @chain_options
 def retire(
@@ -331,6 +355,7 @@ def retire(
     end: str,
     as_units: bool,
     account_alias: str,
+    yes: bool,
     as_json: bool,
 ) -> None:
     """Retire AMOUNT ZCV (or --cert picks) for a beneficiary's consumption period."""
@@ -341,13 +366,19 @@ def retire(
     period = (parse("--from", parse_time, start), parse("--to", parse_time, end, end=True))
     with session() as zcx:
         sender = zcx.account(account_alias)
+        what = f"{format_zcv(units)} ZCV" if units is not None else _wanted(wants)
+        confirm_write(
+            f"Retire {what} of {sender.address} for {beneficiary!r} "
+            f"({format_period(*period)}); retired units are burnt",
+            yes,
+        )
         result = zcx.retire(sender, units, beneficiary, reason, *period, wants=wants)
     v = result.values
     _done(
         "Retired",
         result,
         f"{format_zcv(v['units'])} ZCV for {beneficiary!r} "
-        f"({format_period(*period)} UTC) as retirement "
+        f"({format_period(*period)}) as retirement "
         f"{', '.join(map(str, v['retirement_ids']))} ({_moved(v['certificates'])})",
         as_json,
     )
@@ -377,13 +408,13 @@ def _print_certificate(c: CertificateView) -> None:
         ("owner", c.owner_name),
         ("method", c.method),
         ("generation", f"{c.wh:,} Wh"),
-        ("period (UTC)", format_period(c.period_start, c.period_end)),
+        ("period", format_period(c.period_start, c.period_end)),
         ("zone", c.zone),
         ("capacity", f"{c.capacity_w:,} W"),
         ("units issued", f"{c.units:,} ({format_zcv(c.units)} ZCV)"),
         ("units retired", f"{c.retired_units:,} ({format_zcv(c.retired_units)} ZCV)"),
         ("issued to", c.issued_to),
-        ("issued at (UTC)", format_time(c.issued_at)),
+        ("issued at", format_time(c.issued_at)),
         ("evidence", c.evidence),
         ("registry", c.registry),
         ("schema version", str(c.schema_version)),
@@ -414,16 +445,23 @@ def _print_retirement(r: RetirementView) -> None:
     rows = [
         ("beneficiary", r.beneficiary),
         ("reason", r.reason or "-"),
-        ("consumption (UTC)", format_period(r.consumption_start, r.consumption_end)),
+        ("consumption", format_period(r.consumption_start, r.consumption_end)),
         ("units", f"{r.units:,} ({format_zcv(r.units)} ZCV)"),
         ("certificates", _moved(r.certificates)),
         ("holder", r.holder),
-        ("retired at (UTC)", format_time(r.retired_at)),
+        ("retired at", format_time(r.retired_at)),
         ("schema version", str(r.schema_version)),
     ]
     for key, value in rows:
         table.add_row(key, value)
     console().print(table)
+
+
+def _wanted(wants: list[tuple[int, int | None]]) -> str:
+    return ", ".join(
+        f"certificate {cid}: {'all' if units is None else format_zcv(units) + ' ZCV'}"
+        for cid, units in wants
+    )
 
 
 def _need(value: str | None, what: str) -> str:

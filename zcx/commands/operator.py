@@ -13,12 +13,15 @@ from zcx.cli import LazyGroup
 from zcx.commands.common import (
     account_option,
     chain_options,
+    confirm_write,
     console,
+    echo_done,
     echo_json,
+    json_flag,
     json_option,
     parse,
     session,
-    short_hash,
+    yes_option,
 )
 from zcx.holder import (
     GENERATION_METHODS,
@@ -53,9 +56,7 @@ def operator() -> None:
 
 
 def _done(verb: str, result: TxResult, detail: str) -> None:
-    console().print(
-        f"{verb} {detail} [dim](tx {short_hash(result.txn_hash)}, block {result.block})[/dim]"
-    )
+    echo_done(verb, result, detail)
 
 
 @operator.command("register-member")
@@ -67,6 +68,7 @@ def _done(verb: str, result: TxResult, detail: str) -> None:
     type=click.Choice(KIND_NAMES, case_sensitive=False),
     help="The patent's actor kind.",
 )
+@json_flag
 @account_option()
 @chain_options
 def register_member(address: str, name: str, kind: str, account_alias: str) -> None:
@@ -105,6 +107,7 @@ def register_member(address: str, name: str, kind: str, account_alias: str) -> N
     help="Commissioning date or date-time (ISO, UTC unless an offset is given); "
     "earlier readings are refused.",
 )
+@json_flag
 @account_option()
 @chain_options
 def register_meter(
@@ -138,6 +141,7 @@ def register_meter(
 @click.argument("label")
 @click.option("--reason", required=True, help="Why (recorded in the MeterFlagged event).")
 @click.option("--clear", is_flag=True, help="Clear the flag instead of setting it.")
+@json_flag
 @account_option()
 @chain_options
 def flag_meter(label: str, reason: str, clear: bool, account_alias: str) -> None:
@@ -152,6 +156,7 @@ def flag_meter(label: str, reason: str, clear: bool, account_alias: str) -> None
 @operator.command("revoke-certificate")
 @click.argument("certificate_id", type=click.IntRange(min=1))
 @click.option("--reason", required=True, help="Why (recorded in the CertificateRevoked event).")
+@json_flag
 @account_option()
 @chain_options
 def revoke_certificate(certificate_id: int, reason: str, account_alias: str) -> None:
@@ -206,7 +211,7 @@ def meters(owner: str | None, as_json: bool) -> None:
 @operator.command("deactivate-meter")
 @click.argument("label")
 @click.option("--reactivate", is_flag=True, help="Make an inactive meter active again.")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@yes_option
 @account_option()
 @json_option
 @chain_options
@@ -218,8 +223,7 @@ def deactivate_meter(
     it and register a new id."""
     meter = parse("LABEL", parse_meter, label)
     verb = "reactivate" if reactivate else "deactivate"
-    if not yes:
-        click.confirm(f"{verb.capitalize()} meter {label}?", abort=True)
+    confirm_write(f"{verb.capitalize()} meter {label}", yes)
     with session() as zcx:
         sender = zcx.account(account_alias)
         result = zcx.set_meter_active(sender, meter, reactivate)

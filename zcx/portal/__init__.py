@@ -1,0 +1,1 @@
+"""The members' and operator's web portal (`zcx portal serve`); see docs/portal.md."""
