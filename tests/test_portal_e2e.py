@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from registry_helpers import claim_hourly
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -88,7 +89,7 @@ def claimed(registered, admin, alice, bob, carol, operator, submitter, oracle_ke
         readings, chain.chain_id, str(registered.registry.address), oracle_keys[:2]
     )
     registered.registry.submitBatch([r.as_tuple() for r in readings], signatures, sender=submitter)
-    registered.exchange.claim(registered.registry, meter_id("ALICE-PV"), sender=alice)
+    claim_hourly(registered.exchange, registered.registry, meter_id("ALICE-PV"), sender=alice)
     return registered
 
 

@@ -15,6 +15,7 @@ import pytest
 from ape import networks
 from click.testing import CliRunner, Result
 from conftest import INTERVAL, reading
+from registry_helpers import claim_hourly
 from hypothesis import given
 from hypothesis import strategies as st
 from pypdf import PdfWriter
@@ -88,7 +89,7 @@ def scenario(registered, alice, bob, submitter, oracle_keys, chain, epoch, tmp_p
         )
 
     def claim(label: str, who) -> None:
-        registered.exchange.claim(registered.registry.address, meter_id(label), sender=who)
+        claim_hourly(registered.exchange, registered.registry, meter_id(label), sender=who)
 
     submit("ALICE-PV", 0, 4, 1200)
     claim("ALICE-PV", alice)
