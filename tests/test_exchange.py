@@ -182,13 +182,14 @@ def test_second_claim_gets_only_new_generation(registered, exchange, submit, ali
 
 def test_a_gap_in_readings_gets_no_certificate(registered, submit, alice, epoch):
     submit([reading(ALICE_PV, epoch, gen=100), reading(ALICE_PV, epoch + 4 * INTERVAL, gen=200)])
-    cid = mint(registered, submit, alice, ALICE_PV, [300], epoch)
-    certs = [registered.zcv.certificate(i) for i in (cid, cid + 1)]
+    cid = mint(registered, submit, alice, ALICE_PV, [300], epoch)  # from the next hour: 3
+    certs = [registered.zcv.certificate(i) for i in (cid, cid + 1, cid + 2)]
     assert [(c.periodStart - epoch, c.periodEnd - epoch, c.wh) for c in certs] == [
         (0, 3600, 100),
-        (7200, 10800, 500),  # hour 1 had no reading: no certificate spans it
+        (7200, 10800, 200),  # hour 1 had no reading: no certificate spans it
+        (10800, 14400, 300),
     ]
-    assert registered.zcv.certificateCount() == 2
+    assert registered.zcv.certificateCount() == 3
 
 
 # --------------------------------------------------------------------------- rates
