@@ -263,6 +263,16 @@ class SpendStep:
     evict: tuple[int, ...] = ()
 
 
+def _frozen_after_last_take(visited: list[int], frozen: set[int]) -> list[int]:
+    """The frozen certificate ids that trail the last lot a step takes from."""
+    tail: list[int] = []
+    for certificate_id in reversed(visited):
+        if certificate_id not in frozen:
+            break
+        tail.insert(0, certificate_id)
+    return tail
+
+
 def split_plain_spend(
     lots: Sequence[tuple[int, int]], frozen: Iterable[int], units: int, max_lots: int
 ) -> list[SpendStep]:
@@ -279,7 +289,10 @@ def split_plain_spend(
             break
         if len(visited) == max_lots:
             steps.append(SpendStep(chunk) if chunk else SpendStep(0, tuple(visited)))
-            chunk, visited = 0, []
+            # A transaction stops at its last take: frozen lots after it are visited (and
+            # frozen) by the next one, so they count against the next one's bound.
+            visited = _frozen_after_last_take(visited, frozen) if chunk else []
+            chunk = 0
         visited.append(certificate_id)
         if certificate_id in frozen:
             continue
