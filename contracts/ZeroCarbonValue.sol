@@ -17,7 +17,7 @@ import {IZeroCarbonValue} from "./interfaces/IZeroCarbonValue.sol";
 ///  - Plain `transfer`/`transferFrom`/`pay`/`retire` take the current lot, then refill it from the
 ///    head of the largest non-empty class. Credits keep the order true: a credit that moves a lot
 ///    into another class relinks it (the sender pays), and a lot of a larger class than the
-///    current lot becomes the current lot. So what a stranger sends is visited before the
+///    current lot and every listed lot becomes the current lot. So what a stranger sends is visited before the
 ///    holder's own lots only if it is at least as large (in size class) as they are: dust never
 ///    is (DESIGN invariant 8).
 ///  - A revoked certificate's lot met by a plain spend, or named in `evict` (permissionless),
@@ -583,7 +583,8 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
 
     /// @dev Credits `units` of certificate `id` to `holder`, keeping the spend order true: the lot
     /// is merged into its lot; a lot that changes size class is relinked; a lot of a larger class
-    /// than the current lot becomes the current lot (the former current lot is listed).
+    /// than the current lot and every listed lot becomes the current lot (the former current lot
+    /// is listed).
     function _creditLot(address holder, uint64 id, uint256 units) private {
         // The lot slot first: a merge into a listed lot that stays in its class (a repeat
         // payment) then touches one slot of the recipient, not two.
@@ -618,7 +619,13 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
             _unlink(holder, id, lot, account);
             delete _lots[holder][id];
         }
-        if (account.currentId != 0 && _sizeClass(total) > _sizeClass(account.currentUnits)) {
+        uint256 class = _sizeClass(total);
+        // Promoted only past the current lot AND every listed class: when the current lot is a
+        // small remainder, a stranger's lot just above it must not jump the holder's larger lots.
+        if (
+            account.currentId != 0 && class > _sizeClass(account.currentUnits)
+                && class > Math.log2(account.classBits)
+        ) {
             // The larger lot is spent first; the former current lot joins its class list.
             _pushListed(holder, account, account.currentId, account.currentUnits);
             account.currentId = id;

@@ -528,7 +528,9 @@ class Submitter:
             decoded = decode_error(error.data)
             return decoded.name, str(decoded)
         message = str(error)
-        if "gas" in message.lower():
+        # Nodes word it differently: geth "out of gas", revm "OutOfGas(..)" or, when an SSTORE
+        # meets the EIP-2200 stipend floor, "ReentrancySentryOOG".
+        if "gas" in message.lower() or "oog" in message.lower():
             return OUT_OF_GAS, message
         return "revert without data", message
 

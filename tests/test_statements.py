@@ -58,7 +58,9 @@ def _month_after(month: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def scenario(registered, alice, bob, submitter, oracle_keys, chain, epoch, tmp_path_factory):
+def statement_scenario(
+    registered, alice, bob, submitter, oracle_keys, chain, epoch, tmp_path_factory
+):
     """Alice claims two certificates and Bob one; four retirements:
     1: Alice, 6 000 units for SATO over the whole month (spans both her certificates);
     2: Bob, 1 500 units for SATO on days 10..20 of the month;
@@ -113,16 +115,16 @@ def scenario(registered, alice, bob, submitter, oracle_keys, chain, epoch, tmp_p
 
 
 @pytest.fixture(scope="module")
-def reader(registered, scenario) -> ChainReader:
+def reader(registered, statement_scenario) -> ChainReader:
     abi = abis_from_manifest()["ZeroCarbonValue"]
     return ChainReader(networks.provider.web3, str(registered.zcv.address), abi)
 
 
 @pytest.fixture(scope="module")
-def cli(scenario):
+def cli(statement_scenario):
     runner = CliRunner(mix_stderr=False)
     env = {
-        "ZCX_DEPLOYMENTS_DIR": str(scenario["deployments"]),
+        "ZCX_DEPLOYMENTS_DIR": str(statement_scenario["deployments"]),
         "ZCX_RPC_URL": networks.provider.uri,
     }
 
@@ -154,11 +156,11 @@ def _verify(cli, pdf: bytes, tmp_path: Path, code: int) -> Result:
 # ---------------------------------------------------------------------------- content
 
 
-def test_retirement_statement_equals_the_chain(reader, registered, scenario, chain):
+def test_retirement_statement_equals_the_chain(reader, registered, statement_scenario, chain):
     statement = retirement_statement(reader, 1, verify_base=BASE)
     (entry,) = statement.retirements
     record = registered.zcv.retirement(1)
-    receipt = scenario["receipts"][0]
+    receipt = statement_scenario["receipts"][0]
     block = chain.provider.get_block(receipt.block_number)
 
     assert (statement.chain_id, statement.zcv) == (chain.chain_id, str(registered.zcv.address))
@@ -201,8 +203,8 @@ def test_retirement_statement_equals_the_chain(reader, registered, scenario, cha
     )
 
 
-def test_monthly_statement_sums_its_retirements(reader, scenario):
-    statement = beneficiary_statement(reader, SATO, scenario["month"])
+def test_monthly_statement_sums_its_retirements(reader, statement_scenario):
+    statement = beneficiary_statement(reader, SATO, statement_scenario["month"])
     assert [r.id for r in statement.retirements] == [1, 2], "not next month's, not Other KK's"
     assert statement.units == 6000 + 1500
     assert statement.wh == sum(r.wh for r in statement.retirements) == 7500
@@ -210,23 +212,25 @@ def test_monthly_statement_sums_its_retirements(reader, scenario):
     assert summary["units"] == "7.500 ZCV (7,500 units)"
     assert summary["kwh"] == "7.500 kWh"
     assert summary["retirement_count"] == "2"
-    next_month = beneficiary_statement(reader, SATO, _month_after(scenario["month"]))
+    next_month = beneficiary_statement(reader, SATO, _month_after(statement_scenario["month"]))
     assert [r.id for r in next_month.retirements] == [3]
-    first_block = scenario["receipts"][0].block_number
-    earlier = beneficiary_statement(reader, SATO, scenario["month"], as_of_block=first_block)
+    first_block = statement_scenario["receipts"][0].block_number
+    earlier = beneficiary_statement(
+        reader, SATO, statement_scenario["month"], as_of_block=first_block
+    )
     assert [r.id for r in earlier.retirements] == [1], "only what was recorded by then"
     assert summary["as_of_block"] == f"{statement.as_of_block:,}"
 
 
-def test_statement_refusals_name_the_field(reader, scenario):
+def test_statement_refusals_name_the_field(reader, statement_scenario):
     with pytest.raises(StatementError, match=r"retirement: no retirement 9 \(ids 1..4\)"):
         retirement_statement(reader, 9)
     with pytest.raises(StatementError, match="month: '2026-13' is not YYYY-MM"):
         beneficiary_statement(reader, SATO, "2026-13")
     with pytest.raises(StatementError, match="beneficiary: no retirement names 'Nobody'"):
-        beneficiary_statement(reader, "Nobody", scenario["month"])
+        beneficiary_statement(reader, "Nobody", statement_scenario["month"])
     with pytest.raises(StatementError, match="beneficiary: must not be empty"):
-        beneficiary_statement(reader, " ", scenario["month"])
+        beneficiary_statement(reader, " ", statement_scenario["month"])
 
 
 def test_month_bounds_are_local():
@@ -363,9 +367,11 @@ def test_verify_refuses_what_it_cannot_trust(cli, statement_pdf, registered, tmp
     assert "file: not a readable PDF" in result.stderr
 
 
-def test_monthly_pdf_verifies_and_html_is_written(cli, scenario, registered, bob, tmp_path):
+def test_monthly_pdf_verifies_and_html_is_written(
+    cli, statement_scenario, registered, bob, tmp_path
+):
     pdf = tmp_path / "sato.pdf"
-    month = scenario["month"]
+    month = statement_scenario["month"]
     result = cli("statements", "beneficiary", SATO, "--month", month, "--out", str(pdf))
     assert f"{SATO} {month}, retirements 1, 2" in result.stdout
     assert "retirements 1, 2" in cli("verify", "statement", str(pdf)).stdout
@@ -489,7 +495,7 @@ def test_any_changed_digit_of_a_figure_is_named(statement, data):
     assert squeeze(found[0].found) == squeeze(forged)
 
 
-def test_statement_agrees_with_the_audit_trail_from_events(reader, scenario, chain):
+def test_statement_agrees_with_the_audit_trail_from_events(reader, statement_scenario, chain):
     """Two independent paths: the statement reads records by view calls; the audit replays
     events. They name the same certificates, units, meters and Wh (the events carry no owner
     name)."""
@@ -498,7 +504,7 @@ def test_statement_agrees_with_the_audit_trail_from_events(reader, scenario, cha
     from zcx.audit.run import ledger_contracts
 
     abis = abis_from_manifest()
-    deployment = deployments.load(chain.chain_id, scenario["deployments"])
+    deployment = deployments.load(chain.chain_id, statement_scenario["deployments"])
     ledger = build_ledger(
         networks.provider.web3,
         chain.chain_id,

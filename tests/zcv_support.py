@@ -311,7 +311,8 @@ class LotBook:
             if not h.view():
                 h.current = [cid, total]
                 return
-        if h.current and size_class(total) > size_class(h.current[1]):
+        top_listed = max(h.classes, default=0)
+        if h.current and size_class(total) > max(size_class(h.current[1]), top_listed):
             h.push(*h.current)
             h.current = [cid, total]
         else:

@@ -261,6 +261,16 @@ class SpendStep:
     evict: tuple[int, ...] = ()
 
 
+def _frozen_after_last_take(visited: list[int], frozen: set[int]) -> list[int]:
+    """The frozen certificate ids that trail the last lot a step takes from."""
+    tail: list[int] = []
+    for certificate_id in reversed(visited):
+        if certificate_id not in frozen:
+            break
+        tail.insert(0, certificate_id)
+    return tail
+
+
 def split_plain_spend(
     lots: Sequence[tuple[int, int]], frozen: Iterable[int], units: int, max_lots: int
 ) -> list[SpendStep]:
@@ -276,15 +286,11 @@ def split_plain_spend(
         if remaining == 0:
             break
         if len(visited) == max_lots:
-            if chunk == 0:
-                steps.append(SpendStep(0, tuple(visited)))
-                visited = []
-            else:
-                # The chain stops at the last lot that gives units: frozen lots after it are
-                # visited (and frozen) by the next transaction, so they count there.
-                steps.append(SpendStep(chunk))
-                last_giving = max(i for i, c in enumerate(visited) if c not in frozen)
-                chunk, visited = 0, visited[last_giving + 1 :]
+            steps.append(SpendStep(chunk) if chunk else SpendStep(0, tuple(visited)))
+            # A transaction stops at its last take: frozen lots after it are visited (and
+            # frozen) by the next one, so they count against the next one's bound.
+            visited = _frozen_after_last_take(visited, frozen) if chunk else []
+            chunk = 0
         visited.append(certificate_id)
         if certificate_id in frozen:
             continue

@@ -142,12 +142,12 @@ def sqlite_rows(path: Path, table: str | None = None) -> Iterator[SourceRow]:
         tables = (
             [table]
             if table
-            else [
-                r[0]
-                for r in db.execute(
-                    "SELECT name FROM sqlite_master WHERE type='table' ORDER BY name"
-                )
-            ]
+            else sorted(
+                (r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")),
+                # The oracle's own readings first: its store also keeps a copy of what the chain
+                # recorded (chain_recorded), which has the same columns but is not the source.
+                key=lambda name: (name != "readings", name),
+            )
         )
         for name in tables:
             columns = [r[1] for r in db.execute(f'PRAGMA table_info("{name}")')]
