@@ -14,7 +14,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from bench_gas import NETWORK, _anvil_without_step_traces, _figure, _GasBench, compile_bench_contracts
+from bench_gas import (
+    NETWORK,
+    _anvil_without_step_traces,
+    _figure,
+    _GasBench,
+    compile_bench_contracts,
+)
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +30,26 @@ CLAIM_PER_HOUR_TARGET = 40_000
 # A clear late-autumn day of a 5 kW (DC) Tokyo roof, Wh per 30 minutes: 20 generating slots
 # (10 hours, 07:00-17:00), peak 1.9 kWh per slot; self-consumption 300 Wh per slot, rest exported.
 PV_SLOTS = {
-    14: 60, 15: 180, 16: 380, 17: 620, 18: 900, 19: 1150, 20: 1400, 21: 1600, 22: 1780, 23: 1900,
-    24: 1900, 25: 1780, 26: 1600, 27: 1400, 28: 1150, 29: 900, 30: 620, 31: 380, 32: 180, 33: 60,
+    14: 60,
+    15: 180,
+    16: 380,
+    17: 620,
+    18: 900,
+    19: 1150,
+    20: 1400,
+    21: 1600,
+    22: 1780,
+    23: 1900,
+    24: 1900,
+    25: 1780,
+    26: 1600,
+    27: 1400,
+    28: 1150,
+    29: 900,
+    30: 620,
+    31: 380,
+    32: 180,
+    33: 60,
 }
 
 
@@ -54,7 +78,9 @@ class _HourlyBench(_GasBench):
         receipt = self._claim(mid, self.alice)
         certificates = len(receipt.decode_logs(self.zcx.zcv.CertificateIssued))
         if certificates != len(PV_SLOTS) // 2:
-            raise RuntimeError(f"expected {len(PV_SLOTS) // 2} hourly certificates, got {certificates}")
+            raise RuntimeError(
+                f"expected {len(PV_SLOTS) // 2} hourly certificates, got {certificates}"
+            )
         gas = int(receipt.gas_used)
         note = (
             f"a 5 kW household's day (48 readings as calldata, {len(PV_SLOTS)} generating "

@@ -53,7 +53,10 @@ def test_owner_claim_mints_wh_times_rate(registered, exchange, submit, alice, ep
     ]
     first, second = registered.zcv.certificate(1), registered.zcv.certificate(2)
     assert (first.periodStart, first.periodEnd, first.wh, first.units) == (
-        epoch, epoch + 3600, 3700, 3700
+        epoch,
+        epoch + 3600,
+        3700,
+        3700,
     )
     assert (second.periodStart, second.periodEnd, second.wh) == (epoch + 3600, epoch + 7200, 7)
     assert registered.zcv.balanceOf(alice) == 3707

@@ -45,14 +45,21 @@ def send_claim(zcx, owner, readings):
 # --------------------------------------------------------------------------- eligibility
 
 
-def test_fit_meter_that_exports_everything_gets_zero_coins(registered, submit, operator, alice, epoch):
+def test_fit_meter_that_exports_everything_gets_zero_coins(
+    registered, submit, operator, alice, epoch
+):
     tx = registered.members.setSupportStatus(MID, FIT, sender=operator)
     assert event_args(tx, registered.members.MeterSupportStatusSet) == [
         {"meterId": MID, "status": FIT}
     ]
     submit([reading(ALICE_PV, epoch + i * INTERVAL, gen=1500, cons=0, sold=1500) for i in range(4)])
     event = claimed_event(registered, claim(registered, alice))
-    assert (event["wh"], event["eligibleWh"], event["units"], event["certificates"]) == (6000, 0, 0, 0)
+    assert (event["wh"], event["eligibleWh"], event["units"], event["certificates"]) == (
+        6000,
+        0,
+        0,
+        0,
+    )
     assert registered.zcv.balanceOf(alice) == 0 and registered.zcv.certificateCount() == 0
     assert registered.registry.unclaimedWh(MID) == 0  # handed out, never minted
     assert not registered.exchange.isHourIssued(registered.members, MID, epoch)
@@ -125,7 +132,9 @@ def test_policy_and_status_are_operator_only_and_not_retroactive(
         members.scheduleIssuancePolicy(FIT, GENERATION, past, sender=operator)
     later = chain.pending_timestamp + 7200
     members.scheduleIssuancePolicy(FIT, GENERATION, later, sender=operator)
-    with reverts_with("MembersPolicyOutOfOrder", effectiveFrom=later - 3600, lastEffectiveFrom=later):
+    with reverts_with(
+        "MembersPolicyOutOfOrder", effectiveFrom=later - 3600, lastEffectiveFrom=later
+    ):
         members.scheduleIssuancePolicy(FIT, GENERATION, later - 3600, sender=operator)
     with reverts_with("MembersUnknownMeter"):
         members.setSupportStatus(meter_id("NOPE"), FIT, sender=operator)
@@ -226,9 +235,7 @@ def test_no_meter_hour_is_issued_twice_when_its_other_half_lands_late(
 def test_a_gap_filler_in_the_same_claim_joins_its_hour(registered, submit, alice, epoch):
     submit([reading(ALICE_PV, epoch, gen=100), reading(ALICE_PV, epoch + 2 * INTERVAL, gen=200)])
     submit([reading(ALICE_PV, epoch + INTERVAL, gen=400)])  # recorded last, belongs to hour 0
-    readings = readings_since_claim(
-        ape.chain.provider.web3, str(registered.registry.address), MID
-    )
+    readings = readings_since_claim(ape.chain.provider.web3, str(registered.registry.address), MID)
     assert [r.start - epoch for r in readings] == [0, 2 * INTERVAL, INTERVAL]  # recording order
     event = claimed_event(registered, claim(registered, alice))
     assert (event["certificates"], event["units"], event["forfeitedWh"]) == (2, 700, 0)

@@ -16,13 +16,13 @@ import socket
 import subprocess
 import sys
 import time
-from registry_helpers import claim_hourly
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from registry_helpers import claim_hourly
 
 from zcx.deployments import Deployment, save
 from zcx.dr import deploy_demand_response

@@ -32,6 +32,7 @@ from typing import Any
 from eth_utils import is_hex_address, to_checksum_address
 
 from zcx import deployments, domain
+from zcx.certificates import CERTIFICATE_FIELDS, Web3MemberDirectory, static_attributes
 from zcx.deployments import Deployment
 from zcx.errors import DecodedError, ErrorDecoder, name_token
 from zcx.ids import meter_id, meter_label
@@ -469,6 +470,11 @@ class ZcxClient:
         return self._at("ValueExchange")
 
     @cached_property
+    def _directory(self) -> Web3MemberDirectory:
+        """Where schema-2 certificates' static attributes are read (zcx.certificates)."""
+        return Web3MemberDirectory(self.zcv.provider.web3)
+
+    @cached_property
     def decoder(self) -> ErrorDecoder:
         abis = []
         for name in CONTRACT_NAMES:
@@ -601,26 +607,21 @@ class ZcxClient:
 
     def certificate(self, certificate_id: int) -> CertificateView:
         c = self._view(self.zcv, "certificate", certificate_id)
-        owner_name, method, zone, capacity = str(c.ownerName), int(c.method), str(c.zone), int(
-            c.capacityW
+        attrs = static_attributes(
+            {name: getattr(c, name) for name in CERTIFICATE_FIELDS}, self._directory
         )
-        if int(c.schemaVersion) >= 2:
-            # Schema 2 references the meter's static attributes from the member registry.
-            m = self._view(self.members, "meter", bytes(c.meterId))
-            owner_name = str(self._view(self.members, "member", m.spec.owner).name)
-            method, zone, capacity = int(m.spec.method), str(m.zone), int(m.spec.capacityW)
         return CertificateView(
             id=int(c.id),
             schema_version=int(c.schemaVersion),
             registry=str(c.registry),
             meter=describe_meter(bytes(c.meterId)),
-            owner_name=owner_name,
-            method=GENERATION_METHODS[method],
+            owner_name=attrs.owner_name,
+            method=GENERATION_METHODS[attrs.method],
             wh=int(c.wh),
             period_start=int(c.periodStart),
             period_end=int(c.periodEnd),
-            zone=zone,
-            capacity_w=capacity,
+            zone=attrs.zone,
+            capacity_w=attrs.capacity_w,
             evidence=_hex(c.evidence),
             issued_at=int(c.issuedAt),
             issued_to=str(c.issuedTo),

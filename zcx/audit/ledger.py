@@ -22,6 +22,7 @@ from eth_abi import decode as abi_decode
 from eth_utils import to_checksum_address
 
 from zcx.audit.events import POS_SHIFT, Abi, EventReader, EventTable, _abi_type
+from zcx.certificates import CallableDirectory, MeterRecord, static_attributes
 from zcx.errors import ErrorDecoder
 from zcx.ids import meter_label
 
@@ -545,26 +546,56 @@ def _certificates(
         meters[["meter_id", "method", "zone", "capacity_w"]], on="meter_id", how="left"
     )
     if state is not None and len(frame):
-        extra = pd.DataFrame(
-            [
+        directory = _event_directory(meters, members)
+        rows = []
+        for cid, c in state.certificates.items():
+            # Schema 2 leaves the static attributes to the member registry: resolved from its
+            # events here, the way every other reader resolves them (zcx.certificates).
+            attrs = static_attributes(_abi_names(c), directory)
+            rows.append(
                 {
                     "certificate_id": cid,
-                    "owner_name": c["owner_name"],
+                    "owner_name": attrs.owner_name,
                     "issued_at": c["issued_at"],
                     "registry": c["registry"],
                     "schema_version": c["schema_version"],
                     "view_retired_units": c["retired_units"],
                     "revoked": c["revoked"],
-                    "cert_zone": c["zone"],
-                    "cert_capacity_w": c["capacity_w"],
-                    # Schema 2 references the meter's method (the `method` column) instead.
-                    "cert_method": METHODS[c["method"]] if c["schema_version"] < 2 else None,
+                    "cert_zone": attrs.zone,
+                    "cert_capacity_w": attrs.capacity_w,
+                    "cert_method": METHODS[attrs.method],
                 }
-                for cid, c in state.certificates.items()
-            ]
-        )
+            )
+        extra = pd.DataFrame(rows)
         frame = frame.merge(extra, on="certificate_id", how="left")
     return frame.sort_values("pos", ignore_index=True)
+
+
+def _abi_names(c: Mapping[str, Any]) -> dict[str, Any]:
+    """A state certificate record (snake_case, hex meter id) under the view's ABI names."""
+    return {
+        "schemaVersion": c["schema_version"],
+        "registry": c["registry"],
+        "meterId": bytes.fromhex(str(c["meter_id"])[2:]),
+        "ownerName": c["owner_name"],
+        "method": c["method"],
+        "zone": c["zone"],
+        "capacityW": c["capacity_w"],
+    }
+
+
+def _event_directory(meters: pd.DataFrame, members: pd.DataFrame) -> CallableDirectory:
+    """The member registry as its events left it (one deployment: one member registry)."""
+    by_meter = meters.set_index("meter_id")
+    names = dict(zip(members["account"].str.lower(), members["name"], strict=True))
+
+    def read_meter(registry: str, meter_id: bytes) -> MeterRecord:
+        m = by_meter.loc["0x" + meter_id.hex()]
+        return MeterRecord(
+            str(m["owner"]), METHODS.index(m["method"]), str(m["zone"]), int(m["capacity_w"])
+        )
+
+    return CallableDirectory(read_meter, lambda registry, owner: names.get(owner.lower(), ""))
 
 
 def _all_lots(call: Any, zcv: Any, holder: str, page: int = 500) -> list[tuple[int, int]]:

@@ -19,6 +19,7 @@ from web3 import Web3
 from web3.exceptions import ContractLogicError
 
 from zcx.audit.events import Abi
+from zcx.certificates import Web3MemberDirectory, static_attributes
 from zcx.deployments import Deployment
 from zcx.errors import DecodedError, ErrorDecoder
 from zcx.holder import GENERATION_METHODS, describe_meter, humanize
@@ -53,6 +54,7 @@ class PortalChain:
         self.zcv = self._contract("ZeroCarbonValue")
         self.members = self._contract("MemberRegistry")
         self.decoder = ErrorDecoder(abis.values())
+        self.directory = Web3MemberDirectory(w3)
         self._zcv_functions = {
             e["name"]: len(e["inputs"]) for e in abis["ZeroCarbonValue"] if e["type"] == "function"
         }
@@ -138,8 +140,10 @@ class PortalChain:
             )["outputs"][0]["components"]
         ]
         record = dict(zip(names, c, strict=True))
+        attrs = static_attributes(record, self.directory)
+        record.update(ownerName=attrs.owner_name, zone=attrs.zone, capacityW=attrs.capacity_w)
         record["meterId"] = describe_meter(bytes(record["meterId"]))
-        record["method"] = GENERATION_METHODS[int(record["method"])]
+        record["method"] = GENERATION_METHODS[attrs.method]
         record["evidence"] = "0x" + bytes(record["evidence"]).hex()
         return record
 

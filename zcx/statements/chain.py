@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from eth_abi import decode as abi_decode
 from eth_utils import event_abi_to_log_topic, to_checksum_address
 
+from zcx.certificates import Web3MemberDirectory, static_attributes
 from zcx.statements.model import (
     DEFAULT_TZ,
     MONTH_KIND,
@@ -58,6 +59,7 @@ class ChainReader:
         self.from_block = from_block
         self.page_blocks = page_blocks
         self.cfe_source = cfe_source
+        self.directory = Web3MemberDirectory(w3)
         retired = next(e for e in self.abi if e.get("type") == "event" and e["name"] == "Retired")
         self.retired_topic = "0x" + event_abi_to_log_topic(dict(retired)).hex()  # type: ignore[arg-type]
         self.retired_data_types = [i["type"] for i in retired["inputs"] if not i["indexed"]]
@@ -168,13 +170,14 @@ class ChainReader:
 
     def _use(self, certificate_id: int, units_used: int) -> CertificateUse:
         c = self.certificate_record(certificate_id)
+        attrs = static_attributes(c, self.directory)
         return CertificateUse(
             id=certificate_id,
             meter=_meter_label(bytes(c["meterId"])),
-            owner_name=str(c["ownerName"]),
-            method=GENERATION_METHODS[int(c["method"])],
-            zone=str(c["zone"]),
-            capacity_w=int(c["capacityW"]),
+            owner_name=attrs.owner_name,
+            method=GENERATION_METHODS[attrs.method],
+            zone=attrs.zone,
+            capacity_w=attrs.capacity_w,
             period_start=int(c["periodStart"]),
             period_end=int(c["periodEnd"]),
             issued_at=int(c["issuedAt"]),
