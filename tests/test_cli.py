@@ -174,6 +174,36 @@ def test_claim_then_balance_shows_lots(cli, generated, registered, alice, epoch)
 def test_claim_with_nothing_unclaimed_says_so(cli):
     result = cli("holder", "claim", "--account", ALICE)
     assert "has unclaimed generation" in result.stdout
+    assert _json(cli("holder", "claim", "--account", ALICE, "--json")) == {"claims": []}
+
+
+def test_claim_json_names_the_transaction_certificates_units_and_zcv(
+    cli, submit, registered, alice, epoch, chain
+):
+    # Two clock hours: 1,000 + 1,400 Wh, then 700 Wh (the hour's second half is missing).
+    gens = [400, 600, 700, 700, 700]
+    submit([reading("ALICE-PV", epoch + i * INTERVAL, gen=g) for i, g in enumerate(gens)])
+    (claim,) = _json(cli("holder", "claim", "--account", ALICE, "--json"))["claims"]
+    receipt = chain.provider.web3.eth.get_transaction_receipt(claim["txn_hash"])
+    assert len(claim["txn_hash"]) == 66 and receipt["blockNumber"] == claim["block"]
+    assert registered.zcv.certificateCount() == 3
+    assert {k: claim[k] for k in ("meter", "certificate_ids", "units", "zcv", "wh")} == {
+        "meter": "ALICE-PV",
+        "certificate_ids": [1, 2, 3],
+        "units": 3100,
+        "zcv": "3.100",
+        "wh": 3100,
+    }
+    assert (claim["eligible_wh"], claim["forfeited_wh"]) == (3100, 0)
+    assert [
+        (h["certificate_id"], h["hour_start"], h["units"], h["zcv"]) for h in claim["hours"]
+    ] == [
+        (1, epoch, 1000, "1.000"),
+        (2, epoch + 3600, 1400, "1.400"),
+        (3, epoch + 7200, 700, "0.700"),
+    ]
+    assert claim["hours"][0]["hour_start_iso"].endswith("+00:00")
+    assert registered.zcv.balanceOf(alice) == 3100
 
 
 def test_transfer_takes_the_largest_lot_and_transfer_lots_takes_named_certificate(

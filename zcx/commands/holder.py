@@ -115,42 +115,86 @@ def meters(address: str | None, account_alias: str | None, as_json: bool) -> Non
 )
 @click.option("--registry", help="Generation registry address (default: the deployment's).")
 @account_option()
+@json_option
 @chain_options
-def claim(meter_labels: tuple[str, ...], registry: str | None, account_alias: str) -> None:
-    """Claim your meters' verified, unclaimed generation as ZCV (one certificate per clock hour)."""
+def claim(
+    meter_labels: tuple[str, ...], registry: str | None, account_alias: str, as_json: bool
+) -> None:
+    """Claim your meters' verified, unclaimed generation as ZCV (one certificate per clock hour).
+    With --json: {"claims": [...]}, one entry per meter claimed (its transaction, the new
+    certificate ids, units and ZCV, and each hour)."""
     meter_ids = [parse("--meter", parse_meter, label) for label in meter_labels]
     with session() as zcx:
         sender = zcx.account(account_alias)
         if not meter_ids:
             claimable = zcx.claimable_meters(str(sender.address))
+            if not claimable and as_json:
+                echo_json({"claims": []})
+                return
             if not claimable:
                 console().print(f"No meter of {sender.address} has unclaimed generation.")
                 return
             meter_ids = [parse_meter(m.meter) for m in claimable]
+        claims = []
         for mid in meter_ids:
             result = zcx.claim(sender, mid, registry)
-            v = result.values
-            first, count = v["certificate_id"], v["certificates"]
-            ids = {0: "no certificate", 1: f"certificate {first}"}.get(
-                count, f"certificates {first}..{first + count - 1}"
-            )
-            _done(
-                "Claimed",
-                result,
-                f"{format_zcv(v['units'])} ZCV ({v['units']} units for {v['eligible_wh']:,} "
-                f"eligible of {v['wh']:,} Wh) from meter {v['meter']} as {ids}, "
-                f"one per hour",
-            )
-            for hour in v["hours"]:
-                when = datetime.fromtimestamp(hour["hour_start"], UTC).strftime("%Y-%m-%d %H:00Z")
-                console().print(
-                    f"  {when}  certificate {hour['certificate_id']}: {hour['wh']:,} Wh -> "
-                    f"{hour['units']} units"
-                )
-            if v["forfeited_wh"]:
-                console().print(
-                    f"  {v['forfeited_wh']:,} Wh fell in hours already issued (late readings)"
-                )
+            if as_json:
+                claims.append(_claim_json(result))
+            else:
+                _print_claim(result)
+        if as_json:
+            echo_json({"claims": claims})
+
+
+def _claim_json(result: TxResult) -> dict[str, object]:
+    v = result.values
+    first, count = v["certificate_id"], v["certificates"]
+    return {
+        "txn_hash": result.txn_hash,
+        "block": result.block,
+        "meter": v["meter"],
+        "certificate_ids": list(range(first, first + count)),
+        "units": v["units"],
+        "zcv": format_zcv(v["units"]),
+        "wh": v["wh"],
+        "eligible_wh": v["eligible_wh"],
+        "forfeited_wh": v["forfeited_wh"],
+        "hours": [
+            {
+                **hour,
+                "hour_start_iso": _hour_iso(hour["hour_start"]),
+                "zcv": format_zcv(hour["units"]),
+            }
+            for hour in v["hours"]
+        ],
+    }
+
+
+def _hour_iso(timestamp: int) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat()
+
+
+def _print_claim(result: TxResult) -> None:
+    v = result.values
+    first, count = v["certificate_id"], v["certificates"]
+    ids = {0: "no certificate", 1: f"certificate {first}"}.get(
+        count, f"certificates {first}..{first + count - 1}"
+    )
+    _done(
+        "Claimed",
+        result,
+        f"{format_zcv(v['units'])} ZCV ({v['units']} units for {v['eligible_wh']:,} "
+        f"eligible of {v['wh']:,} Wh) from meter {v['meter']} as {ids}, "
+        f"one per hour",
+    )
+    for hour in v["hours"]:
+        when = datetime.fromtimestamp(hour["hour_start"], UTC).strftime("%Y-%m-%d %H:00Z")
+        console().print(
+            f"  {when}  certificate {hour['certificate_id']}: {hour['wh']:,} Wh -> "
+            f"{hour['units']} units"
+        )
+    if v["forfeited_wh"]:
+        console().print(f"  {v['forfeited_wh']:,} Wh fell in hours already issued (late readings)")
 
 
 @holder.command()
