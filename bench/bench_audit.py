@@ -158,7 +158,7 @@ def build_chain(w3: Any, readings_total: int) -> tuple[dict[str, Any], dict[str,
     first_block = w3.eth.block_number + 1
     members = deploy("MemberRegistry", admin, operator)
     registry = deploy("GenerationRegistry", admin, members.address, signer_addrs, 2, INTERVAL, 1000)
-    zcv = deploy("ZeroCarbonValue", admin, operator)
+    zcv = deploy("ZeroCarbonValue", admin, operator, 24)  # zcx.deploy.DEFAULT_EXPIRY_MONTHS
     exchange = deploy("ValueExchange", admin, zcv.address)
     registry.functions.grantRole(
         registry.functions.CLAIMER_ROLE().call(), exchange.address

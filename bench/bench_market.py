@@ -18,6 +18,7 @@ baseline; a cancel after 1,000 dust lots at most 1.1x the clean cancel.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -81,7 +82,7 @@ class _MarketBench:
     # -- helpers
 
     def _issue(self, to: Any, units: int) -> int:
-        start = 1_700_000_000
+        start = int(time.time()) // 3600 * 3600 - 30 * 86400  # recent: not expired
         tx = self.zcv.issue(
             to,
             (

@@ -8,6 +8,8 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IZeroCarbonValue} from "./interfaces/IZeroCarbonValue.sol";
+import {IGenerationRegistry} from "./interfaces/IGenerationRegistry.sol";
+import {IMemberRegistry} from "./interfaces/IMemberRegistry.sol";
 import {IZcvMarket} from "./interfaces/IZcvMarket.sol";
 
 /// @title ZcvMarket
@@ -561,11 +563,19 @@ contract ZcvMarket is AccessControl, ReentrancyGuardTransient, IZcvMarket {
         }
     }
 
+    /// @dev A certificate's generation method. Schema 2 (hourly) does not copy it into the
+    /// certificate: it is the meter's, in the member registry behind the certificate's registry.
+    function _methodOf(IZeroCarbonValue.Certificate memory cert) private view returns (uint8) {
+        if (cert.schemaVersion < 2) return uint8(cert.method);
+        IMemberRegistry members = IGenerationRegistry(cert.registry).memberRegistry();
+        return uint8(members.meter(cert.meterId).spec.method);
+    }
+
     /// @dev A listed certificate must meet the listing's method and period restriction.
     function _checkRestriction(Listing storage l, uint64 id) private view {
         IZeroCarbonValue.Certificate memory cert = ZCV.certificate(id);
         uint8 method = l.method;
-        if (method != ANY_METHOD && uint8(cert.method) != method) revert MarketCertificateOutsideRestriction(id);
+        if (method != ANY_METHOD && _methodOf(cert) != method) revert MarketCertificateOutsideRestriction(id);
         uint64 periodStart = l.periodStart;
         uint64 periodEnd = l.periodEnd;
         if ((periodStart != 0 || periodEnd != 0) && (cert.periodStart < periodStart || cert.periodEnd > periodEnd)) {

@@ -44,6 +44,12 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
     /// @notice Hourly certificates (`issueHourly`).
     uint16 public constant HOURLY_SCHEMA_VERSION = 2;
     uint256 private constant SECONDS_PER_HOUR = 3600;
+    /// @notice One month for expiry: 1/12 of a mean Gregorian year (365.2425 days), 30.436875 days.
+    uint256 public constant SECONDS_PER_MONTH = 2_629_746;
+    /// @notice Longest expiry a deployment may set (100 years).
+    uint256 public constant MAX_EXPIRY_MONTHS = 1200;
+    /// @dev Vintage years are calendar years in Japan Standard Time (UTC+9, no daylight saving).
+    uint256 private constant VINTAGE_UTC_OFFSET = 9 hours;
     uint16 public constant RETIREMENT_SCHEMA_VERSION = 1;
     /// @notice Most lots one plain transfer, payment or retirement visits (taken or frozen).
     uint256 public constant MAX_LOTS_PER_TRANSFER = 32;
@@ -92,12 +98,20 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
     mapping(uint256 certificateId => HourlyCertificate) private _hourly;
     mapping(uint256 issuanceId => Issuance) private _issuances;
     uint256 private _issuanceCount;
+    /// @dev Months after a certificate's hour (schema 1: period) ends until its units expire.
+    uint256 private immutable _expiryMonths;
+    uint256 private immutable _expirySeconds;
 
     /// @param admin Receives DEFAULT_ADMIN_ROLE.
     /// @param revoker Receives REVOKER_ROLE (the operator).
-    constructor(address admin, address revoker) ERC20("Zero-Carbon Value", "ZCV") {
+    /// @param expiryMonths Certificates expire this many months (SECONDS_PER_MONTH each) after
+    /// their hour ends; 1..MAX_EXPIRY_MONTHS, fixed for the deployment (24 by default).
+    constructor(address admin, address revoker, uint256 expiryMonths) ERC20("Zero-Carbon Value", "ZCV") {
+        if (expiryMonths == 0 || expiryMonths > MAX_EXPIRY_MONTHS) revert ZcvBadExpiry(expiryMonths);
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _grantRole(REVOKER_ROLE, revoker);
+        _expiryMonths = expiryMonths;
+        _expirySeconds = expiryMonths * SECONDS_PER_MONTH;
     }
 
     /// @notice 1 unit = 1 Wh at the default rate; 1 ZCV = 1 kWh.
@@ -358,6 +372,23 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
     }
 
     /// @inheritdoc IZeroCarbonValue
+    function expiryMonths() external view returns (uint256) {
+        return _expiryMonths;
+    }
+
+    /// @inheritdoc IZeroCarbonValue
+    function expiresAt(uint256 certificateId) public view returns (uint256) {
+        uint256 hourStart = _hourly[certificateId].hourStart;
+        if (hourStart != 0) return hourStart + SECONDS_PER_HOUR + _expirySeconds;
+        return uint256(_existingCertificate(certificateId).periodEnd) + _expirySeconds;
+    }
+
+    /// @inheritdoc IZeroCarbonValue
+    function vintageYear(uint256 certificateId) external view returns (uint256) {
+        return _yearOf(_vintageTime(certificateId));
+    }
+
+    /// @inheritdoc IZeroCarbonValue
     function lotBalance(address holder, uint256 certificateId) public view returns (uint256) {
         Account memory account = _accounts[holder];
         if (account.currentId == certificateId && certificateId != 0) return account.currentUnits;
@@ -376,9 +407,14 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
 
     /// @inheritdoc IZeroCarbonValue
     function frozenBalanceOf(address holder) external view returns (uint256 units) {
-        uint256 revoked = _revokedIds.length;
-        for (uint256 i = 0; i < revoked; ++i) {
-            units += lotBalance(holder, _revokedIds[i]);
+        Account memory account = _accounts[holder];
+        if (account.currentId != 0 && _isFrozen(account.currentId)) units += account.currentUnits;
+        for (uint256 list = 0; list <= FROZEN_LIST; ++list) {
+            if (list < FROZEN_LIST && account.classBits & (1 << list) == 0) continue;
+            for (uint64 id = _heads[holder][list]; id != 0; id = _lots[holder][id].next) {
+                // The frozen ledger only holds frozen lots (revocation and expiry are final).
+                if (list == FROZEN_LIST || _isFrozen(id)) units += _lots[holder][id].units;
+            }
         }
     }
 
@@ -503,7 +539,15 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
     function _revertOutOfLots(address from, uint256 units) private view {
         uint64 frozen = _heads[from][FROZEN_LIST];
         if (frozen == 0) revert ERC20InsufficientBalance(from, balanceOf(from), units);
-        revert ZcvCertificateRevoked(frozen);
+        _revertFrozen(frozen);
+    }
+
+    /// @dev Reverts with why certificate `id`'s units cannot move: revoked, else expired.
+    function _revertFrozen(uint256 id) private view {
+        HourlyCertificate storage hourly = _hourly[id];
+        bool revoked = hourly.hourStart != 0 ? hourly.revoked : _certificates[id].revoked;
+        if (revoked) revert ZcvCertificateRevoked(id);
+        revert ZcvCertificateExpired(id, expiresAt(id));
     }
 
     /// @dev Takes exactly the picked lots (strictly ascending certificate ids, so each at most
@@ -525,7 +569,7 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
             if (id <= previousId) revert ZcvLotPicksUnordered(id);
             previousId = id;
             if (take == 0) revert ZcvZeroUnits();
-            if (_isFrozen(id)) revert ZcvCertificateRevoked(id);
+            if (_isFrozen(id)) _revertFrozen(id);
             if (id == account.currentId) {
                 if (take > account.currentUnits) revert ZcvLotTooSmall(id, take, account.currentUnits);
                 // take <= currentUnits (checked above).
@@ -717,8 +761,16 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
     ) private returns (uint256 retirementId) {
         // Lots are already taken; burn the units (OpenZeppelin checks the balance).
         _burn(msg.sender, units);
+        // The consumption period [start, end) lies in one vintage year, that of every certificate.
+        uint256 consumptionYear = _yearOf(consumptionStart);
+        // end > start (checked), so end - 1 does not underflow.
+        uint256 lastYear = _yearOf(consumptionEnd - 1);
         for (uint256 i = 0; i < certificateIds.length; ++i) {
             uint256 id = certificateIds[i];
+            uint256 vintage = _yearOf(_vintageTime(id));
+            if (vintage != consumptionYear || vintage != lastYear) {
+                revert ZcvConsumptionOutsideVintage(id, vintage, consumptionStart, consumptionEnd);
+            }
             if (_hourly[id].hourStart != 0) {
                 // Retired units never exceed the certificate's uint64 units (invariant 4).
                 _hourly[id].retiredUnits += uint64(certificateUnits[i]);
@@ -755,11 +807,40 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
         );
     }
 
-    /// @dev One slot for an hourly certificate (the common case); schema 1 reads its own record.
+    /// @dev Revoked, or expired: `expiryMonths` after its hour (schema 1: period) ended. One slot
+    /// for an hourly certificate (the common case); schema 1 reads its own record.
     function _isFrozen(uint256 certificateId) private view returns (bool) {
         HourlyCertificate storage hourly = _hourly[certificateId];
-        if (hourly.hourStart != 0) return hourly.revoked;
-        return _certificates[certificateId].revoked;
+        if (hourly.hourStart != 0) {
+            return hourly.revoked || block.timestamp >= hourly.hourStart + SECONDS_PER_HOUR + _expirySeconds;
+        }
+        Certificate storage cert = _certificates[certificateId];
+        // An id never issued is not frozen (callers report it as unknown or as no lot).
+        if (cert.id == 0) return false;
+        return cert.revoked || block.timestamp >= uint256(cert.periodEnd) + _expirySeconds;
+    }
+
+    /// @dev The time that dates a certificate's vintage: its hour's start (schema 1: the last
+    /// second of its period).
+    function _vintageTime(uint256 certificateId) private view returns (uint256) {
+        uint256 hourStart = _hourly[certificateId].hourStart;
+        if (hourStart != 0) return hourStart;
+        // Issued periods end after they start (>= 1), so periodEnd - 1 does not underflow.
+        return uint256(_existingCertificate(certificateId).periodEnd) - 1;
+    }
+
+    /// @dev The calendar year (JST) of a Unix time: Howard Hinnant's civil_from_days, for days
+    /// since 1970 (no negative days, so plain integer division is floor division).
+    function _yearOf(uint256 timestamp) private pure returns (uint256 year) {
+        uint256 z = (timestamp + VINTAGE_UTC_OFFSET) / 1 days + 719_468;
+        uint256 era = z / 146_097;
+        uint256 doe = z - era * 146_097;
+        uint256 yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        uint256 doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        uint256 mp = (5 * doy + 2) / 153;
+        year = yoe + era * 400;
+        // Months are counted from March: January and February (mp 10, 11) belong to the next year.
+        if (mp >= 10) year += 1;
     }
 
     function _existingCertificate(uint256 certificateId) private view returns (Certificate storage cert) {

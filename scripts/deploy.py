@@ -50,6 +50,12 @@ def _local_role_defaults() -> tuple[str, list[str]]:
     "--capacity-margin-bps", default=1000, show_default=True, help="Allowed PQ1 above capacity."
 )
 @click.option(
+    "--expiry-months",
+    default=24,
+    show_default=True,
+    help="Certificates expire this many months (1/12 of 365.2425 days) after their hour ends.",
+)
+@click.option(
     "--payment-token", help="ERC-20 the market settles in. Local default: a fresh mock JPYT."
 )
 @click.option("--market-fee-bps", default=250, show_default=True, help="Market operator fee.")
@@ -64,6 +70,7 @@ def cli(
     quorum,
     interval_seconds,
     capacity_margin_bps,
+    expiry_months,
     payment_token,
     market_fee_bps,
     force,
@@ -100,7 +107,7 @@ def cli(
         operator = operator or default_operator
         signers = signers or default_signers
     contracts, first_block = deploy_all(
-        account, operator, signers, quorum, interval_seconds, capacity_margin_bps
+        account, operator, signers, quorum, interval_seconds, capacity_margin_bps, expiry_months
     )
     record = describe(
         contracts, first_block, network.choice, str(account.address), operator, signers, quorum

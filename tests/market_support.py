@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from zcv_support import event_args
+from zcv_support import VINTAGE_START, event_args
 
 from zcx.market import ANY_METHOD, deploy_market, deploy_mock_yen
 
@@ -66,7 +66,8 @@ def issue(
     zcx: Any, issuer: Any, to: Any, units: int, method: int = SOLAR, start: int = 0, end: int = 0
 ) -> int:
     """A certificate of `units` to `to`; returns its id."""
-    start = start or 1_700_000_000
+    # The test vintage: certificates from 2023 would have expired under the 24-month default.
+    start = start or VINTAGE_START
     end = end or start + 1800
     tx = zcx.zcv.issue(
         to,

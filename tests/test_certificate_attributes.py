@@ -8,7 +8,9 @@ from __future__ import annotations
 import pytest
 from audit_support import deployment_of
 from conftest import INTERVAL, reading
+from market_support import SOLAR, WIND, list_lots
 from registry_helpers import claim_hourly
+from zcv_support import reverts_with
 
 from zcx.audit.events import abis_from_ape
 from zcx.audit.run import audit
@@ -21,6 +23,8 @@ from zcx.certificates import (
 from zcx.holder import ZcxClient, _project
 from zcx.ids import meter_id
 from zcx.statements import ChainReader
+
+pytest_plugins = ["market_support"]  # the market fixtures
 
 ALICE = ("Alice Tanaka", 0, "TEPCO-13", 5_000)  # owner name, Solar, zone, capacity (conftest)
 
@@ -106,3 +110,19 @@ def test_sdk_and_audit_name_an_hourly_certificates_owner_zone_and_capacity(
         "TEPCO-13",
         5_000,
     )
+
+
+def test_market_method_restriction_sees_an_hourly_certificates_method(
+    registered, submit, operator, bob, epoch, market, chain
+):
+    """The market checks a listing's method restriction against `certificate(id).method`, which
+    schema 2 reads from the member registry: a wind meter's hourly certificate is Wind."""
+    mid = meter_id("BOB-WIND")
+    registered.members.registerMeter(mid, bob, WIND, 20_000, "HEPCO-01", epoch, sender=operator)
+    submit([reading("BOB-WIND", epoch + i * INTERVAL, gen=4500) for i in range(2)])
+    claim_hourly(registered.exchange, registered.registry, mid, sender=bob)
+    assert registered.zcv.certificate(1).method == SOLAR, "left empty (0) by the token's view"
+    with reverts_with("MarketCertificateOutsideRestriction", certificateId=1):
+        list_lots(market, bob, [(1, 100)], method=SOLAR, chain=chain)
+    listing = list_lots(market, bob, [(1, 100)], method=WIND, chain=chain)
+    assert market.listing(listing).method == WIND

@@ -18,7 +18,7 @@ from conftest import INTERVAL, reading
 from eth_utils import keccak
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from zcv_support import certificate_input, lots
+from zcv_support import VINTAGE_START, certificate_input, lots, reverts_with
 
 from zcx import deployments
 from zcx.cli import COMMAND_GROUPS, main
@@ -33,13 +33,17 @@ from zcx.holder import (
     plan_lot_picks,
     reference_label,
     split_plain_spend,
+    vintage_year_of,
 )
 from zcx.ids import meter_id
 
 ALICE, BOB, CAROL, OPERATOR = "TEST::3", "TEST::4", "TEST::5", "TEST::1"
 CAROL_ADDRESS = "0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc"  # test account 5
-APRIL_1 = int(datetime(2026, 4, 1, tzinfo=UTC).timestamp())
-MAY_1 = int(datetime(2026, 5, 1, tzinfo=UTC).timestamp())
+# The test vintage (zcv_support.VINTAGE_START): retirements consume within their certificates'
+# vintage year, so the consumption dates below are in the year the test certificates date from.
+YEAR = vintage_year_of(VINTAGE_START)
+APRIL_1 = int(datetime(YEAR, 4, 1, tzinfo=UTC).timestamp())
+MAY_1 = int(datetime(YEAR, 5, 1, tzinfo=UTC).timestamp())
 
 
 # ---------------------------------------------------------------------------- fixtures
@@ -257,6 +261,41 @@ def test_paying_a_statement_id_is_credited_by_statements_and_market(
     assert bytes(log.paymentReference) == statement_reference(sid) == keccak(text=sid)
 
 
+def test_retire_names_the_periods_vintage_when_a_stranger_sends_another_year(
+    cli, generated, registered, admin, accounts, alice, carol
+):
+    """A stranger's large lot of last year becomes Alice's current lot (plain spends visit it
+    first) and the chain refuses to retire last year's value for this year's consumption. The
+    CLI names Alice's lots of this year instead, so her retirement still goes through."""
+    generated(count=1, gen=1000)
+    cli("holder", "claim", "--account", ALICE)  # certificate 1: 1,000 units, this vintage
+    issuer = accounts[6]
+    registered.zcv.grantRole(registered.zcv.ISSUER_ROLE(), issuer, sender=admin)
+    registered.zcv.issue(carol, certificate_input(5000, serial=-10), sender=issuer)  # last year
+    assert registered.zcv.vintageYear(2) == YEAR - 1
+    registered.zcv.transfer(alice, 5000, sender=carol)
+    assert lots(registered.zcv, alice)[0] == (2, 5000), "the stranger's lot is spent first"
+    period = (f"{YEAR}-04-01", f"{YEAR}-04-30")
+    with reverts_with("ZcvConsumptionOutsideVintage", certificateId=2, vintageYear=YEAR - 1):
+        registered.zcv.retire(1000, "Alice", "April", APRIL_1, MAY_1, sender=alice)
+    retired = cli(
+        "holder",
+        "retire",
+        "1",
+        "--beneficiary",
+        "Alice",
+        "--from",
+        period[0],
+        "--to",
+        period[1],
+        "--account",
+        ALICE,
+    )
+    assert "as retirement 1" in retired.stdout
+    assert list(registered.zcv.retirement(1).certificateIds) == [1]
+    assert registered.zcv.lotBalance(alice, 2) == 5000
+
+
 def test_retire_and_show_retirement(cli, two_certificates, registered, alice):
     retired = cli(
         "holder",
@@ -267,9 +306,9 @@ def test_retire_and_show_retirement(cli, two_certificates, registered, alice):
         "--reason",
         "April 2026 load",
         "--from",
-        "2026-04-01",
+        f"{YEAR}-04-01",
         "--to",
-        "2026-04-30",
+        f"{YEAR}-04-30",
         "--account",
         ALICE,
     )
@@ -283,9 +322,12 @@ def test_retire_and_show_retirement(cli, two_certificates, registered, alice):
     assert view["beneficiary"] == "Bob Shoten shop" and view["reason"] == "April 2026 load"
     assert view["certificates"] == [[1, 1000]] and view["units"] == 1000
     table = cli("holder", "retirement", "1").stdout
-    assert "Bob Shoten shop" in table and "2026-04-01T00:00+00:00 – 2026-05-01T00:00+00:00" in table
+    assert (
+        "Bob Shoten shop" in table
+        and f"{YEAR}-04-01T00:00+00:00 – {YEAR}-05-01T00:00+00:00" in table
+    )
     tokyo = cli("holder", "retirement", "1", "--tz", "Asia/Tokyo").stdout
-    assert "2026-04-01T09:00+09:00 – 2026-05-01T09:00+09:00" in tokyo
+    assert f"{YEAR}-04-01T09:00+09:00 – {YEAR}-05-01T09:00+09:00" in tokyo
     bad = cli("holder", "retirement", "1", "--tz", "Mars/Olympus", code=2)
     assert "unknown time zone 'Mars/Olympus'" in bad.stderr
     assert registered.zcv.counters(alice).amortized == 1000
@@ -302,9 +344,9 @@ def test_retire_named_certificates_uses_retire_lots(cli, two_certificates, regis
         "--beneficiary",
         "Alice home",
         "--from",
-        "2026-04-01T00:00+09:00",
+        f"{YEAR}-04-01T00:00+09:00",
         "--to",
-        "2026-04-02T00:00+09:00",
+        f"{YEAR}-04-02T00:00+09:00",
         "--account",
         ALICE,
     )
@@ -408,9 +450,9 @@ def test_irreversible_writes_ask_first(deployment_dir, two_certificates, registe
                 "--beneficiary",
                 "x",
                 "--from",
-                "2026-04-01",
+                f"{YEAR}-04-01",
                 "--to",
-                "2026-04-30",
+                f"{YEAR}-04-30",
             ],
             "retired units are burnt",
         ),
@@ -480,9 +522,9 @@ def test_retire_without_beneficiary_prints_custom_error(cli, two_certificates, r
         "--beneficiary",
         "",
         "--from",
-        "2026-04-01",
+        f"{YEAR}-04-01",
         "--to",
-        "2026-04-30",
+        f"{YEAR}-04-30",
         "--account",
         ALICE,
         code=1,
@@ -516,9 +558,9 @@ def test_revoked_units_cannot_move_on_any_path(cli, two_certificates, registered
         "--beneficiary",
         "x",
         "--from",
-        "2026-04-01",
+        f"{YEAR}-04-01",
         "--to",
-        "2026-04-30",
+        f"{YEAR}-04-30",
         "--account",
         ALICE,
         code=1,
@@ -576,9 +618,9 @@ def test_chain_refusals_name_the_error(cli, two_certificates):
                 "--beneficiary",
                 "x",
                 "--from",
-                "2026-04-02",
+                f"{YEAR}-04-02",
                 "--to",
-                "2026-04-01T00:00",
+                f"{YEAR}-04-01T00:00",
                 "--account",
                 ALICE,
             ),
@@ -612,9 +654,9 @@ def test_refusals_before_the_chain(cli, two_certificates):
         "--beneficiary",
         "x",
         "--from",
-        "2026-04-01",
+        f"{YEAR}-04-01",
         "--to",
-        "2026-04-30",
+        f"{YEAR}-04-30",
         "--account",
         ALICE,
         code=1,
@@ -709,9 +751,9 @@ def test_parse_amount_refuses(text, as_units):
 
 
 def test_dates_references_and_picks():
-    assert parse_time("2026-04-01") == APRIL_1
-    assert parse_time("2026-04-30", end=True) == MAY_1
-    assert parse_time("2026-04-01T09:00+09:00") == APRIL_1
+    assert parse_time(f"{YEAR}-04-01") == APRIL_1
+    assert parse_time(f"{YEAR}-04-30", end=True) == MAY_1
+    assert parse_time(f"{YEAR}-04-01T09:00+09:00") == APRIL_1
     assert parse_time("2026-05-01T00:00", end=True) == MAY_1
     with pytest.raises(HolderError):
         parse_time("01/04/2026")

@@ -25,10 +25,18 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 from registry_helpers import claim_hourly
-from zcv_support import ZERO_ADDRESS, LotBook, ModelRevert, call_reverts, event_args, lots
+from zcv_support import (
+    CONSUMPTION,
+    ZERO_ADDRESS,
+    LotBook,
+    ModelRevert,
+    call_reverts,
+    event_args,
+    lots,
+)
 
-from zcx.eip712 import Reading, batch_digest, order_signatures, recover_signer, sign_batch
 from zcx.claims import claim_args
+from zcx.eip712 import Reading, batch_digest, order_signatures, recover_signer, sign_batch
 from zcx.ids import meter_id, meter_label
 
 # ZCX_INVARIANT_EXAMPLES / ZCX_INVARIANT_STEPS deepen a run (e.g. nightly); the defaults keep the
@@ -47,7 +55,6 @@ HOLDERS = ("alice", "bob", "carol")
 # label -> (owner, capacity W)
 METERS = {"ALICE-PV": ("alice", 5_000), "BOB-PV": ("bob", 50_000), "CAROL-PV": ("carol", 3_000)}
 LABELS = tuple(METERS)
-CONSUMPTION = (1_767_225_600, 1_769_904_000)
 
 
 def max_wh(capacity_w: int) -> int:

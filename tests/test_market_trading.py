@@ -19,7 +19,7 @@ from market_support import (
     list_lots,
     lots_of,
 )
-from zcv_support import mint
+from zcv_support import VINTAGE_START, mint
 
 from zcx.market import ANY_METHOD
 
@@ -155,7 +155,7 @@ def test_zero_fee_pays_seller_everything(
 
 
 def test_method_and_period_restrictions(zcx, market, issuer, alice, chain):
-    start = 1_700_000_000
+    start = VINTAGE_START
     solar = issue(zcx, issuer, alice, 100, SOLAR, start, start + 1800)
     wind = issue(zcx, issuer, alice, 100, WIND, start + 3600, start + 5400)
     with ape.reverts(market.MarketCertificateOutsideRestriction, certificateId=solar):

@@ -8,6 +8,7 @@ from conftest import INTERVAL
 from eth_utils import keccak
 from registry_helpers import claim_hourly
 from zcv_support import (
+    CONSUMPTION,
     MAX_LOTS,
     ZERO_ADDRESS,
     event_args,
@@ -23,7 +24,6 @@ from zcx.ids import meter_id
 ALICE_PV = "ALICE-PV"
 BOB_PV = "BOB-PV"
 WIND = 1
-CONSUMPTION = (1_767_225_600, 1_769_904_000)  # a January, as a beneficiary's consumption period
 
 
 @pytest.fixture

@@ -26,9 +26,10 @@ from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import ContractCustomError
 from web3.logs import DISCARD
-from zcv_support import _decoder, certificate_input
+from zcv_support import CONSUMPTION, _decoder, certificate_input
 
 from oracle.devchain import Anvil, rpc
+from zcx.deploy import DEFAULT_EXPIRY_MONTHS
 from zcx.holder import split_plain_spend
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,7 +40,6 @@ ALTERNATING_TRANSFERS = 1_000
 DISTINCT_DUST = 1_000
 PICKS_PER_TX = 100
 GAS_TOLERANCE = 1.10
-CONSUMPTION = (1_767_225_600, 1_769_904_000)
 ROLES = ("admin", "operator", "issuer", "victim", "attacker", "recipient", "spender", "anyone")
 
 
@@ -59,9 +59,9 @@ class Devnet:
     def deploy_zcv(self) -> Any:
         abi, bytecode = _artifact("ZeroCarbonValue")
         factory = self.w3.eth.contract(abi=abi, bytecode=bytecode)
-        tx = factory.constructor(self.who["admin"], self.who["operator"]).transact(
-            {"from": self.who["admin"]}
-        )
+        tx = factory.constructor(
+            self.who["admin"], self.who["operator"], DEFAULT_EXPIRY_MONTHS
+        ).transact({"from": self.who["admin"]})
         address = self.w3.eth.wait_for_transaction_receipt(tx)["contractAddress"]
         zcv = self.w3.eth.contract(address=address, abi=abi)
         self.mined(zcv.functions.grantRole(zcv.functions.ISSUER_ROLE().call(), self.who["issuer"]))

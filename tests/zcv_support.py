@@ -12,8 +12,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import ape
@@ -36,6 +38,9 @@ READING_TYPEHASH = keccak(
     "uint64 soldWh,uint64 purchasedWh)"
 )
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+
+
+JST = timezone(timedelta(hours=9))
 
 
 def _plain(value: Any) -> Any:
@@ -469,9 +474,24 @@ class LotBook:
 # --------------------------------------------------------------------------- direct issuance
 
 
+def _jst_year_start(timestamp: float) -> int:
+    """Unix time of 1 January 00:00 JST of the JST calendar year `timestamp` falls in."""
+    year = datetime.fromtimestamp(timestamp, JST).year
+    return int(datetime(year, 1, 1, tzinfo=JST).timestamp())
+
+
+# Retirements consume within the certificates' vintage year (JST). The tests' hourly
+# certificates date from the `epoch` fixture (30 days before the chain's clock, which starts at
+# the wall clock), so the test vintage is that year, and schema-1 test certificates are dated in
+# it too: the tests keep passing whatever year they run in.
+VINTAGE_START = _jst_year_start(time.time() - 30 * 86400)
+CONSUMPTION = (VINTAGE_START, VINTAGE_START + 31 * 86400)  # the vintage's January
+
+
 def certificate_input(units: int, serial: int = 0, wh: int | None = None) -> tuple:
-    """A CertificateInput for direct `issue` calls by a test issuer (no registry behind it)."""
-    period_start = 1_767_225_600 + serial * 3600
+    """A CertificateInput for direct `issue` calls by a test issuer (no registry behind it),
+    dated in the test vintage year (serial hours after its start)."""
+    period_start = VINTAGE_START + serial * 3600
     return (
         ZERO_ADDRESS,
         meter_id(f"BULK-{serial}"),

@@ -2,9 +2,10 @@
 
 Schema 1 copied them into every certificate. Schema 2 (hourly, issue 12) references them from the
 member registry instead of copying them into thousands of one-hour certificates, so the token's
-`certificate(id)` view leaves them empty. Every reader (the SDK, the portal, the statements, the
-audit) resolves them through `static_attributes`, so no reader shows an hourly certificate with a
-blank owner or zone.
+`certificate(id)` view leaves them empty (ZCV is within a few hundred bytes of the contract size
+limit; on chain, the market reads the method from the member registry itself). Every reader here
+(the SDK, the portal, the statements, the audit) resolves them through `static_attributes`, so no
+reader shows an hourly certificate with a blank owner or zone.
 
 The registry holds a meter's attributes as they are now: a zone or capacity updated after the
 hour shows its new value (the audit's meter history keeps the old ones).

@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_INTERVAL_SECONDS = 1800
 DEFAULT_CAPACITY_MARGIN_BPS = 1000  # 10 % above nameplate: inverter overload, cold clear days
+DEFAULT_EXPIRY_MONTHS = 24  # issue 12: certificates expire 24 months after their hour ends
 
 
 @dataclass
@@ -43,10 +44,13 @@ def deploy_all(
     quorum: int,
     interval_seconds: int = DEFAULT_INTERVAL_SECONDS,
     capacity_margin_bps: int = DEFAULT_CAPACITY_MARGIN_BPS,
+    expiry_months: int = DEFAULT_EXPIRY_MONTHS,
 ) -> tuple[Contracts, int]:
     """Deploys MemberRegistry, GenerationRegistry, ZeroCarbonValue and ValueExchange and grants:
     registry CLAIMER_ROLE and token ISSUER_ROLE to the exchange; OPERATOR/REVOKER to `operator`.
-    The deployer keeps DEFAULT_ADMIN_ROLE everywhere. Returns the contracts and the first block."""
+    The deployer keeps DEFAULT_ADMIN_ROLE everywhere. ZCV's certificates expire `expiry_months`
+    months (1/12 of 365.2425 days each) after their hour. Returns the contracts and the first
+    block."""
     first_block = chain.blocks.height + 1
     members = deployer.deploy(project.MemberRegistry, deployer, operator)
     registry = deployer.deploy(
@@ -58,7 +62,7 @@ def deploy_all(
         interval_seconds,
         capacity_margin_bps,
     )
-    zcv = deployer.deploy(project.ZeroCarbonValue, deployer, operator)
+    zcv = deployer.deploy(project.ZeroCarbonValue, deployer, operator, expiry_months)
     exchange = deployer.deploy(project.ValueExchange, deployer, zcv)
     registry.grantRole(registry.CLAIMER_ROLE(), exchange, sender=deployer)
     zcv.grantRole(zcv.ISSUER_ROLE(), exchange, sender=deployer)
@@ -89,6 +93,7 @@ def describe(
             "quorum": quorum,
             "interval_seconds": int(contracts.registry.intervalSeconds()),
             "capacity_margin_bps": int(contracts.registry.capacityMarginBps()),
+            "expiry_months": int(contracts.zcv.expiryMonths()),
         },
     )
 

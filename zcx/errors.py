@@ -41,10 +41,17 @@ SENTENCES: dict[str, str] = {
     "{effectiveFrom}",
     "ZcvCertificateRevoked": "certificate {certificateId} is revoked; "
     "its units cannot move or be retired",
+    "ZcvCertificateExpired": "certificate {certificateId} expired at {expiredAt}; "
+    "its units cannot move or be retired",
+    "ZcvConsumptionOutsideVintage": "certificate {certificateId} is of vintage {vintageYear}; "
+    "the consumption period ({consumptionStart}..{consumptionEnd}) must lie within that "
+    "year (JST)",
+    "ZcvBadExpiry": "expiry must be 1 to 1200 months, not {expiryMonths}",
     "ZcvTooManyLots": "the transfer would touch more than {maxLots} certificate lots; send less "
     "per transaction (the CLI splits it) or name certificates with transfer-lots",
     "ZcvLotTooSmall": "you hold only {available} units of certificate {certificateId}",
-    "ZcvNothingToEvict": "{holder} holds no unfrozen units of revoked certificate {certificateId}",
+    "ZcvNothingToEvict": "{holder} holds no unfrozen units of revoked or expired certificate "
+    "{certificateId}",
     "ZcvEmptyBeneficiary": "a retirement must name its beneficiary",
     "ZcvUnknownCertificate": "there is no certificate {certificateId}",
     "ZcvAlreadyRevoked": "certificate {certificateId} is already revoked",

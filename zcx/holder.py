@@ -23,7 +23,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from functools import cached_property
 from pathlib import Path
@@ -220,6 +220,14 @@ PICKS_PER_TX = 200
 # Lots per lotsOf page (a view: about 2 storage reads per lot).
 LOTS_PAGE = 500
 BALANCE_LOTS_SHOWN = 1_000
+
+
+JST = timezone(timedelta(hours=9))
+
+
+def vintage_year_of(timestamp: int) -> int:
+    """The vintage year of a time: its calendar year in JST, as ZeroCarbonValue.vintageYear."""
+    return datetime.fromtimestamp(timestamp, UTC).astimezone(JST).year
 
 
 def plan_lot_picks(
@@ -646,6 +654,10 @@ class ZcxClient:
     def revoked_ids(self) -> set[int]:
         return {int(cid) for cid in self.zcv.revokedCertificateIds()}
 
+    def frozen_ids(self, lots: Iterable[tuple[int, int]]) -> set[int]:
+        """The certificates among `lots` whose units cannot move: revoked or expired."""
+        return {cid for cid, _ in lots if self.zcv.isFrozen(cid)}
+
     def balance(self, address: str) -> Balance:
         counters = self.zcv.counters(address)
         certificates: dict[int, CertificateView] = {}
@@ -810,9 +822,17 @@ class ZcxClient:
         else:
             if units is None:
                 raise HolderError("give the amount to retire, or --cert picks")
-            result, receipts = self._spend_split(
-                sender, units, lambda part: ("retire", (part, *tail))
+            picks = self._vintage_picks(
+                str(sender.address), units, consumption_start, consumption_end
             )
+            if picks:
+                result, receipts = self._picks_split(
+                    sender, picks, lambda chunk: ("retireLots", (chunk, *tail))
+                )
+            else:
+                result, receipts = self._spend_split(
+                    sender, units, lambda part: ("retire", (part, *tail))
+                )
         retirements = [self._retired(r) for r in receipts if r.decode_logs(self.zcv.Retired)]
         return TxResult(
             result.txn_hash,
@@ -832,6 +852,44 @@ class ZcxClient:
             map(int, event.certificateIds), map(int, event.certificateUnits), strict=True
         )
         return int(event.retirementId), list(certificates)
+
+    def _vintage_picks(self, holder: str, units: int, start: int, end: int) -> list[LotPick]:
+        """A retirement consumes within its certificates' vintage year (JST). When a plain retire
+        in spend order would meet a live lot of another vintage (e.g. a large lot a stranger
+        sent, which plain spends visit first), names the holder's lots of the period's vintage
+        instead, in spend order; empty when the plain retire is fine, or when nothing can help
+        (the chain's refusal then says why)."""
+        year = vintage_year_of(start)
+        if end <= start or vintage_year_of(end - 1) != year:
+            return []
+        vintages: dict[int, int] = {}
+
+        def usable(cid: int) -> bool:
+            if cid not in vintages:
+                frozen = bool(self.zcv.isFrozen(cid))
+                vintages[cid] = -1 if frozen else int(self.zcv.vintageYear(cid))
+            return vintages[cid] == year
+
+        first = self.lots(holder, enough=units)
+        taken = 0
+        for cid, lot_units in first:
+            if taken >= units:
+                return []
+            if not self.zcv.isFrozen(cid):
+                if not usable(cid):
+                    break
+                taken += lot_units
+        else:
+            return []
+        picks, wanted = [], units
+        for cid, lot_units in self.lots(holder):
+            if wanted and usable(cid):
+                picks.append(LotPick(cid, min(wanted, lot_units)))
+                wanted -= picks[-1].units
+        if wanted:
+            return []
+        log.info("retiring lots of vintage %d by name: the spend order meets another vintage", year)
+        return sorted(picks, key=lambda pick: pick.certificate_id)
 
     def _plan_picks(self, holder: str, wants: Sequence[tuple[int, int | None]]) -> list[LotPick]:
         held = {cid: int(self.zcv.lotBalance(holder, cid)) for cid, _ in wants}
@@ -867,7 +925,7 @@ class ZcxClient:
         max_lots = int(self.zcv.MAX_LOTS_PER_TRANSFER())
         try:
             lots = self.lots(holder, enough=units) if units else []
-            steps = split_plain_spend(lots, self.revoked_ids(), units, max_lots)
+            steps = split_plain_spend(lots, self.frozen_ids(lots), units, max_lots)
         except HolderError:
             # Too little balance, or too little of it free: one call, so the chain's own
             # refusal (ERC20InsufficientBalance, ZcvCertificateRevoked) is what the user sees.

@@ -72,8 +72,9 @@ interface IZeroCarbonValue {
 
     /// @notice The record behind issued units. `schemaVersion` versions this layout. Schema 2
     /// (hourly) fills it from `hourlyCertificate` and `issuance`: ownerName, zone, method and
-    /// capacityW are left empty there (read them from the member registry), periodStart/End is
-    /// the hour and evidence is the claim's evidence head.
+    /// capacityW are left empty there (read them from the member registry of `registry`; on chain
+    /// as the market does, off chain with zcx.certificates), periodStart/End is the hour and
+    /// evidence is the claim's evidence head.
     struct Certificate {
         uint16 schemaVersion;
         uint64 id;
@@ -177,6 +178,17 @@ interface IZeroCarbonValue {
     /// @notice Thrown when units of a revoked (frozen) certificate would move or be retired, or
     /// when only frozen units could cover a plain transfer or retirement.
     error ZcvCertificateRevoked(uint256 certificateId);
+    /// @notice Thrown when units of an expired certificate (`expiryMonths` after its hour ended, at
+    /// `expiredAt`) would move or be retired, or when only frozen units could cover a plain transfer
+    /// or retirement and the first of them is expired.
+    error ZcvCertificateExpired(uint256 certificateId, uint256 expiredAt);
+    /// @notice Thrown when a retirement's consumption period does not lie within the vintage year
+    /// (calendar year in JST) of a certificate it retires.
+    error ZcvConsumptionOutsideVintage(
+        uint256 certificateId, uint256 vintageYear, uint64 consumptionStart, uint64 consumptionEnd
+    );
+    /// @notice Thrown when a deployment's expiry is 0 or above MAX_EXPIRY_MONTHS months.
+    error ZcvBadExpiry(uint256 expiryMonths);
     /// @notice Thrown when revoking a certificate that is already revoked.
     error ZcvAlreadyRevoked(uint256 certificateId);
     /// @notice Thrown when one call would take more than `maxLots` lots; send less per call (the
@@ -234,7 +246,9 @@ interface IZeroCarbonValue {
     function pay(address to, uint256 units, bytes32 paymentReference) external;
 
     /// @notice Burns units for a beneficiary's consumption period, taking lots in spend order
-    /// (the current lot, then the largest size class first; revoked lots are frozen, not taken).
+    /// (the current lot, then the largest size class first; revoked or expired lots are frozen, not
+    /// taken). The period [consumptionStart, consumptionEnd) must lie within the vintage year of
+    /// every certificate taken (`vintageYear`), else ZcvConsumptionOutsideVintage.
     /// @return retirementId The retirement record's id.
     function retire(
         uint256 units,
@@ -244,7 +258,8 @@ interface IZeroCarbonValue {
         uint64 consumptionEnd
     ) external returns (uint256 retirementId);
 
-    /// @notice Burns specific certificates' units for a beneficiary's consumption period.
+    /// @notice Burns specific certificates' units for a beneficiary's consumption period, which
+    /// must lie within the vintage year of every certificate picked (as for `retire`).
     /// @return retirementId The retirement record's id.
     function retireLots(
         LotPick[] calldata picks,
@@ -263,9 +278,24 @@ interface IZeroCarbonValue {
     /// @param certificateId A revoked certificate the holder still has units of.
     function evict(address holder, uint256 certificateId) external;
 
-    /// @notice Whether a certificate's units are frozen (revoked today; expiry may follow).
+    /// @notice Whether a certificate's units are frozen: revoked, or expired (`expiresAt` passed).
     /// @return True when no path may move or retire its units.
     function isFrozen(uint256 certificateId) external view returns (bool);
+
+    /// @notice The deployment's expiry: certificates expire this many months (SECONDS_PER_MONTH,
+    /// 1/12 of 365.2425 days, each) after their hour ends. Fixed at deployment.
+    /// @return Months.
+    function expiryMonths() external view returns (uint256);
+
+    /// @notice When a certificate's units expire: its hour's end (schema 1: its period's end) plus
+    /// `expiryMonths` months. From this time on they are frozen.
+    /// @return A Unix time.
+    function expiresAt(uint256 certificateId) external view returns (uint256);
+
+    /// @notice A certificate's vintage: the calendar year, in JST (UTC+9), of its hour (schema 1:
+    /// of its period's last second). Retirements must consume within it.
+    /// @return The year, e.g. 2026.
+    function vintageYear(uint256 certificateId) external view returns (uint256);
 
     /// @notice Units of `certificateId` that `holder` has (frozen or not). O(1).
     /// @return Units.
@@ -279,8 +309,9 @@ interface IZeroCarbonValue {
     /// @return The ids.
     function revokedCertificateIds() external view returns (uint64[] memory);
 
-    /// @notice Units `holder` has of frozen (revoked) certificates; `balanceOf - frozenBalanceOf`
-    /// is what its transfers, payments and retirements can spend. O(number of revoked certificates).
+    /// @notice Units `holder` has of frozen (revoked or expired) certificates; `balanceOf -
+    /// frozenBalanceOf` is what its transfers, payments and retirements can spend. Walks every lot
+    /// of the holder: O(lotCount), for off-chain reads.
     /// @return Units.
     function frozenBalanceOf(address holder) external view returns (uint256);
 

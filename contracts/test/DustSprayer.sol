@@ -28,7 +28,8 @@ contract DustSprayer {
         IZeroCarbonValue.LotPick[] memory picks = new IZeroCarbonValue.LotPick[](count);
         uint256 first;
         for (uint256 i = 0; i < count; ++i) {
-            uint64 start = uint64(1_600_000_000 + 3600 * i);
+            // Dated the day before (expired dust would be frozen, not spent: not the attack tested).
+            uint64 start = uint64(block.timestamp - 1 days + 3600 * i);
             uint256 id = ZCV.issue(
                 address(this),
                 IZeroCarbonValue.CertificateInput(
