@@ -126,13 +126,23 @@ class RunningOracle:
     def store(self) -> Store:
         return self.oracle.store
 
-    def post(self, readings: list[dict[str, Any]], token: str | None = None) -> httpx.Response:
-        return httpx.post(
-            f"{self.url}/v1/readings",
-            json={"readings": readings},
-            headers={"Authorization": f"Bearer {token or self.token}"},
-            timeout=30,
-        )
+    def post(
+        self, readings: list[dict[str, Any]], token: str | None = None, *, raw: bool = False
+    ) -> httpx.Response:
+        """POSTs as a gateway does: a 503 "meter lookup pending" (the oracle is still asking the
+        chain about a meter it has not seen) is retried after its Retry-After, up to 30 s.
+        `raw=True` returns the first answer (tests of the 503 itself)."""
+        deadline = time.monotonic() + 30
+        while True:
+            r = httpx.post(
+                f"{self.url}/v1/readings",
+                json={"readings": readings},
+                headers={"Authorization": f"Bearer {token or self.token}"},
+                timeout=30,
+            )
+            if raw or not _lookup_pending(r) or time.monotonic() > deadline:
+                return r
+            time.sleep(min(float(r.headers.get("Retry-After", "1")), 1.0))
 
     def status(self, meter: str) -> list[dict[str, Any]]:
         r = httpx.get(
@@ -242,6 +252,10 @@ class OracleProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+def _lookup_pending(r: httpx.Response) -> bool:
+    return r.status_code == 503 and "meter lookup pending" in r.text
 
 
 def post(url: str, token: str, readings: list[dict[str, Any]]) -> httpx.Response:
