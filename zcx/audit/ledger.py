@@ -585,15 +585,20 @@ def _abi_names(c: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _event_directory(meters: pd.DataFrame, members: pd.DataFrame) -> CallableDirectory:
-    """The member registry as its events left it (one deployment: one member registry)."""
-    by_meter = meters.set_index("meter_id")
-    names = dict(zip(members["account"].str.lower(), members["name"], strict=True))
-
-    def read_meter(registry: str, meter_id: bytes) -> MeterRecord:
-        m = by_meter.loc["0x" + meter_id.hex()]
-        return MeterRecord(
+    """The member registry as its events left it (one deployment: one member registry). A meter
+    or member the events do not name reads as blank rather than failing the whole audit."""
+    by_meter = {
+        str(m["meter_id"]): MeterRecord(
             str(m["owner"]), METHODS.index(m["method"]), str(m["zone"]), int(m["capacity_w"])
         )
+        for m in meters.to_dict("records")
+    }
+    names = {
+        str(a).lower(): str(n) for a, n in zip(members["account"], members["name"], strict=True)
+    }
+
+    def read_meter(registry: str, meter_id: bytes) -> MeterRecord:
+        return by_meter.get("0x" + meter_id.hex(), MeterRecord("", 0, "", 0))
 
     return CallableDirectory(read_meter, lambda registry, owner: names.get(owner.lower(), ""))
 
