@@ -359,7 +359,7 @@ def test_retire_named_certificates_uses_retire_lots(cli, two_certificates, regis
     assert registered.zcv.certificate(1).retiredUnits == 4800
 
 
-def test_show_certificate(cli, two_certificates, alice, epoch):
+def test_show_certificate(cli, two_certificates, registered, alice, epoch):
     view = _json(cli("holder", "certificate", "1", "--json"))
     assert (view["id"], view["meter"], view["owner_name"], view["method"]) == (
         1,
@@ -375,8 +375,15 @@ def test_show_certificate(cli, two_certificates, alice, epoch):
     )
     assert (view["period_start"], view["period_end"]) == (epoch, epoch + 3600)
     assert view["issued_to"] == alice.address and view["zone"] == "TEPCO-13"
+    assert (view["expires_at"], view["vintage_year"], view["frozen"]) == (
+        registered.zcv.expiresAt(1),
+        YEAR,
+        False,
+    )
+    assert view["expires_at"] == epoch + 3600 + 24 * 2_629_746
     table = cli("holder", "certificate", "2").stdout
     assert "Certificate 2" in table and "3,600 Wh" in table and "valid" in table
+    assert f"{YEAR} (retire for consumption in this year, JST)" in table and "expires" in table
 
 
 # ---------------------------------------------------------------------------- operator

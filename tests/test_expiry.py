@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import ape
 import pytest
+from audit_support import deployment_of
 from conftest import INTERVAL, reading
 from eth_utils import keccak
 from market_support import UNIT_PRICE, approve, buy, held, list_lots
@@ -19,6 +20,7 @@ from registry_helpers import claim_hourly
 from zcv_support import event_args, reverts_with
 
 from zcx.deploy import DEFAULT_EXPIRY_MONTHS, describe
+from zcx.holder import ZcxClient, _project
 from zcx.ids import meter_id
 
 pytest_plugins = ["market_support"]  # the market fixtures
@@ -258,3 +260,13 @@ def test_vintage_year_is_the_jst_calendar_year(registered, admin, accounts, last
     (issued,) = event_args(tx, registered.zcv.CertificateIssued)
     expected = datetime.fromtimestamp(start, UTC).astimezone(JST).year
     assert registered.zcv.vintageYear(issued["certificateId"]) == expected
+
+
+def test_the_sdk_shows_a_certificates_expiry_vintage_and_frozen_state(
+    two_hours, registered, chain, epoch
+):
+    client = ZcxClient(deployment_of(registered, chain), _project())
+    expire_old(two_hours, chain)
+    old, fresh = client.certificate(OLD), client.certificate(FRESH)
+    assert (old.frozen, old.revoked, old.expires_at) == (True, False, two_hours.expiresAt(OLD))
+    assert (fresh.frozen, fresh.vintage_year) == (False, datetime.fromtimestamp(epoch, JST).year)

@@ -392,6 +392,9 @@ class CertificateView:
     units: int
     retired_units: int
     revoked: bool
+    expires_at: int = 0  # from then on its units are frozen (ZeroCarbonValue.expiresAt)
+    vintage_year: int = 0  # retirements consume within this JST calendar year
+    frozen: bool = False  # revoked or expired: its units can neither move nor be retired
 
 
 @dataclass(frozen=True)
@@ -636,6 +639,9 @@ class ZcxClient:
             units=int(c.units),
             retired_units=int(c.retiredUnits),
             revoked=bool(c.revoked),
+            expires_at=int(self.zcv.expiresAt(certificate_id)),
+            vintage_year=int(self.zcv.vintageYear(certificate_id)),
+            frozen=bool(self.zcv.isFrozen(certificate_id)),
         )
 
     def lots(self, address: str, enough: int | None = None) -> list[tuple[int, int]]:

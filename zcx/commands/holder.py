@@ -442,12 +442,18 @@ def certificate(certificate_id: int, as_json: bool) -> None:
     _print_certificate(view)
 
 
+def _certificate_status(c: CertificateView) -> str:
+    if c.revoked:
+        return "[red]REVOKED[/red]"
+    return "[red]EXPIRED[/red]" if c.frozen else "valid"
+
+
 def _print_certificate(c: CertificateView) -> None:
     table = Table(title=f"Certificate {c.id}", show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value")
     rows = [
-        ("status", "[red]REVOKED[/red]" if c.revoked else "valid"),
+        ("status", _certificate_status(c)),
         ("meter", c.meter),
         ("owner", c.owner_name),
         ("method", c.method),
@@ -459,6 +465,8 @@ def _print_certificate(c: CertificateView) -> None:
         ("units retired", f"{c.retired_units:,} ({format_zcv(c.retired_units)} ZCV)"),
         ("issued to", c.issued_to),
         ("issued at", format_time(c.issued_at)),
+        ("vintage", f"{c.vintage_year} (retire for consumption in this year, JST)"),
+        ("expires", format_time(c.expires_at)),
         ("evidence", c.evidence),
         ("registry", c.registry),
         ("schema version", str(c.schema_version)),
