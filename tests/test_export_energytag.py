@@ -1,0 +1,323 @@
+"""`zcx export energytag` (issue 12 point 6): hourly certificates claimed, split, transferred,
+retired and revoked on a real Anvil; exported through the CLI; every file validated against
+schemas/energytag/; re-read into pandas frames that must match the chain's views and logs."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from ape.logging import logger as ape_logger
+from click.testing import CliRunner, Result
+from conftest import INTERVAL, reading
+from jsonschema import Draft202012Validator
+from registry_helpers import claim_hourly
+from zcv_support import event_args
+
+from zcx import deployments
+from zcx.cli import main
+from zcx.deployments import Deployment
+from zcx.export.energytag import (
+    ZERO_ADDRESS,
+    ChainRecord,
+    Claim,
+    Device,
+    ExportError,
+    Issued,
+    Move,
+    Retirement,
+    build_export,
+    load_schema,
+    schema_errors,
+    validate_directory,
+)
+from zcx.ids import meter_id
+
+HOUR = 3600
+FIT = 1
+ALICE_PV, BOB_PV = meter_id("ALICE-PV"), meter_id("BOB-PV")
+
+
+@pytest.fixture(scope="module")
+def deployment_dir(registered, chain, tmp_path_factory) -> Path:
+    """deployments/<chain_id>.json for the test deployment in a temporary folder."""
+    block = chain.blocks.head
+    record = Deployment(
+        chain_id=chain.chain_id,
+        network="ethereum:local:foundry",
+        deployment_block=block.number,
+        deployment_block_hash=bytes(block.hash).hex(),
+        contracts=registered.addresses(),
+    )
+    directory = tmp_path_factory.mktemp("deployments")
+    deployments.save(record, directory)
+    return directory
+
+
+@pytest.fixture(scope="module", autouse=True)
+def keep_ape_log_level():
+    level = ape_logger.level
+    yield
+    ape_logger.set_level(level)
+
+
+@pytest.fixture
+def cli(deployment_dir):
+    runner = CliRunner(mix_stderr=False)
+    env = {"ZCX_DEPLOYMENTS_DIR": str(deployment_dir), "ZCX_NETWORK": None, "ZCX_RPC": None}
+
+    def run(*args: str, code: int = 0) -> Result:
+        result = runner.invoke(main, list(args), env=env)
+        detail = f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}\n{result.exception!r}"
+        assert result.exit_code == code, detail
+        assert "Traceback" not in result.stdout + result.stderr, detail
+        return result
+
+    return run
+
+
+@pytest.fixture
+def scenario(registered, submit, operator, alice, bob, carol, epoch):
+    """Alice (FIT, self-consumption) claims certificates 1 and 2 (2 400 units each), Bob
+    certificate 3 (6 000). Then: a partial transferLots, a plain transfer, a retireLots over two
+    certificates, a plain retirement, a revocation, and a transfer after it. Returns every
+    LotMoved and Retired log, from the receipts."""
+    zcx = registered
+    zcx.members.setSupportStatus(ALICE_PV, FIT, sender=operator)
+    submit(
+        [reading("ALICE-PV", epoch + i * INTERVAL, gen=1500, cons=400, sold=300) for i in range(4)]
+        + [reading("BOB-PV", epoch + i * INTERVAL, gen=3000, sold=0) for i in range(2)]
+    )
+    claim_hourly(zcx.exchange, zcx.registry, ALICE_PV, sender=alice)
+    claim_hourly(zcx.exchange, zcx.registry, BOB_PV, sender=bob)
+    assert [zcx.zcv.certificate(c).units for c in (1, 2, 3)] == [2400, 2400, 6000]
+    start, end = epoch, epoch + 30 * 86400
+    txs = [
+        zcx.zcv.transferLots(bob, [(1, 1000)], sender=alice),
+        zcx.zcv.transfer(carol, 2000, sender=alice),
+        zcx.zcv.retireLots(
+            [(1, 600), (3, 1500)], "Shop Sato", "Nov consumption", start, end, sender=bob
+        ),
+        zcx.zcv.retire(1500, "Carol Bakery", "own use", start, end, sender=carol),
+        zcx.zcv.revokeCertificate(2, "meter tampered", sender=operator),
+        zcx.zcv.transferLots(alice, [(3, 500)], sender=bob),
+    ]
+    moves = [m for tx in txs for m in event_args(tx, zcx.zcv.LotMoved)]
+    retired = [r for tx in txs for r in event_args(tx, zcx.zcv.Retired)]
+    return {"moves": moves, "retired": retired, "txs": txs}
+
+
+def frames(out: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    bundles = pd.json_normalize(json.loads((out / "bundles.json").read_text())["bundles"])
+    actions = pd.json_normalize(json.loads((out / "actions.json").read_text())["actions"])
+    return bundles, actions, json.loads((out / "export.json").read_text())
+
+
+def utc(text: str) -> int:
+    assert text.endswith("Z")
+    return int(datetime.fromisoformat(text).astimezone(UTC).timestamp())
+
+
+# --------------------------------------------------------------------------- round trip
+
+
+def test_export_round_trips_to_the_chain(
+    cli, scenario, registered, alice, bob, carol, chain, tmp_path
+):
+    zcx, out = registered, tmp_path / "energytag"
+    result = cli("export", "energytag", "--out", str(out))
+    assert "bundles" in result.stdout and "actions" in result.stdout
+
+    # Every file is valid against its schema, and the manifest's sha256 match.
+    for name in ("bundles", "actions", "export"):
+        Draft202012Validator.check_schema(load_schema(name))
+        document = json.loads((out / f"{name}.json").read_text())
+        Draft202012Validator(
+            load_schema(name), format_checker=Draft202012Validator.FORMAT_CHECKER
+        ).validate(document)
+    assert validate_directory(out) == []
+
+    bundles, actions, manifest = frames(out)
+    assert manifest["chain_id"] == chain.chain_id and manifest["to_block"] == chain.blocks.head.number
+    assert manifest["token"] == zcx.zcv.address and manifest["skipped_schema1_certificates"] == []
+    assert (manifest["bundle_count"], manifest["action_count"]) == (len(bundles), len(actions))
+
+    # Units per certificate: every bundle of a certificate adds up to its units, retired
+    # bundles to its retired units, and the ranges tile 1..units exactly.
+    for cid in (1, 2, 3):
+        cert = zcx.zcv.certificate(cid)
+        mine = bundles[bundles["zcx.certificate_id"] == cid].sort_values("bundle_id_range_start")
+        assert mine["bundle_quantity"].sum() == cert.units
+        cancelled = mine[mine["certificate_status"] == "Cancelled"]["bundle_quantity"].sum()
+        assert cancelled == cert.retiredUnits
+        assert list(mine["bundle_id_range_start"]) == [1, *(mine["bundle_id_range_end"][:-1] + 1)]
+        assert mine["bundle_id_range_end"].iloc[-1] == cert.units
+        assert (mine["bundle_quantity"] == mine.eval("bundle_id_range_end - bundle_id_range_start + 1")).all()
+        assert set(mine["issuance_id"]) == {f"ZCX-{manifest['chain_id']}-{zcx.zcv.address}-{cid}"}
+        assert set(mine["production_starting_interval"].map(utc)) == {cert.periodStart}
+        assert set(mine["production_ending_interval"].map(utc)) == {cert.periodStart + HOUR}
+        assert (mine["bundle_quantity"] <= mine["device_capacity"]).all()  # Wh <= W x 1 h
+    assert bundles["hash"].is_unique
+
+    # Holders' totals: Active = spendable balance, Active + Withdrawn = balance, per lot too.
+    held = bundles[bundles["certificate_status"] != "Cancelled"]
+    for holder in (alice, bob, carol):
+        mine = held[held["account_id"] == holder.address]
+        active = mine[mine["certificate_status"] == "Active"]["bundle_quantity"].sum()
+        assert active == zcx.zcv.balanceOf(holder) - zcx.zcv.frozenBalanceOf(holder)
+        assert mine["bundle_quantity"].sum() == zcx.zcv.balanceOf(holder)
+        for cid in (1, 2, 3):
+            lot = mine[mine["zcx.certificate_id"] == cid]["bundle_quantity"].sum()
+            assert lot == zcx.zcv.lotBalance(holder, cid)
+    withdrawn = bundles[bundles["certificate_status"] == "Withdrawn"]
+    assert set(withdrawn["zcx.certificate_id"]) == {2}
+    assert set(withdrawn["zcx.revocation_reason"]) == {"meter tampered"}
+    assert withdrawn["bundle_quantity"].sum() == 2400 - zcx.zcv.certificate(2).retiredUnits
+
+    # Retired units and beneficiaries, per retirement, in bundles and in cancel actions.
+    cancels = actions[actions["action_type"] == "cancel"]
+    retired = bundles[bundles["certificate_status"] == "Cancelled"]
+    assert len(scenario["retired"]) == 2
+    for event in scenario["retired"]:
+        rid, record = event["retirementId"], zcx.zcv.retirement(event["retirementId"])
+        for frame in (retired, cancels):
+            rows = frame[frame["zcx.retirement_id"] == rid]
+            assert rows["bundle_quantity" if frame is retired else "certificate_quantity"].sum() == (
+                record.units
+            )
+            assert set(rows["beneficiary" if frame is cancels else "zcx.beneficiary"]) == {
+                record.beneficiary
+            }
+        assert set(retired[retired["zcx.retirement_id"] == rid]["account_id"]) == {record.holder}
+        by_cert = cancels[cancels["zcx.retirement_id"] == rid].groupby("zcx.certificate_id")
+        assert by_cert["certificate_quantity"].sum().to_dict() == dict(
+            zip(record.certificateIds, record.certificateUnits, strict=True)
+        )
+    assert zcx.zcv.totalRetired() == retired["bundle_quantity"].sum()
+
+    # Transfers: one action per moved range, adding up to each LotMoved log.
+    moved: dict[tuple[str, str, int], int] = defaultdict(int)
+    for m in scenario["moves"]:
+        if m["to"] != ZERO_ADDRESS:
+            moved[(m["from"], m["to"], m["certificateId"])] += m["units"]
+    transfers = actions[actions["action_type"] == "transfer"]
+    got = transfers.groupby(["source_id", "target_id", "zcx.certificate_id"])[
+        "certificate_quantity"
+    ].sum()
+    assert {k: int(v) for k, v in got.items()} == dict(moved)
+    assert transfers["beneficiary"].isna().all()
+
+    # The revocation withdrew what each holder still held of certificate 2.
+    withdraws = actions[actions["action_type"] == "withdraw"]
+    assert withdraws["certificate_quantity"].sum() == withdrawn["bundle_quantity"].sum()
+    assert set(withdraws["zcx.certificate_id"]) == {2}
+
+    # Device attributes from the member registry, support status from the claim.
+    alice_rows = bundles[bundles["device_id"] == "ALICE-PV"]
+    assert set(alice_rows["support_received"]) == {"FIT"}
+    assert set(alice_rows["dissemination_level"]) == {"Self-consumed"}
+    assert set(alice_rows["device_name"]) == {"Alice Tanaka"}
+    bob_rows = bundles[bundles["device_id"] == "BOB-PV"]
+    assert set(bob_rows["support_received"]) == {"None"}
+    assert set(bob_rows["dissemination_level"]) == {"Total generation"}
+    assert set(bob_rows["device_capacity"]) == {50_000}
+    meter = zcx.members.meter(ALICE_PV)
+    assert set(alice_rows["device_production_start_date"].map(utc)) == {meter.spec.commissionedAt}
+    assert set(bundles["country_of_issuance"]) == {"JP"}
+    assert set(bundles["issue_market_zone"]) == {"TEPCO-13"}
+    assert set(bundles["connected_grid_identification"]) == {"TEPCO"}
+    assert set(bundles["energy_source"]) == {"Solar"} and set(bundles["face_value"]) == {1}
+
+    # Actions are in chain order with UTC times no earlier than the production they move.
+    keys = list(zip(actions["zcx.block"], actions["zcx.log_index"], strict=True))
+    assert keys == sorted(keys)
+    assert (actions["action_completed_datetime"].map(utc) >= actions["certificate_period_end"].map(utc)).all()
+
+
+def test_from_block_limits_actions_but_not_bundles(cli, scenario, tmp_path):
+    full, tail = tmp_path / "full", tmp_path / "tail"
+    cli("export", "energytag", "--out", str(full))
+    retire_block = scenario["txs"][2].block_number
+    cli("export", "energytag", "--out", str(tail), "--from-block", str(retire_block))
+    full_bundles, full_actions, _ = frames(full)
+    tail_bundles, tail_actions, manifest = frames(tail)
+    pd.testing.assert_frame_equal(full_bundles, tail_bundles)
+    later = full_actions[full_actions["zcx.block"] >= retire_block].reset_index(drop=True)
+    pd.testing.assert_frame_equal(later, tail_actions)
+    assert 0 < len(tail_actions) < len(full_actions)
+    assert manifest["actions_from_block"] == retire_block
+    assert validate_directory(tail) == []
+
+
+# --------------------------------------------------------------------------- faults and bad input
+
+
+def test_an_edited_export_fails_validation(cli, scenario, tmp_path):
+    out = tmp_path / "x"
+    cli("export", "energytag", "--out", str(out))
+    bundles = json.loads((out / "bundles.json").read_text())
+    cancelled = next(b for b in bundles["bundles"] if b["certificate_status"] == "Cancelled")
+    cancelled["zcx"]["beneficiary"] = None  # a cancellation must name its beneficiary
+    cancelled["production_ending_interval"] = "2026-11-02 10:00:00+09:00"  # not UTC ISO 8601
+    assert len(schema_errors("bundles", bundles)) == 2
+    cancelled["zcx"]["beneficiary"] = "Someone else"
+    cancelled["production_ending_interval"] = cancelled["production_starting_interval"]
+    (out / "bundles.json").write_text(json.dumps(bundles))
+    assert validate_directory(out) == ["bundles.json: sha256 differs from export.json"]
+
+
+def test_out_that_is_a_file_is_a_one_line_usage_error(cli, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    for target in (blocker, blocker / "inside"):
+        result = cli("export", "energytag", "--out", str(target), code=2)
+        lines = [line for line in result.stderr.splitlines() if "--out" in line]
+        assert len(lines) == 1 and "a file is in the way" in lines[0], result.stderr
+
+
+def test_unknown_network_is_a_one_line_usage_error(cli, tmp_path):
+    result = cli(
+        "export", "energytag", "--out", str(tmp_path / "o"), "--network", "ethereum:nowhere:x",
+        code=2,
+    )
+    assert "unknown network 'ethereum:nowhere:x'" in result.stderr
+    assert not (tmp_path / "o" / "bundles.json").exists()
+
+
+def test_a_move_beyond_the_replayed_holding_is_refused():
+    """Logs missing from the read (a gap in eth_getLogs pages) must not give bundles."""
+    holder, other = "0x" + "11" * 20, "0x" + "22" * 20
+    mid = "0x" + "ab" * 32
+    record = ChainRecord(
+        chain_id=31337, token="0x" + "33" * 20, exchange="0x" + "44" * 20, from_block=1,
+        to_block=9,
+        issued=[Issued(1 << 24, 1, mid, holder, 100, 100, 3600, 7200, "0x" + "00" * 32)],
+        claims=[Claim(1, 1, 1, 0)],
+        moves=[Move(2 << 24, 2 << 24, holder, other, 1, 101)],
+        retirements=[], revocations=[],
+        devices={mid: Device(mid, "M", "Owner", "Solar", 5000, 0, "TEPCO-13")},
+        policies={1: 0}, block_times={1: 1, 2: 2, 9: 9},
+    )
+    with pytest.raises(ExportError, match="moves 101 units but holds 100"):
+        build_export(record)
+
+
+def test_burnt_lots_must_match_their_retirement_record():
+    holder, mid = "0x" + "11" * 20, "0x" + "ab" * 32
+    record = ChainRecord(
+        chain_id=31337, token="0x" + "33" * 20, exchange="0x" + "44" * 20, from_block=1,
+        to_block=9,
+        issued=[Issued(1 << 24, 1, mid, holder, 100, 100, 3600, 7200, "0x" + "00" * 32)],
+        claims=[Claim(1, 1, 1, 0)],
+        moves=[Move(2 << 24, 2 << 24, holder, ZERO_ADDRESS, 1, 40)],
+        retirements=[Retirement((2 << 24) + 1, 2 << 24, 1, holder, "B", "", 0, 1, ((1, 50),))],
+        revocations=[],
+        devices={mid: Device(mid, "M", "Owner", "Solar", 5000, 0, "TEPCO-13")},
+        policies={1: 0}, block_times={1: 1, 2: 2, 9: 9},
+    )
+    with pytest.raises(ExportError, match="retirement 1"):
+        build_export(record)
