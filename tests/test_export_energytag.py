@@ -142,7 +142,9 @@ def test_export_round_trips_to_the_chain(
     assert validate_directory(out) == []
 
     bundles, actions, manifest = frames(out)
-    assert manifest["chain_id"] == chain.chain_id and manifest["to_block"] == chain.blocks.head.number
+    assert (
+        manifest["chain_id"] == chain.chain_id and manifest["to_block"] == chain.blocks.head.number
+    )
     assert manifest["token"] == zcx.zcv.address and manifest["skipped_schema1_certificates"] == []
     assert (manifest["bundle_count"], manifest["action_count"]) == (len(bundles), len(actions))
 
@@ -156,7 +158,9 @@ def test_export_round_trips_to_the_chain(
         assert cancelled == cert.retiredUnits
         assert list(mine["bundle_id_range_start"]) == [1, *(mine["bundle_id_range_end"][:-1] + 1)]
         assert mine["bundle_id_range_end"].iloc[-1] == cert.units
-        assert (mine["bundle_quantity"] == mine.eval("bundle_id_range_end - bundle_id_range_start + 1")).all()
+        assert (
+            mine["bundle_quantity"] == mine.eval("bundle_id_range_end - bundle_id_range_start + 1")
+        ).all()
         assert set(mine["issuance_id"]) == {f"ZCX-{manifest['chain_id']}-{zcx.zcv.address}-{cid}"}
         assert set(mine["production_starting_interval"].map(utc)) == {cert.periodStart}
         assert set(mine["production_ending_interval"].map(utc)) == {cert.periodStart + HOUR}
@@ -184,14 +188,13 @@ def test_export_round_trips_to_the_chain(
     assert len(scenario["retired"]) == 2
     for event in scenario["retired"]:
         rid, record = event["retirementId"], zcx.zcv.retirement(event["retirementId"])
-        for frame in (retired, cancels):
+        for frame, quantity, beneficiary in (
+            (retired, "bundle_quantity", "zcx.beneficiary"),
+            (cancels, "certificate_quantity", "beneficiary"),
+        ):
             rows = frame[frame["zcx.retirement_id"] == rid]
-            assert rows["bundle_quantity" if frame is retired else "certificate_quantity"].sum() == (
-                record.units
-            )
-            assert set(rows["beneficiary" if frame is cancels else "zcx.beneficiary"]) == {
-                record.beneficiary
-            }
+            assert rows[quantity].sum() == record.units
+            assert set(rows[beneficiary]) == {record.beneficiary}
         assert set(retired[retired["zcx.retirement_id"] == rid]["account_id"]) == {record.holder}
         by_cert = cancels[cancels["zcx.retirement_id"] == rid].groupby("zcx.certificate_id")
         assert by_cert["certificate_quantity"].sum().to_dict() == dict(
@@ -234,8 +237,10 @@ def test_export_round_trips_to_the_chain(
 
     # Actions are in chain order with UTC times no earlier than the production they move.
     keys = list(zip(actions["zcx.block"], actions["zcx.log_index"], strict=True))
-    assert keys == sorted(keys)
-    assert (actions["action_completed_datetime"].map(utc) >= actions["certificate_period_end"].map(utc)).all()
+    assert keys == sorted(keys) and actions["action_id"].is_unique
+    assert (
+        actions["action_completed_datetime"].map(utc) >= actions["certificate_period_end"].map(utc)
+    ).all()
 
 
 def test_from_block_limits_actions_but_not_bundles(cli, scenario, tmp_path):
@@ -281,7 +286,12 @@ def test_out_that_is_a_file_is_a_one_line_usage_error(cli, tmp_path):
 
 def test_unknown_network_is_a_one_line_usage_error(cli, tmp_path):
     result = cli(
-        "export", "energytag", "--out", str(tmp_path / "o"), "--network", "ethereum:nowhere:x",
+        "export",
+        "energytag",
+        "--out",
+        str(tmp_path / "o"),
+        "--network",
+        "ethereum:nowhere:x",
         code=2,
     )
     assert "unknown network 'ethereum:nowhere:x'" in result.stderr
@@ -293,14 +303,19 @@ def test_a_move_beyond_the_replayed_holding_is_refused():
     holder, other = "0x" + "11" * 20, "0x" + "22" * 20
     mid = "0x" + "ab" * 32
     record = ChainRecord(
-        chain_id=31337, token="0x" + "33" * 20, exchange="0x" + "44" * 20, from_block=1,
+        chain_id=31337,
+        token="0x" + "33" * 20,
+        exchange="0x" + "44" * 20,
+        from_block=1,
         to_block=9,
         issued=[Issued(1 << 24, 1, mid, holder, 100, 100, 3600, 7200, "0x" + "00" * 32)],
         claims=[Claim(1, 1, 1, 0)],
         moves=[Move(2 << 24, 2 << 24, holder, other, 1, 101)],
-        retirements=[], revocations=[],
+        retirements=[],
+        revocations=[],
         devices={mid: Device(mid, "M", "Owner", "Solar", 5000, 0, "TEPCO-13")},
-        policies={1: 0}, block_times={1: 1, 2: 2, 9: 9},
+        policies={1: 0},
+        block_times={1: 1, 2: 2, 9: 9},
     )
     with pytest.raises(ExportError, match="moves 101 units but holds 100"):
         build_export(record)
@@ -309,7 +324,10 @@ def test_a_move_beyond_the_replayed_holding_is_refused():
 def test_burnt_lots_must_match_their_retirement_record():
     holder, mid = "0x" + "11" * 20, "0x" + "ab" * 32
     record = ChainRecord(
-        chain_id=31337, token="0x" + "33" * 20, exchange="0x" + "44" * 20, from_block=1,
+        chain_id=31337,
+        token="0x" + "33" * 20,
+        exchange="0x" + "44" * 20,
+        from_block=1,
         to_block=9,
         issued=[Issued(1 << 24, 1, mid, holder, 100, 100, 3600, 7200, "0x" + "00" * 32)],
         claims=[Claim(1, 1, 1, 0)],
@@ -317,7 +335,8 @@ def test_burnt_lots_must_match_their_retirement_record():
         retirements=[Retirement((2 << 24) + 1, 2 << 24, 1, holder, "B", "", 0, 1, ((1, 50),))],
         revocations=[],
         devices={mid: Device(mid, "M", "Owner", "Solar", 5000, 0, "TEPCO-13")},
-        policies={1: 0}, block_times={1: 1, 2: 2, 9: 9},
+        policies={1: 0},
+        block_times={1: 1, 2: 2, 9: 9},
     )
     with pytest.raises(ExportError, match="retirement 1"):
         build_export(record)

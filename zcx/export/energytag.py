@@ -162,8 +162,9 @@ class Segment:
         return self._child(self.start, cut - 1), self._child(cut, self.end)
 
     def _child(self, start: int, end: int) -> Segment:
-        return Segment(self.certificate_id, start, end, chained_hash(self.hash, start, end),
-                       self.holder)
+        return Segment(
+            self.certificate_id, start, end, chained_hash(self.hash, start, end), self.holder
+        )
 
 
 @dataclass
@@ -278,15 +279,22 @@ class _Replay:
             )
 
     def revoke(self, revocation: Revocation) -> None:
-        holders = [h for (c, h) in self.held if c == revocation.certificate_id]
-        for holder in holders:
-            for part, segment in enumerate(self.held.pop((revocation.certificate_id, holder))):
-                segment.status, segment.revocation_reason = "Withdrawn", revocation.reason
-                self.actions.append(
-                    Action(revocation.pos, part, "withdraw", segment, holder,
-                           revocation_reason=revocation.reason)
+        holders = sorted(h for (c, h) in self.held if c == revocation.certificate_id)
+        segments = [s for h in holders for s in self.held.pop((revocation.certificate_id, h))]
+        # One log withdraws every holder's bundles: number them across holders.
+        for part, segment in enumerate(segments):
+            segment.status, segment.revocation_reason = "Withdrawn", revocation.reason
+            self.actions.append(
+                Action(
+                    revocation.pos,
+                    part,
+                    "withdraw",
+                    segment,
+                    segment.holder,
+                    revocation_reason=revocation.reason,
                 )
-                self.done.append(segment)
+            )
+            self.done.append(segment)
 
     def bundles(self) -> list[Segment]:
         active = [s for held in self.held.values() for s in held]
@@ -563,7 +571,9 @@ def validate_directory(out: Path) -> list[str]:
     problems += [f"{MANIFEST} {p}" for p in schema_errors("export", manifest)]
     for name in FILES:
         text = (out / name).read_text()
-        problems += [f"{name} {p}" for p in schema_errors(name.removesuffix(".json"), json.loads(text))]
+        problems += [
+            f"{name} {p}" for p in schema_errors(name.removesuffix(".json"), json.loads(text))
+        ]
         if manifest.get("files", {}).get(name) != hashlib.sha256(text.encode()).hexdigest():
             problems.append(f"{name}: sha256 differs from {MANIFEST}")
     return problems

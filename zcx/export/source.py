@@ -29,7 +29,9 @@ TOKEN = "ZeroCarbonValue"
 
 def _rows(table: EventTable) -> list[dict[str, Any]]:
     columns = table.columns
-    return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values())]
+    return [
+        dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)
+    ]
 
 
 def read_record(
@@ -47,8 +49,17 @@ def read_record(
     last = reader.latest_block() if to_block is None else to_block
     tables = reader.read(from_block, last, progress=progress)
     issued = [
-        Issued(r["_pos"], r["certificateId"], r["meterId"], r["to"], r["units"], r["wh"],
-               r["periodStart"], r["periodEnd"], r["evidence"])
+        Issued(
+            r["_pos"],
+            r["certificateId"],
+            r["meterId"],
+            r["to"],
+            r["units"],
+            r["wh"],
+            r["periodStart"],
+            r["periodEnd"],
+            r["evidence"],
+        )
         for r in _rows(tables[f"{TOKEN}.CertificateIssued"])
     ]
     claims = [
@@ -60,9 +71,17 @@ def read_record(
         for r in _rows(tables[f"{TOKEN}.LotMoved"])
     ]
     retirements = [
-        Retirement(r["_pos"], r["_tx"], r["retirementId"], r["holder"], r["beneficiary"],
-                   r["reason"], r["consumptionStart"], r["consumptionEnd"],
-                   tuple(zip(r["certificateIds"], r["certificateUnits"], strict=True)))
+        Retirement(
+            r["_pos"],
+            r["_tx"],
+            r["retirementId"],
+            r["holder"],
+            r["beneficiary"],
+            r["reason"],
+            r["consumptionStart"],
+            r["consumptionEnd"],
+            tuple(zip(r["certificateIds"], r["certificateUnits"], strict=True)),
+        )
         for r in _rows(tables[f"{TOKEN}.Retired"])
     ]
     revocations = [
@@ -73,8 +92,11 @@ def read_record(
     members = w3.eth.contract(
         address=to_checksum_address(addresses["MemberRegistry"]), abi=abis["MemberRegistry"]
     )
-    hourly_ids = {c for claim in claims for c in range(
-        claim.first_certificate_id, claim.first_certificate_id + claim.count)}
+    hourly_ids = {
+        c
+        for claim in claims
+        for c in range(claim.first_certificate_id, claim.first_certificate_id + claim.count)
+    }
     # HourlyCertificate(hourStart, issuanceId, wh, units, retiredUnits, policy, revoked)
     policies = {
         cid: int(token.functions.hourlyCertificate(cid).call(block_identifier=last)[5])
@@ -82,7 +104,8 @@ def read_record(
     }
     meters = {c.meter_id for c in issued if c.certificate_id in hourly_ids}
     blocks = {p >> POS_SHIFT for p in [*(c.pos for c in issued), *(m.pos for m in moves)]}
-    blocks |= {r.pos >> POS_SHIFT for r in [*retirements, *revocations]} | {last}
+    blocks |= {r.pos >> POS_SHIFT for r in retirements} | {last}
+    blocks |= {r.pos >> POS_SHIFT for r in revocations}
     return ChainRecord(
         chain_id=int(w3.eth.chain_id),
         token=to_checksum_address(addresses[TOKEN]),
@@ -110,9 +133,8 @@ def _label(raw: bytes) -> str:
 def read_device(members: Any, meter_id: str, block: int) -> Device:
     """A meter's attributes from the member registry (schema 2 references them, never copies)."""
     raw = bytes.fromhex(meter_id[2:])
-    (owner, capacity_w, commissioned_at, method, _active, _flagged), zone = (
-        members.functions.meter(raw).call(block_identifier=block)
-    )
+    spec, zone = members.functions.meter(raw).call(block_identifier=block)
+    owner, capacity_w, commissioned_at, method, _active, _flagged = spec
     owner_name = members.functions.member(owner).call(block_identifier=block)[0]
     return Device(
         meter_id=meter_id,
