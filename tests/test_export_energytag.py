@@ -5,6 +5,9 @@ schemas/energytag/; re-read into pandas frames that must match the chain's views
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -256,6 +259,24 @@ def test_from_block_limits_actions_but_not_bundles(cli, scenario, tmp_path):
     assert 0 < len(tail_actions) < len(full_actions)
     assert manifest["actions_from_block"] == retire_block
     assert validate_directory(tail) == []
+
+
+def test_the_installed_command_attaches_over_rpc_url(
+    cli, scenario, chain, deployment_dir, tmp_path
+):
+    """The real `zcx` script in a fresh process, from another folder, reading the Anvil this
+    session runs through --rpc-url, writes the same files as the in-process run."""
+    cli("export", "energytag", "--out", str(tmp_path / "inside"))
+    script = shutil.which("zcx") or str(Path(__file__).parents[1] / ".venv" / "bin" / "zcx")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ZCX_", "APE_FOUNDRY"))}
+    argv = ["export", "energytag", "--out", str(tmp_path / "outside")]
+    argv += ["--rpc-url", chain.provider.uri, "--deployments", str(deployment_dir)]
+    result = subprocess.run(
+        [script, *argv], capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    for name in ("bundles.json", "actions.json", "export.json"):
+        assert (tmp_path / "outside" / name).read_text() == (tmp_path / "inside" / name).read_text()
 
 
 # --------------------------------------------------------------------------- faults and bad input
