@@ -25,6 +25,7 @@ from zcx import deployments
 from zcx.cli import main
 from zcx.deployments import Deployment
 from zcx.export.energytag import (
+    POLICIES,
     ZERO_ADDRESS,
     ChainRecord,
     Claim,
@@ -120,6 +121,10 @@ def frames(out: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     return bundles, actions, json.loads((out / "export.json").read_text())
 
 
+def iso(timestamp: int) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def utc(text: str) -> int:
     assert text.endswith("Z")
     return int(datetime.fromisoformat(text).astimezone(UTC).timestamp())
@@ -168,6 +173,8 @@ def test_export_round_trips_to_the_chain(
         assert set(mine["production_starting_interval"].map(utc)) == {cert.periodStart}
         assert set(mine["production_ending_interval"].map(utc)) == {cert.periodStart + HOUR}
         assert (mine["bundle_quantity"] <= mine["device_capacity"]).all()  # Wh <= W x 1 h
+        policy = POLICIES[zcx.zcv.hourlyCertificate(cid).policy]
+        assert set(mine["zcx.issuance_policy"]) == {policy}
     assert bundles["hash"].is_unique
 
     # Holders' totals: Active = spendable balance, Active + Withdrawn = balance, per lot too.
@@ -244,6 +251,32 @@ def test_export_round_trips_to_the_chain(
     assert (
         actions["action_completed_datetime"].map(utc) >= actions["certificate_period_end"].map(utc)
     ).all()
+
+
+def test_each_hour_carries_the_policy_in_force_at_its_start(
+    cli, registered, submit, operator, alice, chain, tmp_path
+):
+    """FIT switches to Generation from `effective`: the hour before stays self-consumed, the
+    hour from `effective` counts all generation, as each certificate's stored policy says."""
+    members = registered.members
+    members.setSupportStatus(ALICE_PV, FIT, sender=operator)
+    effective = (chain.pending_timestamp // HOUR + 2) * HOUR
+    members.scheduleIssuancePolicy(FIT, 0, effective, sender=operator)  # 0: Generation
+    chain.mine(timestamp=effective + HOUR + 60)
+    before = effective - HOUR
+    submit([reading("ALICE-PV", before + i * INTERVAL, gen=1000, sold=300) for i in range(4)])
+    claim_hourly(registered.exchange, registered.registry, ALICE_PV, sender=alice)
+    cli("export", "energytag", "--out", str(tmp_path))
+    bundles, _, _ = frames(tmp_path)
+    by_hour = bundles.set_index("production_starting_interval")
+    first, second = by_hour.loc[iso(before)], by_hour.loc[iso(effective)]
+    assert (first["dissemination_level"], first["bundle_quantity"]) == ("Self-consumed", 1400)
+    assert (second["dissemination_level"], second["bundle_quantity"]) == ("Total generation", 2000)
+    assert [POLICIES[registered.zcv.hourlyCertificate(c).policy] for c in (1, 2)] == [
+        "SelfConsumption",
+        "Generation",
+    ]
+    assert set(bundles["support_received"]) == {"FIT"}
 
 
 def test_from_block_limits_actions_but_not_bundles(cli, scenario, tmp_path):

@@ -1,6 +1,6 @@
 """Reads what the EnergyTag export needs from the chain: ZeroCarbonValue's logs through the
-audit's paged event reader (`zcx.audit.events.EventReader`), block times, each hourly
-certificate's issuance policy, and each meter's attributes from the member registry."""
+audit's paged event reader (`zcx.audit.events.EventReader`), block times, and from the member
+registry the issuance policy schedules and each meter's attributes."""
 
 from __future__ import annotations
 
@@ -88,19 +88,23 @@ def read_record(
         Revocation(r["_pos"], r["certificateId"], r["reason"])
         for r in _rows(tables[f"{TOKEN}.CertificateRevoked"])
     ]
-    token = w3.eth.contract(address=to_checksum_address(addresses[TOKEN]), abi=abis[TOKEN])
     members = w3.eth.contract(
         address=to_checksum_address(addresses["MemberRegistry"]), abi=abis["MemberRegistry"]
     )
-    hourly_ids = {
-        c
+    status_of = {
+        cid: claim.support_status
         for claim in claims
-        for c in range(claim.first_certificate_id, claim.first_certificate_id + claim.count)
+        for cid in range(claim.first_certificate_id, claim.first_certificate_id + claim.count)
     }
-    # HourlyCertificate(hourStart, issuanceId, wh, units, retiredUnits, policy, revoked)
+    hourly_ids = set(status_of)
+    schedules = {
+        status: members.functions.issuancePolicies(status).call(block_identifier=last)
+        for status in set(status_of.values())
+    }
     policies = {
-        cid: int(token.functions.hourlyCertificate(cid).call(block_identifier=last)[5])
-        for cid in sorted(hourly_ids)
+        c.certificate_id: policy_at(schedules[status_of[c.certificate_id]], c.period_start)
+        for c in issued
+        if c.certificate_id in hourly_ids
     }
     meters = {c.meter_id for c in issued if c.certificate_id in hourly_ids}
     blocks = {p >> POS_SHIFT for p in [*(c.pos for c in issued), *(m.pos for m in moves)]}
@@ -121,6 +125,17 @@ def read_record(
         policies=policies,
         block_times=block_timestamps(w3, blocks),
     )
+
+
+def policy_at(schedule: list[tuple[int, int]], hour_start: int) -> int:
+    """The issuance policy in force at `hour_start` in a status's (effectiveFrom, policy)
+    schedule, as `MemberRegistry.issuancePolicyAt` finds it. The schedule only grows, and never
+    with a past effective time, so today's schedule gives the policy each claimed hour was
+    issued under (a few calls instead of one `hourlyCertificate` view per certificate)."""
+    for effective_from, policy in reversed(schedule):
+        if effective_from <= hour_start:
+            return int(policy)
+    raise ValueError(f"no issuance policy in force at {hour_start}: the schedule starts later")
 
 
 def _label(raw: bytes) -> str:
