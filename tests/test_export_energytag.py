@@ -172,7 +172,7 @@ def test_export_round_trips_to_the_chain(
         assert set(mine["issuance_id"]) == {f"ZCX-{manifest['chain_id']}-{zcx.zcv.address}-{cid}"}
         assert set(mine["production_starting_interval"].map(utc)) == {cert.periodStart}
         assert set(mine["production_ending_interval"].map(utc)) == {cert.periodStart + HOUR}
-        assert (mine["bundle_quantity"] <= mine["device_capacity"]).all()  # Wh <= W x 1 h
+        assert (mine["zcx.certificate_wh"] <= mine["device_capacity"]).all()  # Wh <= W x 1 h
         policy = POLICIES[zcx.zcv.hourlyCertificate(cid).policy]
         assert set(mine["zcx.issuance_policy"]) == {policy}
     assert bundles["hash"].is_unique
