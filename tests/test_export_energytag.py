@@ -19,7 +19,7 @@ from click.testing import CliRunner, Result
 from conftest import INTERVAL, reading
 from jsonschema import Draft202012Validator
 from registry_helpers import claim_hourly
-from zcv_support import event_args
+from zcv_support import certificate_input, event_args
 
 from zcx import deployments
 from zcx.cli import main
@@ -329,6 +329,29 @@ def test_an_edited_export_fails_validation(cli, scenario, tmp_path):
     assert validate_directory(out) == ["bundles.json: sha256 differs from export.json"]
 
 
+def test_schema1_certificates_are_left_out_and_listed(
+    cli, registered, submit, admin, alice, bob, epoch, tmp_path
+):
+    """A schema-1 certificate may span days, more than EnergyTag's hour: it is left out, with its
+    moves, and a retirement over both schemas exports only its hourly part."""
+    zcv = registered.zcv
+    zcv.grantRole(zcv.ISSUER_ROLE(), admin, sender=admin)
+    zcv.issue(alice, certificate_input(5000, serial=1), sender=admin)  # certificate 1, schema 1
+    submit([reading("ALICE-PV", epoch + i * INTERVAL, gen=900) for i in range(2)])
+    claim_hourly(registered.exchange, registered.registry, ALICE_PV, sender=alice)  # 2: 1 800
+    zcv.transfer(bob, 6000, sender=alice)
+    tx = zcv.retire(6000, "Shop Sato", "", 0, 1, sender=bob)
+    (retired,) = event_args(tx, zcv.Retired)
+    assert sorted(retired["certificateIds"]) == [1, 2]
+    cli("export", "energytag", "--out", str(tmp_path))
+    bundles, actions, manifest = frames(tmp_path)
+    assert manifest["skipped_schema1_certificates"] == [1]
+    assert set(bundles["zcx.certificate_id"]) == set(actions["zcx.certificate_id"]) == {2}
+    cancelled = bundles[bundles["certificate_status"] == "Cancelled"]
+    hourly_part = dict(zip(retired["certificateIds"], retired["certificateUnits"], strict=True))[2]
+    assert cancelled["bundle_quantity"].sum() == hourly_part == zcv.certificate(2).retiredUnits
+
+
 def test_out_that_is_a_file_is_a_one_line_usage_error(cli, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
@@ -349,7 +372,7 @@ def test_unknown_network_is_a_one_line_usage_error(cli, tmp_path):
         code=2,
     )
     assert "unknown network 'ethereum:nowhere:x'" in result.stderr
-    assert not (tmp_path / "o" / "bundles.json").exists()
+    assert not (tmp_path / "o").exists()  # refused before anything is created
 
 
 def test_a_move_beyond_the_replayed_holding_is_refused():

@@ -23,20 +23,13 @@ def export() -> None:
 
 
 def _out_dir(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
-    """The output folder, created now: a file in the way or no permission is a usage error."""
-    try:
-        value.mkdir(parents=True, exist_ok=True)
-        probe = value / ".zcx-write-probe"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as err:
-        reason = "a file is in the way" if value.exists() or _file_above(value) else err.strerror
-        raise click.BadParameter(f"cannot write to {value}: {reason}", param_hint="--out") from None
+    """Refuses, before anything is read, an output folder that a file stands in the way of."""
+    blocker = next((p for p in (value, *value.parents) if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise click.BadParameter(
+            f"cannot write to {value}: a file is in the way ({blocker})", param_hint="--out"
+        )
     return value
-
-
-def _file_above(path: Path) -> bool:
-    return any(parent.is_file() for parent in path.parents)
 
 
 @export.command("energytag")
@@ -46,7 +39,7 @@ def _file_above(path: Path) -> bool:
     required=True,
     callback=_out_dir,
     help="Folder for bundles.json, actions.json and export.json (created if missing; these "
-    "three files are replaced).",
+    "three files are replaced, each atomically).",
 )
 @click.option(
     "--from-block",
@@ -96,6 +89,10 @@ def energytag(out: Path, from_block: int | None, page_blocks: int, manifest: Pat
             written = write_export(result, out)
         except ExportError as err:
             raise click.ClickException(str(err)) from None
+        except OSError as err:  # no permission, disk full: nothing half-written stays in place
+            raise click.BadParameter(
+                f"cannot write to {out}: {err.strerror}", param_hint="--out"
+            ) from None
     skipped = f"; {len(result.skipped)} schema-1 certificates left out" if result.skipped else ""
     console().print(
         f"chain {record.chain_id} blocks {record.from_block}..{record.to_block}: "
