@@ -17,6 +17,8 @@ import pytest
 from ape.logging import logger as ape_logger
 from click.testing import CliRunner, Result
 from conftest import INTERVAL, reading
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from registry_helpers import claim_hourly
 from zcv_support import certificate_input, event_args
@@ -417,3 +419,106 @@ def test_burnt_lots_must_match_their_retirement_record():
     )
     with pytest.raises(ExportError, match="retirement 1"):
         build_export(record)
+
+
+# --------------------------------------------------------------------------- the replay, pure
+
+HOLDERS = ["0x" + f"{i:02x}" * 20 for i in (0x11, 0x22, 0x33)]
+MID = "0x" + "ab" * 32
+
+
+@st.composite
+def histories(draw):
+    """A certificate of `units` issued to holder 0, then random moves and retirements that a
+    chain would accept (never more than the sender holds), tracked in a plain model."""
+    units = draw(st.integers(1, 5_000))
+    held = {HOLDERS[0]: units, HOLDERS[1]: 0, HOLDERS[2]: 0}
+    steps = []
+    for _ in range(draw(st.integers(0, 25))):
+        source = draw(st.sampled_from([h for h in HOLDERS if held[h]] or [HOLDERS[0]]))
+        if not held[source]:
+            break
+        amount = draw(st.integers(1, held[source]))
+        target = draw(st.sampled_from([*[h for h in HOLDERS if h != source], ZERO_ADDRESS]))
+        held[source] -= amount
+        if target != ZERO_ADDRESS:
+            held[target] += amount
+        steps.append((source, target, amount))
+    return units, steps, held
+
+
+@settings(max_examples=150, deadline=None)
+@given(histories())
+def test_replayed_ranges_tile_the_certificate_and_follow_every_move(history):
+    units, steps, held = history
+    moves, retirements = [], []
+    for block, (source, target, amount) in enumerate(steps, start=2):
+        pos = block << 24
+        moves.append(Move(pos, pos, source, target, 1, amount))
+        if target == ZERO_ADDRESS:
+            retirements.append(
+                Retirement(
+                    pos + 1,
+                    pos,
+                    len(retirements) + 1,
+                    source,
+                    f"B{block}",
+                    "",
+                    0,
+                    1,
+                    ((1, amount),),
+                )
+            )
+    last = len(steps) + 2
+    record = ChainRecord(
+        chain_id=31337,
+        token="0x" + "33" * 20,
+        exchange="0x" + "44" * 20,
+        from_block=1,
+        to_block=last,
+        issued=[Issued(1 << 24, 1, MID, HOLDERS[0], units, units, 3600, 7200, "0x" + "00" * 32)],
+        claims=[Claim(1, 1, 1, 0)],
+        moves=moves,
+        retirements=retirements,
+        revocations=[],
+        devices={MID: Device(MID, "M", "Owner", "Solar", 5000, 0, "TEPCO-13")},
+        policies={1: 0},
+        block_times={b: 1_800_000_000 + b for b in range(1, last + 1)},
+    )
+    export = build_export(record)
+    bundles = pd.DataFrame(export.bundles).sort_values("bundle_id_range_start")
+    assert list(bundles["bundle_id_range_start"]) == [1, *(bundles["bundle_id_range_end"][:-1] + 1)]
+    assert bundles["bundle_id_range_end"].iloc[-1] == units and bundles["hash"].is_unique
+    active = bundles[bundles["certificate_status"] == "Active"]
+    assert active.groupby("account_id")["bundle_quantity"].sum().to_dict() == {
+        h: u for h, u in held.items() if u
+    }
+    cancelled = bundles[bundles["certificate_status"] == "Cancelled"]
+    burnt = {i + 1: a for i, (_, _, a) in enumerate(s for s in steps if s[1] == ZERO_ADDRESS)}
+    assert (
+        cancelled.groupby(cancelled["zcx"].map(lambda z: z["retirement_id"]))["bundle_quantity"]
+        .sum()
+        .to_dict()
+        == burnt
+    )
+    per_log: dict[int, int] = defaultdict(int)
+    for action in export.actions:
+        per_log[action["zcx"]["block"]] += action["certificate_quantity"]
+    assert per_log == {b: a for b, (_, _, a) in enumerate(steps, start=2)}
+    if steps:  # the first move takes the lowest ids: 1 .. its units
+        first = export.actions[0]
+        assert (
+            first["source_certificate_bundle_id_range_start"],
+            first["certificate_quantity"],
+        ) == (
+            1,
+            steps[0][2],
+        )
+    assert (
+        schema_errors("bundles", {"format": "zcx-energytag-bundles/1", "bundles": export.bundles})
+        == []
+    )
+    assert (
+        schema_errors("actions", {"format": "zcx-energytag-actions/1", "actions": export.actions})
+        == []
+    )

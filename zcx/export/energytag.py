@@ -260,6 +260,8 @@ class _Replay:
         self.give(move.target, taken)
 
     def retire(self, retirement: Retirement, exported: set[int]) -> None:
+        # Logs are applied in order, so the pending burns of this transaction are exactly this
+        # retirement's: a later retirement in the same transaction burns after this log.
         burnt = self.burns.pop(retirement.tx, [])
         by_certificate: dict[int, int] = {}
         for move, part, segment in burnt:
@@ -317,17 +319,14 @@ def build_export(record: ChainRecord, actions_from_block: int | None = None) -> 
     hourly, claim_of = hourly_certificates(record)
     exported = set(hourly)
     replay = _Replay()
-    roots: dict[int, str] = {}
     stream: list[tuple[int, Any]] = [(c.pos, c) for c in hourly.values()]
     stream += [(m.pos, m) for m in record.moves if m.certificate_id in exported]
     stream += [(r.pos, r) for r in record.retirements]
     stream += [(r.pos, r) for r in record.revocations if r.certificate_id in exported]
     for _, item in sorted(stream, key=lambda entry: entry[0]):
         if isinstance(item, Issued):
-            roots[item.certificate_id] = root_hash(
-                _issuance_properties(record, item, record.devices[item.meter_id])
-            )
-            replay.issue(item, roots[item.certificate_id])
+            device = record.devices[item.meter_id]
+            replay.issue(item, root_hash(_issuance_properties(record, item, device)))
         elif isinstance(item, Move):
             replay.move(item)
         elif isinstance(item, Retirement):
