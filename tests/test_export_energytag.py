@@ -377,6 +377,16 @@ def test_unknown_network_is_a_one_line_usage_error(cli, tmp_path):
     assert not (tmp_path / "o").exists()  # refused before anything is created
 
 
+def test_no_deployment_record_is_a_one_line_error(cli, tmp_path):
+    empty = tmp_path / "no-deployments"
+    empty.mkdir()
+    argv = ["export", "energytag", "--out", str(tmp_path / "o"), "--deployments", str(empty)]
+    result = cli(*argv, code=1)
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("Error: ") and "run `ape run deploy`" in line
+    assert not (tmp_path / "o").exists()
+
+
 def test_a_move_beyond_the_replayed_holding_is_refused():
     """Logs missing from the read (a gap in eth_getLogs pages) must not give bundles."""
     holder, other = "0x" + "11" * 20, "0x" + "22" * 20
