@@ -44,7 +44,7 @@ from zcx.export.energytag import (
 from zcx.ids import meter_id
 
 HOUR = 3600
-FIT = 1
+FIT, FIP = 1, 2
 ALICE_PV, BOB_PV = meter_id("ALICE-PV"), meter_id("BOB-PV")
 
 
@@ -233,7 +233,11 @@ def test_export_round_trips_to_the_chain(
 
     # Device attributes from the member registry, support status from the claim.
     alice_rows = bundles[bundles["device_id"] == "ALICE-PV"]
-    assert set(alice_rows["support_received"]) == {"FIT"}
+    assert (
+        set(alice_rows["support_received"])
+        == set(alice_rows["zcx.device_support_status"])
+        == {"FIT"}
+    )
     assert set(alice_rows["dissemination_level"]) == {"Self-consumed"}
     assert set(alice_rows["device_name"]) == {"Alice Tanaka"}
     bob_rows = bundles[bundles["device_id"] == "BOB-PV"]
@@ -268,6 +272,7 @@ def test_each_hour_carries_the_policy_in_force_at_its_start(
     before = effective - HOUR
     submit([reading("ALICE-PV", before + i * INTERVAL, gen=1000, sold=300) for i in range(4)])
     claim_hourly(registered.exchange, registered.registry, ALICE_PV, sender=alice)
+    members.setSupportStatus(ALICE_PV, FIP, sender=operator)  # after the claim: not retroactive
     cli("export", "energytag", "--out", str(tmp_path))
     bundles, _, _ = frames(tmp_path)
     by_hour = bundles.set_index("production_starting_interval")
@@ -279,6 +284,7 @@ def test_each_hour_carries_the_policy_in_force_at_its_start(
         "Generation",
     ]
     assert set(bundles["support_received"]) == {"FIT"}
+    assert set(bundles["zcx.device_support_status"]) == {"FIP"}
 
 
 def test_from_block_limits_actions_but_not_bundles(cli, scenario, tmp_path):
@@ -402,7 +408,7 @@ def test_a_move_beyond_the_replayed_holding_is_refused():
         moves=[Move(2 << 24, 2 << 24, holder, other, 1, 101)],
         retirements=[],
         revocations=[],
-        devices={mid: Device(mid, "M", "Owner", "Solar", 5000, 0, "TEPCO-13")},
+        devices={mid: Device(mid, "M", "Owner", "Solar", 5000, 0, "TEPCO-13", 0)},
         policies={1: 0},
         block_times={1: 1, 2: 2, 9: 9},
     )
@@ -423,7 +429,7 @@ def test_burnt_lots_must_match_their_retirement_record():
         moves=[Move(2 << 24, 2 << 24, holder, ZERO_ADDRESS, 1, 40)],
         retirements=[Retirement((2 << 24) + 1, 2 << 24, 1, holder, "B", "", 0, 1, ((1, 50),))],
         revocations=[],
-        devices={mid: Device(mid, "M", "Owner", "Solar", 5000, 0, "TEPCO-13")},
+        devices={mid: Device(mid, "M", "Owner", "Solar", 5000, 0, "TEPCO-13", 0)},
         policies={1: 0},
         block_times={1: 1, 2: 2, 9: 9},
     )
@@ -491,7 +497,7 @@ def test_replayed_ranges_tile_the_certificate_and_follow_every_move(history):
         moves=moves,
         retirements=retirements,
         revocations=[],
-        devices={MID: Device(MID, "M", "Owner", "Solar", 5000, 0, "TEPCO-13")},
+        devices={MID: Device(MID, "M", "Owner", "Solar", 5000, 0, "TEPCO-13", 0)},
         policies={1: 0},
         block_times={b: 1_800_000_000 + b for b in range(1, last + 1)},
     )

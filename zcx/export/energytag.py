@@ -58,6 +58,7 @@ class Device:
     capacity_w: int
     commissioned_at: int
     zone: str
+    support_status: int  # today's; a certificate's own is the one its claim recorded
 
 
 @dataclass(frozen=True)
@@ -449,6 +450,7 @@ class _Context:
                 "certificate_units": cert.units,
                 "evidence": cert.evidence,
                 "issuance_policy": policy,
+                "device_support_status": SUPPORT[device.support_status],
                 "issued_block": cert.pos >> POS_SHIFT,
                 "issued_at": self.time(cert.pos),
                 **_retirement_fields(retirement, "retirement_reason"),

@@ -151,6 +151,7 @@ def read_device(members: Any, meter_id: str, block: int) -> Device:
     spec, zone = members.functions.meter(raw).call(block_identifier=block)
     owner, capacity_w, commissioned_at, method, _active, _flagged = spec
     owner_name = members.functions.member(owner).call(block_identifier=block)[0]
+    support_status, _opt_in = members.functions.meterAttributes(raw).call(block_identifier=block)
     return Device(
         meter_id=meter_id,
         label=_label(raw),
@@ -159,4 +160,5 @@ def read_device(members: Any, meter_id: str, block: int) -> Device:
         capacity_w=int(capacity_w),
         commissioned_at=int(commissioned_at),
         zone=zone,
+        support_status=int(support_status),
     )
