@@ -45,6 +45,7 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
         "zcx.statements.cli:statements",
         "Retirement statements (per retirement, per beneficiary and month) as PDF or HTML.",
     ),
+    "export": ("zcx.export.cli:export", "Export certificates and actions as EnergyTag GC bundles."),
     "verify": (
         "zcx.statements.cli:verify",
         "Verify documents against the chain: `zcx verify statement FILE.pdf`.",

@@ -1,0 +1,1 @@
+"""Exports of ZCX's chain data in other registries' shapes (`zcx export ...`)."""
