@@ -17,6 +17,7 @@ from rich.table import Table
 from zcx.commands.common import (
     account_option,
     chain_options,
+    confirm_write,
     console,
     echo_done,
     echo_json,
@@ -25,6 +26,7 @@ from zcx.commands.common import (
     parse,
     session,
     units_option,
+    yes_option,
 )
 from zcx.holder import TxResult, format_zcv, parse_amount, parse_cert_pick, parse_time
 from zcx.market import (
@@ -348,6 +350,40 @@ def confirm_zcv(statement_id: str, account_alias: str, market_address: str | Non
     with market_session(market_address) as mc:
         result = mc.confirm_zcv_payment(mc.account(account_alias), statement_id)
     _done("Confirmed", result, f"statement {statement_id} paid in ZCV")
+
+
+@cli.command()
+@click.argument("recipient")
+@click.argument("amount")
+@click.option(
+    "--account",
+    "account_alias",
+    envvar="ZCX_FAUCET_ACCOUNT",
+    metavar="ALIAS",
+    help="Who mints (needs MINTER_ROLE on the mock). Default: the devnet's minter, the test "
+    "account that holds it (TEST::1 after `ape run deploy`). [env ZCX_FAUCET_ACCOUNT]",
+)
+@yes_option
+@json_flag
+@chain_options
+def faucet(recipient: str, amount: str, account_alias: str | None, yes: bool) -> None:
+    """Devnet only: mint AMOUNT of the mock payment token (JPYT) to RECIPIENT (an address,
+    alias or TEST::<n>), e.g. `zcx market faucet TEST::4 10000`. Refused on any other chain
+    and on a deployment whose payment token is not the mock."""
+    from zcx.faucet import Faucet, parse_token_amount
+
+    with session() as client:
+        tap = Faucet(client)  # refused here (exit 1) off the devnet or without the mock
+        to = parse("RECIPIENT", client.address_of, recipient)
+        base_units = parse("AMOUNT", parse_token_amount, amount, tap.decimals)
+        minter = tap.minter(account_alias)
+        confirm_write(f"Mint {tap.show(base_units)} (devnet mock) to {to}", yes)
+        result = tap.mint(minter, to, base_units)
+    _done(
+        "Minted",
+        result,
+        f"{result.values['amount']} {tap.symbol} to {to} (balance {result.values['balance']})",
+    )
 
 
 def _token_amount(text: str, decimals: int) -> int:
