@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 PROJECT = Path(__file__).resolve().parent.parent
 pytest_plugins = ["market_support"]  # jpyt, market: the devnet's mock token and its market
+TOKYO = ZoneInfo("Asia/Tokyo")
+CHROMIUM = Path("/usr/bin/chromium")
 
 
 def _free_port() -> int:
@@ -264,3 +269,151 @@ def test_gateway_bind_without_the_chain_binds_nothing(registered, chain, tmp_pat
     down = runner.invoke(cli, [*common, "gateways", "bind", "gw", "ALICE-PV"])
     assert down.exit_code == 1 and "cannot check the meters on chain, nothing bound" in down.stderr
     assert Store(tmp_path / "oracle.db").bindings() == {"gw": []}
+
+
+# ---------------------------------------------------------------------------- reports
+
+ABSOLUTE_PATH = re.compile(r"(?<![\w.~])/(?:home|root|tmp|work|Users|var|mnt|private)/")
+
+
+@pytest.fixture
+def audited(registered, submit, alice, bob, carol, epoch, chain, tmp_path):
+    """The audit tests' standard scenario (readings of ONE day, claims, a transfer, a payment,
+    two retirements), audited, exported and reported with times in Asia/Tokyo."""
+    from audit_support import deployment_of, standard_scenario
+
+    from zcx import domain
+    from zcx.audit.events import abis_from_manifest
+    from zcx.audit.run import audit, write_outputs
+
+    standard_scenario(registered, submit, alice, bob, carol, epoch)
+    domain.set_display_zone("Asia/Tokyo")
+    try:
+        result = audit(chain.provider.web3, deployment_of(registered, chain), abis_from_manifest())
+        written = write_outputs(result, tmp_path / "audit", formats=("csv",), trails=[1])
+    finally:
+        domain._display_zone = None  # back to the default (UTC) for the other tests
+    return result, written
+
+
+def test_audit_exports_carry_real_transaction_hashes_and_iso_times(audited, chain):
+    import pandas as pd
+
+    result, written = audited
+    web3 = chain.provider.web3
+    for name in ("readings", "batches", "claims", "certificates", "transfers", "retirements"):
+        frame = pd.read_csv(written["exports"] / f"{name}.csv")
+        assert len(frame), name
+        assert frame["tx_hash"].str.fullmatch(r"0x[0-9a-f]{64}").all(), name
+        for row in frame.drop_duplicates("tx_hash").itertuples():
+            receipt = web3.eth.get_transaction_receipt(row.tx_hash)
+            assert receipt["blockNumber"] == row.block, (name, row.tx_hash)
+        times = frame["timestamp"] if "timestamp" in frame else None
+        iso = frame["time"]
+        assert iso.str.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d\+09:00").all(), name
+        if times is not None:
+            assert list(pd.to_datetime(iso).map(lambda t: int(t.timestamp()))) == [
+                t // 60 * 60 for t in times
+            ]
+    readings = pd.read_csv(written["exports"] / "readings.csv")
+    first = readings.iloc[0]
+    assert first["start_iso"] == datetime.fromtimestamp(first["start"], TOKYO).isoformat(
+        timespec="minutes"
+    )
+    retirements = pd.read_csv(written["exports"] / "retirements.csv")
+    assert retirements["consumption_start_iso"].str.endswith("+09:00").all()
+
+
+def test_audit_charts_draw_one_day_and_the_retirements(audited):
+    from zcx.audit.report import daily_energy_figure, issuance_figure
+
+    result, _ = audited
+    ledger = result.ledger
+    fig = daily_energy_figure(ledger, TOKYO)
+    bars = fig.axes[0].patches
+    assert len(bars) == 4  # one day, PQ1..PQ4: bars, visible where a one-point line is not
+    heights = [b.get_height() for b in bars]
+    assert heights[0] == pytest.approx(ledger.readings["pq1"].sum() / 1000)
+    assert all(h > 0 for h in heights[:3])
+
+    lines = {line.get_label().split(":")[0]: line for line in issuance_figure(ledger).axes[0].lines}
+    assert set(lines) == {"issued", "retired"}
+    retired = lines["retired"].get_ydata()
+    assert len(retired) >= 2  # drawn to the audit's last block, not a lone point
+    assert retired[-1] == pytest.approx(ledger.retirements["units"].astype(float).sum() / 1000)
+    assert lines["issued"].get_ydata()[-1] == pytest.approx(
+        ledger.certificates["units"].astype(float).sum() / 1000
+    )
+
+
+def test_audit_html_reads_well(audited):
+    result, written = audited
+    page = written["html"].read_text()
+    directory = written["html"].parent
+    assert not ABSOLUTE_PATH.search(page)
+    for link in re.findall(r"href='([^']+\.csv)'", page):
+        assert (directory / link).is_file(), link
+    assert page.count("class='table-box'") == page.count("<table>") >= 5
+    assert "<li><span class='badge PASS'>PASS</span>Supply + retired = issued" in page
+    assert "FAIL</span>" not in page
+    assert "Generated (PQ1, Wh)" in page and ">pq1_generated_wh<" not in page
+    assert re.search(r">\d{1,3}(,\d{3})+<", page)  # thousands separators in the tables
+    assert re.search(r">\d{4}-\d\d-\d\dT\d\d:\d\d\+09:00<", page)  # local time, with its offset
+    assert "Times are ISO 8601 in Asia/Tokyo" in page
+
+
+def test_report_writer_formats_for_people(tmp_path):
+    import pandas as pd
+
+    from zcx.report import Report, plain_header, scrub_paths
+
+    frame = pd.DataFrame(
+        {
+            "certificate_id": [1234],
+            "units": [1234567],
+            "zcv_retired": [1.5],
+            "period_start": [1_764_547_200],
+            "tx": [5],
+            "note": ["/root/secret/x.csv"],
+        }
+    )
+    report = Report("t", tmp_path, zone=TOKYO)
+    report.add_checks({"a holds": True, "b holds": False, "c looked at": "WARN"})
+    report.add_table("t", frame, "A table")
+    page = report.write().read_text()
+    assert ">1234<" in page and ">1,234,567<" in page and ">1.5<" in page
+    assert ">2025-12-01T09:00+09:00<" in page and ">5<" not in page  # internal key hidden
+    assert "badge FAIL" in page and "badge WARN" in page and "badge PASS" in page
+    assert "/root/" not in page and "x.csv" in page
+    assert plain_header("zcv_retired") == "ZCV retired" and plain_header("sold_kwh") == "Sold (kWh)"
+    assert scrub_paths("see /tmp/pytest-1/out/a.csv now") == "see a.csv now"
+    assert pd.read_csv(tmp_path / "t.csv")["period_start"].tolist() == [1_764_547_200]
+
+
+@pytest.mark.timeout(120)
+def test_audit_html_fits_1280_px(audited, tmp_path):
+    """Chromium at 1,280 px: the page never scrolls sideways (wide tables scroll inside their
+    own box); the screenshot is kept next to the report for a person to look at."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (make setup installs it)")
+    _, written = audited
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(written["html"].as_uri())
+            assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+            boxes = page.evaluate(
+                "[...document.querySelectorAll('.table-box')].map(b => b.clientWidth)"
+            )
+            assert boxes and max(boxes) <= 1280
+            images = page.evaluate(
+                "[...document.images].map(i => i.complete && i.naturalWidth > 0)"
+            )
+            assert images and all(images)
+            page.screenshot(
+                path=str(written["html"].with_name("screenshot-1280.png")), full_page=True
+            )
+        finally:
+            browser.close()

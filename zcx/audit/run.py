@@ -146,7 +146,7 @@ def write_outputs(
         frames[f"trail_{rid}_consumed"] = trail_frames[rid]["consumed"]
         frames[f"trail_{rid}_hops"] = trail_frames[rid]["hops"]
     written = {"exports": out / "data"}
-    export(frames, out / "data", formats)
+    export(frames, out / "data", formats, ledger=result.ledger)
     if html:
         written["html"] = html_report(
             result.ledger,
