@@ -339,7 +339,7 @@ def test_audit_charts_draw_one_day_and_the_retirements(audited):
     lines = {line.get_label().split(":")[0]: line for line in issuance_figure(ledger).axes[0].lines}
     assert set(lines) == {"issued", "retired"}
     retired = lines["retired"].get_ydata()
-    assert len(retired) >= 2  # drawn to the audit's last block, not a lone point
+    assert retired[0] == 0 and len(retired) >= 3  # from nothing to the last block: a line
     assert retired[-1] == pytest.approx(ledger.retirements["units"].astype(float).sum() / 1000)
     assert lines["issued"].get_ydata()[-1] == pytest.approx(
         ledger.certificates["units"].astype(float).sum() / 1000
@@ -380,9 +380,11 @@ def test_report_writer_formats_for_people(tmp_path):
     report = Report("t", tmp_path, zone=TOKYO)
     report.add_checks({"a holds": True, "b holds": False, "c looked at": "WARN"})
     report.add_table("t", frame, "A table")
+    report.add_table("empty", frame.head(0), "Nothing yet")
     page = report.write().read_text()
     assert ">1234<" in page and ">1,234,567<" in page and ">1.5<" in page
     assert ">2025-12-01T09:00+09:00<" in page and ">5<" not in page  # internal key hidden
+    assert "<p>None.</p>" in page  # an empty table says so, not a bare header row
     assert "badge FAIL" in page and "badge WARN" in page and "badge PASS" in page
     assert "/root/" not in page and "x.csv" in page
     assert plain_header("zcv_retired") == "ZCV retired" and plain_header("sold_kwh") == "Sold (kWh)"

@@ -971,7 +971,7 @@ def build_report(
     result_parts: dict[str, Any], options: DemoOptions
 ) -> tuple[Path, dict[str, Path]]:
     r = result_parts
-    report = Report("ZCX demo: a community from meter to coin", options.out_dir)
+    report = Report("ZCX demo: a community from meter to coin", options.out_dir, zone=JST)
     sim: Simulation = r["simulation"]
     start = dt.datetime.fromtimestamp(sim.start, JST)
     end = dt.datetime.fromtimestamp(sim.end, JST)
@@ -983,10 +983,7 @@ def build_report(
         "events (ReadingRecorded, CertificateIssued, LotMoved, Paid, Retired).",
         "What ran",
     )
-    report.add_text(
-        "; ".join(f"{name}: {'PASS' if ok else 'FAIL'}" for name, ok in r["checks"].items()),
-        "Checks",
-    )
+    report.add_checks(r["checks"], "Checks")
     report.add_table("members_by_kind", r["by_kind"], "Energy and coins per member kind")
     figures: dict[str, Path] = {}
     meter_kinds = r["members_frame"].dropna(subset=["meter_id"]).set_index("meter_id")["kind"]

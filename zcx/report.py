@@ -264,9 +264,8 @@ class Report:
             else (f"the first {max_rows:,} of {len(frame):,} rows are shown; all are in the CSV")
         )
         link = f"<p class='csv'>CSV: <a href='{name}.csv'>{name}.csv</a> ({rows})</p>"
-        self.sections.append(
-            _Section("table", name, caption, table_html(frame.head(max_rows), self.zone) + link)
-        )
+        body = table_html(frame.head(max_rows), self.zone) if len(frame) else "<p>None.</p>"
+        self.sections.append(_Section("table", name, caption, body + link))
         return path
 
     def write(self) -> Path:

@@ -280,12 +280,14 @@ def issuance_figure(ledger: Ledger) -> Any:
     for frame, label in ((ledger.certificates, "issued"), (ledger.retirements, "retired")):
         if frame.empty:
             continue
-        blocks = [int(b) for b in frame["block"]] + [ledger.to_block]
-        totals = list(frame["units"].astype(float).cumsum() / 1000)
+        # From nothing at the audit's first block to the total at its last.
+        blocks = [ledger.from_block, *(int(b) for b in frame["block"]), ledger.to_block]
+        totals = [0.0, *(frame["units"].astype(float).cumsum() / 1000)]
         totals.append(totals[-1])
         ax.step(blocks, totals, where="post", label=f"{label}: {totals[-1]:,.3f} ZCV", marker="o")
     ax.set_xlabel("block")
     ax.set_ylabel("ZCV (cumulative)")
+    ax.set_ylim(bottom=0)
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.legend()
     return fig
