@@ -46,6 +46,8 @@ TIME_COLUMNS = frozenset(
         "due_at",
         "start_time",
         "end_time",
+        "slot_start",
+        "slot_end",
     }
 )
 # Integer columns that are identifiers, not quantities: no thousands separators.
