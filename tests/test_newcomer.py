@@ -292,7 +292,7 @@ def audited(registered, submit, alice, bob, carol, epoch, chain, tmp_path):
         result = audit(chain.provider.web3, deployment_of(registered, chain), abis_from_manifest())
         written = write_outputs(result, tmp_path / "audit", formats=("csv",), trails=[1])
     finally:
-        domain._display_zone = None  # back to the default (UTC) for the other tests
+        domain.set_display_zone(None)  # back to the default (UTC) for the other tests
     return result, written
 
 
@@ -419,3 +419,28 @@ def test_audit_html_fits_1280_px(audited, tmp_path):
             )
         finally:
             browser.close()
+
+
+# ---------------------------------------------------------------------------- one zone for days
+
+
+def test_retire_dates_and_statement_months_count_days_in_the_same_zone():
+    """README: `retire --from 2026-11-01 --to 2026-11-30`, then `zcx statements beneficiary
+    --month 2026-11`. With ZCX_TZ both count days in that zone, so the month's statement finds
+    the retirement (before, the dates were UTC days and the month Japanese: Dec 1 00:00 UTC is
+    Dec 1 09:00 in Tokyo, outside November, and the statement found nothing)."""
+    from zcx import domain
+    from zcx.holder import parse_time
+    from zcx.statements.chain import month_bounds
+
+    domain.set_display_zone("Asia/Tokyo")
+    try:
+        period = parse_time("2026-11-01"), parse_time("2026-11-30", end=True)
+        naive = parse_time("2026-11-20T10:00")
+    finally:
+        domain.set_display_zone(None)
+    assert period == month_bounds("2026-11", "Asia/Tokyo")
+    assert naive == int(datetime(2026, 11, 20, 10, tzinfo=TOKYO).timestamp())
+    assert parse_time("2026-11-01") == int(
+        datetime(2026, 11, 1, tzinfo=ZoneInfo("UTC")).timestamp()
+    )

@@ -28,11 +28,10 @@ log = logging.getLogger(__name__)
 def _store_zone(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
     from zcx import domain
 
-    if value:
-        try:
-            domain.set_display_zone(value)
-        except ValueError as err:
-            raise click.BadParameter(str(err), param_hint="--tz") from None
+    try:
+        domain.set_display_zone(value)  # None (no --tz, no ZCX_TZ): UTC again
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--tz") from None
 
 
 def audit_options(f: Callable[..., Any]) -> Callable[..., Any]:
