@@ -284,16 +284,19 @@ def status_meter(ctx: click.Context, meter_id: str, limit: int) -> None:
         table.add_row(
             iso_time(r.start),
             iso_time(r.end),
-            str(r.gen),
-            str(r.cons),
-            str(r.sold),
-            str(r.purchased),
+            f"{r.gen:,}",
+            f"{r.cons:,}",
+            f"{r.sold:,}",
+            f"{r.purchased:,}",
             r.state,
             (r.tx_hash or "")[:14],
             str(r.block or ""),
             r.reason or "",
         )
-    Console().print(table)
+    out = Console()
+    if not out.is_terminal:  # piped or captured: wide enough for ISO times and the state
+        out.width = max(out.width, 160)
+    out.print(table)
 
 
 @status.command("queue")
