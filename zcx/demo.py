@@ -328,7 +328,8 @@ def export_accounts(result: DemoResult, rpc_url: str, path: Path) -> Path:
     rows = [
         {
             "name": p.spec.name,
-            "kind": str(getattr(p.spec.kind, "value", p.spec.kind)),
+            # the CLI's word (`zcx operator register-member --kind`), not the enum's number
+            "kind": MemberKind(p.spec.kind).name.lower().replace("_", "-"),
             "meter": p.spec.meter_label,
             "address": p.address,
             "private_key": _hex_key(p.account.private_key),
