@@ -152,6 +152,7 @@ def test_report_files_exist_and_are_not_empty(demo):
     for link in re.findall(r"href='([^']+\.csv)'", html):
         assert (directory / link).is_file(), link
     assert "Times are ISO 8601 in JST" in html
+    assert "href='gateway_readings.csv'" in html and "href='gateway_broute.csv'" in html
     assert not re.search(r"(?<![\w.~])/(?:home|root|tmp|work)/", html)
     assert not re.search(r">1,7\d\d,\d{3},\d{3}<", html)  # no unix seconds shown as numbers
 

@@ -360,6 +360,7 @@ def test_audit_html_reads_well(audited):
     assert re.search(r">\d{1,3}(,\d{3})+<", page)  # thousands separators in the tables
     assert re.search(r">\d{4}-\d\d-\d\dT\d\d:\d\d\+09:00<", page)  # local time, with its offset
     assert "Times are ISO 8601 in Asia/Tokyo" in page
+    assert "href='../data/readings.csv'" in page  # the full exports, linked relatively
 
 
 def test_report_writer_formats_for_people(tmp_path):

@@ -1054,6 +1054,17 @@ def build_report(
         "; on the first day there is no history and the plan is taken as exact.",
         "Prices and planning",
     )
+    if options.write_csv:
+        report.add_links(
+            "Gateway files",
+            {
+                "gateway_readings.csv (each reading as posted)": "gateway_readings.csv",
+                "gateway_broute.csv (the same as B-route cumulative registers)": (
+                    "gateway_broute.csv"
+                ),
+            },
+            "For `zcx oracle import-csv` and the audit's cross-check (`zcx audit run --csv`).",
+        )
     path = report.write()
     return path, figures
 

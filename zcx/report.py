@@ -246,6 +246,15 @@ class Report:
             _Section("html", "checks", heading, "<ul class='checks'>" + "".join(items) + "</ul>")
         )
 
+    def add_links(self, heading: str, links: Mapping[str, str], note: str = "") -> None:
+        """A list of files next to the report (relative links: the folder can be moved)."""
+        items = "".join(
+            f"<li><a href='{html.escape(href)}'>{html.escape(label)}</a></li>"
+            for label, href in links.items()
+        )
+        lead = f"<p>{html.escape(note)}</p>" if note else ""
+        self.sections.append(_Section("html", "files", heading, f"{lead}<ul>{items}</ul>"))
+
     def add_figure(self, name: str, fig: Any, caption: str) -> Path:
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / f"{name}.png"

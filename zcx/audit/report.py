@@ -300,9 +300,10 @@ def html_report(
     trails: dict[int, dict[str, pd.DataFrame]] | None = None,
     market: MarketFigures | None = None,
     demand_response: DrFigures | None = None,
+    exports: list[Path] | None = None,
 ) -> Path:
     """The audit report: verdict, findings, Fig. 6 ledger, market and demand-response figures,
-    charts, trails."""
+    charts, trails; `exports` (the full exports beside it) are linked at the end."""
     zone = domain.display_zone()
     report = Report(
         f"ZCX audit: chain {ledger.chain_id}, blocks {ledger.from_block:,} to {ledger.to_block:,}",
@@ -380,4 +381,16 @@ def html_report(
         report.add_table(
             f"trail_{rid}_hops", trail["hops"], f"Retirement {rid}: every hop of those units"
         )
+    if exports:
+        report.add_links(
+            "Full exports",
+            {p.name: _relative(p, directory) for p in exports},
+            "Every frame, each row with its transaction hash and ISO times (docs/audit.md).",
+        )
     return report.write()
+
+
+def _relative(path: Path, start: Path) -> str:
+    import os
+
+    return Path(os.path.relpath(path, start)).as_posix()
