@@ -253,6 +253,17 @@ def test_gateway_list_shows_the_bound_meters(oracle_cli):
     assert {g["gateway"]: g["meters"] for g in listed}["tanaka-hems"] == ["ALICE-PV"]
 
 
+def test_gateway_bind_warns_about_a_deactivated_meter(oracle_cli, registered, operator):
+    """Known but deactivated: bound (the operator may reactivate it), with a warning line."""
+    from zcx.ids import meter_id
+
+    registered.members.setMeterActive(meter_id("ALICE-PV"), False, sender=operator)
+    assert oracle_cli("gateways", "add", "tanaka-hems").exit_code == 0
+    bound = oracle_cli("gateways", "bind", "tanaka-hems", "ALICE-PV")
+    assert bound.exit_code == 0 and "meter 'ALICE-PV' is deactivated" in bound.stderr
+    assert json.loads(oracle_cli("gateways", "list", "--json").stdout)[0]["meters"] == ["ALICE-PV"]
+
+
 def test_gateway_bind_without_the_chain_binds_nothing(registered, chain, tmp_path):
     """The node is down: one line naming it, exit 1, and the store is unchanged."""
     from click.testing import CliRunner
