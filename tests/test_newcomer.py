@@ -456,3 +456,21 @@ def test_retire_dates_and_statement_months_count_days_in_the_same_zone():
     assert parse_time("2026-11-01") == int(
         datetime(2026, 11, 1, tzinfo=ZoneInfo("UTC")).timestamp()
     )
+
+
+def test_audit_check_list_says_pass_warn_or_fail_per_check():
+    from zcx.audit.findings import violation, warning
+    from zcx.audit.report import CHECK_SENTENCES, check_list
+
+    found = [
+        violation("supply_plus_retired_equals_issued", "supply 5 + retired 1 != issued 7"),
+        warning("solar_at_night", "ALICE-PV generated 300 Wh at 02:00"),
+        warning("reading_without_source", "no gateway row"),  # a cross-check: listed as found
+    ]
+    checks = check_list(found, market=True)
+    assert checks["Supply + retired = issued (invariant 3)"] == "FAIL"
+    assert checks["No solar generation at night (plausibility)"] == "WARN"
+    assert checks["reading without source"] == "WARN"
+    assert checks["The market holds exactly what its books account for"] == "PASS"
+    assert not any("Demand-response" in name for name in checks)  # no DR contract, no DR line
+    assert sum(v == "PASS" for v in checks.values()) == len(CHECK_SENTENCES) - 2 + 1
