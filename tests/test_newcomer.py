@@ -189,6 +189,27 @@ def test_faucet_refuses_any_other_chain(tmp_path):
         anvil.stop()
 
 
+def test_market_writes_ask_first(market_record, accounts, tmp_path):
+    """Without --yes every market write shows what it will do and asks; a no sends nothing."""
+    nonces = [accounts[i].nonce for i in (1, 3, 4)]
+    for args, shows in (
+        (
+            ["list", "--cert", "1:0.5", "--price", "3", "--account", "TEST::3"],
+            "certificate 1: 0.500",
+        ),
+        (["buy", "1", "0.5", "--account", "TEST::4"], "Buy 0.500 ZCV of listing #1"),
+        (["cancel", "1", "--account", "TEST::3"], "Cancel listing #1"),
+        (["deposit", "--cert", "1:all", "--account", "TEST::3"], "certificate 1: all"),
+        (["withdraw", "--cert", "1:0.1", "--account", "TEST::3"], "Withdraw certificate 1"),
+        (["pay-statement", "2026-11-X", "--account", "TEST::3"], "Pay statement 2026-11-X"),
+        (["post-statement", "2026-11-X", "TEST::3", "5", "--account", "TEST::1"], "5 JPYT due"),
+        (["confirm-zcv", "2026-11-X", "--account", "TEST::1"], "paid in ZCV"),
+    ):
+        said_no = _market_cli(tmp_path, *args, answer="n\n")
+        assert said_no.exit_code == 1 and shows in said_no.stderr, (args, said_no.stderr)
+    assert [accounts[i].nonce for i in (1, 3, 4)] == nonces
+
+
 def test_faucet_rules_without_a_chain():
     from zcx.faucet import FaucetRefused, check_faucet_allowed, human_amount
 
