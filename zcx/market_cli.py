@@ -367,9 +367,10 @@ def post_statement(
         result = mc.post_statement(
             mc.account(account_alias), statement_id, mc.address_of(member), amount_due, due_at
         )
+        due_text = f"{format_token(amount_due, mc.token_decimals)} {mc.token_symbol}"
     units = result.values["units_due"]
     alt = f" or {format_zcv(units)} ZCV" if units else ""
-    _done("Posted", result, f"statement {statement_id}: {amount}{alt}")
+    _done("Posted", result, f"statement {statement_id}: {due_text} due{alt}")
 
 
 @cli.command("confirm-zcv")
