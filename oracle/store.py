@@ -261,6 +261,18 @@ class Store:
             )
         ]
 
+    def bindings(self) -> dict[str, list[str]]:
+        """Every gateway (by name) with the meters it may report, sorted."""
+        out: dict[str, list[str]] = {}
+        for gateway, meter in self._query(
+            "SELECT g.name, b.meter FROM gateways g LEFT JOIN bindings b ON b.gateway = g.name "
+            "ORDER BY g.name, b.meter"
+        ):
+            meters = out.setdefault(str(gateway), [])
+            if meter is not None:
+                meters.append(str(meter))
+        return out
+
     def authenticate(self, token: str) -> str | None:
         rows = self._query("SELECT name FROM gateways WHERE token_hash = ?", (hash_token(token),))
         return str(rows[0][0]) if rows else None

@@ -29,6 +29,15 @@ SOLAR = 0
 HOUSEHOLD, PUBLIC_FACILITY, BUSINESS, GENERATOR, OPERATOR = range(5)
 
 
+@pytest.fixture(autouse=True)
+def _display_zone_per_test():
+    """A test's --tz (a CLI run in-process) must not change how the next test reads dates."""
+    from zcx import domain
+
+    yield
+    domain.set_display_zone(None)
+
+
 @pytest.fixture(scope="session")
 def admin(accounts):
     return accounts[0]

@@ -160,7 +160,7 @@ def test_claim_then_balance_shows_lots(cli, generated, registered, alice, epoch)
     }
 
     table = cli("holder", "balance", str(alice.address)).stdout
-    assert "balance 4.800 ZCV (4800 units)" in table
+    assert "balance 4.800 ZCV (4,800 units)" in table
     for header in (
         "lot",
         "certificate",

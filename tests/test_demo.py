@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 from rich.console import Console
@@ -145,6 +147,14 @@ def test_report_files_exist_and_are_not_empty(demo):
     for table in ("members_by_kind", "balance_30min", "statements", "retirement_trail"):
         assert (directory / f"{table}.csv").stat().st_size > 100, table
     assert (directory / "gateway_readings.csv").stat().st_size > 10_000
+    # Reads well: a PASS/FAIL list, CSV links that resolve, local times, no machine paths.
+    assert html.count("<span class='badge PASS'>") == len(demo.checks)
+    for link in re.findall(r"href='([^']+\.csv)'", html):
+        assert (directory / link).is_file(), link
+    assert "Times are ISO 8601 in JST" in html
+    assert "href='gateway_readings.csv'" in html and "href='gateway_broute.csv'" in html
+    assert not re.search(r"(?<![\w.~])/(?:home|root|tmp|work)/", html)
+    assert not re.search(r">1,7\d\d,\d{3},\d{3}<", html)  # no unix seconds shown as numbers
 
 
 def test_operator_cli_rebuilds_the_balance_from_the_chain(demo, chain, tmp_path):

@@ -71,6 +71,22 @@ def test_keep_chain_and_portal_stay_up_and_accounts_work(tmp_path):
         assert Account.from_key(member["private_key"]).address == member["address"]
         page = httpx.get(f"{portal_url}member/{member['address']}", timeout=30)
         assert page.status_code == 200 and member["name"] in page.text
+        kinds = {"household", "public-facility", "business", "generator"}
+        assert {m["kind"] for m in record["members"]} <= kinds  # the CLI's --kind words
+
+        # `zcx` works on the kept chain as docs/demo.md says: the devnet faucet funds a member.
+        zcx_env = {**env, "ZCX_DEPLOYMENTS_DIR": record["deployments_dir"], "ZCX_YES": "1"}
+        faucet = subprocess.run(
+            ["zcx", "market", "faucet", member["address"], "500", "--json"]
+            + ["--rpc-url", chain_url],
+            cwd=ROOT,
+            env=zcx_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert faucet.returncode == 0, faucet.stderr
+        assert json.loads(faucet.stdout)["amount"] == "500.00"
     finally:
         for pid in pids:
             _stop(pid)

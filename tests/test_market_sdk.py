@@ -139,7 +139,7 @@ def test_order_book_from_events_matches_the_contract(
 
 def test_cli_list_buy_book_cancel(record, zcx, market, funded, issuer, alice, bob, chain, tmp_path):
     a = issue(zcx, issuer, alice, 2000)
-    runner = CliRunner()
+    runner = CliRunner(env={"ZCX_YES": "1"})  # writes ask first; the test answers
     common = ["--deployments", str(tmp_path)]
     out = runner.invoke(
         cli,
@@ -186,7 +186,7 @@ def test_cli_list_buy_book_cancel(record, zcx, market, funded, issuer, alice, bo
 
 
 def test_cli_statement_payment(record, market, funded, operator, alice, treasury, tmp_path):
-    runner = CliRunner()
+    runner = CliRunner(env={"ZCX_YES": "1"})  # writes ask first; the test answers
     common = ["--deployments", str(tmp_path)]
     out = runner.invoke(
         cli, ["post-statement", "2026-04-alice", "TEST::3", "1234", "--account", "TEST::1", *common]

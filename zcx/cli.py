@@ -35,7 +35,7 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
     ),
     "market": (
         "zcx.market_cli:cli",
-        "Sell and buy ZCV with its certificates, see the order book, pay statements.",
+        "Sell and buy ZCV with its certificates, the order book, statements, the devnet faucet.",
     ),
     "portal": (
         "zcx.portal.cli:portal",

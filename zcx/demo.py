@@ -329,7 +329,8 @@ def export_accounts(result: DemoResult, rpc_url: str, path: Path) -> Path:
     rows = [
         {
             "name": p.spec.name,
-            "kind": str(getattr(p.spec.kind, "value", p.spec.kind)),
+            # the CLI's word (`zcx operator register-member --kind`), not the enum's number
+            "kind": MemberKind(p.spec.kind).name.lower().replace("_", "-"),
             "meter": p.spec.meter_label,
             "address": p.address,
             "private_key": _hex_key(p.account.private_key),
@@ -975,7 +976,7 @@ def build_report(
     result_parts: dict[str, Any], options: DemoOptions
 ) -> tuple[Path, dict[str, Path]]:
     r = result_parts
-    report = Report("ZCX demo: a community from meter to coin", options.out_dir)
+    report = Report("ZCX demo: a community from meter to coin", options.out_dir, zone=JST)
     sim: Simulation = r["simulation"]
     start = dt.datetime.fromtimestamp(sim.start, JST)
     end = dt.datetime.fromtimestamp(sim.end, JST)
@@ -987,10 +988,7 @@ def build_report(
         "events (ReadingRecorded, CertificateIssued, LotMoved, Paid, Retired).",
         "What ran",
     )
-    report.add_text(
-        "; ".join(f"{name}: {'PASS' if ok else 'FAIL'}" for name, ok in r["checks"].items()),
-        "Checks",
-    )
+    report.add_checks(r["checks"], "Checks")
     report.add_table("members_by_kind", r["by_kind"], "Energy and coins per member kind")
     figures: dict[str, Path] = {}
     meter_kinds = r["members_frame"].dropna(subset=["meter_id"]).set_index("meter_id")["kind"]
@@ -1060,6 +1058,17 @@ def build_report(
         "; on the first day there is no history and the plan is taken as exact.",
         "Prices and planning",
     )
+    if options.write_csv:
+        report.add_links(
+            "Gateway files",
+            {
+                "gateway_readings.csv (each reading as posted)": "gateway_readings.csv",
+                "gateway_broute.csv (the same as B-route cumulative registers)": (
+                    "gateway_broute.csv"
+                ),
+            },
+            "For `zcx oracle import-csv` and the audit's cross-check (`zcx audit run --csv`).",
+        )
     path = report.write()
     return path, figures
 

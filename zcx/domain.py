@@ -45,9 +45,11 @@ def display_zone() -> tzinfo:
     return _display_zone or zone(os.environ.get("ZCX_TZ") or "UTC")
 
 
-def set_display_zone(name: str) -> None:
+def set_display_zone(name: str | None) -> None:
+    """The zone of this command run; None goes back to ZCX_TZ or UTC. Each `zcx` invocation
+    sets it, so one run's --tz never carries into the next in the same process (tests)."""
     global _display_zone
-    _display_zone = zone(name)
+    _display_zone = zone(name) if name else None
 
 
 def zone(name: str) -> tzinfo:

@@ -158,27 +158,29 @@ def _bytes32_label(raw: bytes) -> str:
 
 
 def parse_time(text: str, *, end: bool = False) -> int:
-    """An ISO date or date-time as unix seconds (UTC unless an offset is given).
+    """An ISO date or date-time as unix seconds, in the display zone (--tz / ZCX_TZ, default
+    UTC) unless an offset is given: the zone the same command shows times in.
 
-    A bare date is a whole day: as a start it is that day's 00:00 UTC; as an `end` it is
-    inclusive, i.e. the next day's 00:00 UTC ("--from 2026-04-01 --to 2026-04-30" is April).
-    A date-time end is exclusive and taken as is. Plain integers are unix seconds.
+    A bare date is a whole day: as a start it is that day's 00:00; as an `end` it is inclusive,
+    i.e. the next day's 00:00 ("--from 2026-04-01 --to 2026-04-30" is April, in the zone's
+    days: with ZCX_TZ=Asia/Tokyo the Japanese April a monthly statement covers). A date-time end
+    is exclusive and taken as is. Plain integers are unix seconds.
     """
     value = text.strip()
     if value.isdigit():
         return int(value)
+    zone = domain.display_zone()
     try:
         if len(value) == 10:
-            day = date.fromisoformat(value)
-            moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
-            return int((moment + timedelta(days=1 if end else 0)).timestamp())
+            day = date.fromisoformat(value) + timedelta(days=1 if end else 0)
+            return int(datetime(day.year, day.month, day.day, tzinfo=zone).timestamp())
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise HolderError(
             f"time {text!r}: use an ISO date (2026-04-01) or date-time (2026-04-01T09:00+09:00)"
         ) from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
+        moment = moment.replace(tzinfo=zone)
     return int(moment.timestamp())
 
 

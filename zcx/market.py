@@ -16,7 +16,6 @@ Three layers:
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
@@ -746,9 +745,7 @@ def describe_listing(view: ListingView, decimals: int, symbol: str) -> dict[str,
     """One order-book row in words."""
     period = "any"
     if view.period_start or view.period_end:
-        period = f"{time.strftime('%Y-%m-%d', time.gmtime(view.period_start))}–" + time.strftime(
-            "%Y-%m-%d", time.gmtime(view.period_end)
-        )
+        period = f"{domain.iso_time(view.period_start)} – {domain.iso_time(view.period_end)}"
     return {
         "id": str(view.id),
         "seller": view.seller[:10] + "…",
@@ -758,7 +755,7 @@ def describe_listing(view: ListingView, decimals: int, symbol: str) -> dict[str,
         "period": period,
         "certificates": ", ".join(str(c) for c, _ in view.lots),
         "fee": f"{view.fee_bps / 100:g} %",
-        "expires": time.strftime("%Y-%m-%d %H:%M", time.gmtime(view.expiry)),
+        "expires": domain.iso_time(view.expiry),  # --tz / ZCX_TZ, with its offset
         "status": view.status,
     }
 

@@ -8,7 +8,7 @@ signs, --account. The market's address comes from the deployment record ("ZcvMar
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import click
@@ -17,6 +17,7 @@ from rich.table import Table
 from zcx.commands.common import (
     account_option,
     chain_options,
+    confirm_write,
     console,
     echo_done,
     echo_json,
@@ -25,6 +26,7 @@ from zcx.commands.common import (
     parse,
     session,
     units_option,
+    yes_option,
 )
 from zcx.holder import TxResult, format_zcv, parse_amount, parse_cert_pick, parse_time
 from zcx.market import (
@@ -73,6 +75,7 @@ def cli() -> None:
 @click.option("--period-from", default=None, help="Restrict certificates to this period start.")
 @click.option("--period-to", default=None, help="... and this period end (inclusive date).")
 @units_option
+@yes_option
 @json_flag
 @account_option()
 @market_option
@@ -85,6 +88,7 @@ def list_command(
     period_from: str | None,
     period_to: str | None,
     as_units: bool,
+    yes: bool,
     account_alias: str,
     market_address: str | None,
 ) -> None:
@@ -109,6 +113,11 @@ def list_command(
         seller = mc.account(account_alias)
         unit_price = parse("--price", unit_price_from_kwh, price, mc.token_decimals)
         expiry = parse("--expires", parse_time, expires) if expires else mc._now() + 7 * 86400
+        confirm_write(
+            f"List {_picks(wants)} of {seller.address} at {price} {mc.token_symbol}/kWh "
+            "(the market takes custody until sold, cancelled or expired)",
+            yes,
+        )
         result = mc.list_lots(seller, wants, unit_price, expiry, method_id, period)
     _done(
         "Listed",
@@ -126,6 +135,7 @@ def list_command(
     help="Most you pay in total (token units, e.g. 10.5); default: the current quote.",
 )
 @units_option
+@yes_option
 @json_flag
 @account_option()
 @market_option
@@ -135,6 +145,7 @@ def buy(
     amount: str,
     max_total: str | None,
     as_units: bool,
+    yes: bool,
     account_alias: str,
     market_address: str | None,
 ) -> None:
@@ -145,6 +156,8 @@ def buy(
         cap = None
         if max_total is not None:
             cap = parse("--max-total", _token_amount, max_total, mc.token_decimals)
+        limit = f"at most {max_total} {mc.token_symbol}" if cap else "at the listed price"
+        confirm_write(f"Buy {format_zcv(units)} ZCV of listing #{listing_id}, {limit}", yes)
         result = mc.buy(buyer, listing_id, units, cap)
         cost = format_token(result.values["cost"], mc.token_decimals)
         symbol = mc.token_symbol
@@ -156,13 +169,15 @@ def buy(
 
 @cli.command()
 @click.argument("listing_id", type=int)
+@yes_option
 @json_flag
 @account_option()
 @market_option
 @chain_options
-def cancel(listing_id: int, account_alias: str, market_address: str | None) -> None:
+def cancel(listing_id: int, yes: bool, account_alias: str, market_address: str | None) -> None:
     """Cancel LISTING_ID (yours, or anyone's once expired); its units return to the seller."""
     with market_session(market_address) as mc:
+        confirm_write(f"Cancel listing #{listing_id} (its units return to the seller)", yes)
         result = mc.cancel(mc.account(account_alias), listing_id)
     frozen = result.values["frozen_units"]
     note = f", {format_zcv(frozen)} ZCV frozen (revoked)" if frozen else ""
@@ -225,16 +240,22 @@ def book(show_all: bool, as_json: bool, market_address: str | None) -> None:
     help="Certificate and amount, ID:AMOUNT or ID:all (your whole deposit of it).",
 )
 @units_option
+@yes_option
 @json_flag
 @account_option()
 @market_option
 @chain_options
 def withdraw(
-    certs: tuple[str, ...], as_units: bool, account_alias: str, market_address: str | None
+    certs: tuple[str, ...],
+    as_units: bool,
+    yes: bool,
+    account_alias: str,
+    market_address: str | None,
 ) -> None:
     """Return units from your deposit at the market to your wallet (any time)."""
     wants = [parse("--cert", parse_cert_pick, c, units=as_units) for c in certs]
     with market_session(market_address) as mc:
+        confirm_write(f"Withdraw {_picks(wants)} from your deposit at the market", yes)
         result = mc.withdraw(mc.account(account_alias), wants)
     _done("Withdrew", result, f"{format_zcv(result.values['units'])} ZCV")
 
@@ -248,17 +269,23 @@ def withdraw(
     help="Certificate and amount, ID:AMOUNT or ID:all, from your wallet.",
 )
 @units_option
+@yes_option
 @json_flag
 @account_option()
 @market_option
 @chain_options
 def deposit(
-    certs: tuple[str, ...], as_units: bool, account_alias: str, market_address: str | None
+    certs: tuple[str, ...],
+    as_units: bool,
+    yes: bool,
+    account_alias: str,
+    market_address: str | None,
 ) -> None:
     """Move certificates from your wallet to your deposit at the market (optional: `list`
     pulls from the wallet itself)."""
     wants = [parse("--cert", parse_cert_pick, c, units=as_units) for c in certs]
     with market_session(market_address) as mc:
+        confirm_write(f"Deposit {_picks(wants)} from your wallet at the market", yes)
         result = mc.deposit(mc.account(account_alias), wants)
     _done("Deposited", result, f"{format_zcv(result.values['units'])} ZCV")
 
@@ -291,15 +318,18 @@ def deposits(seller: str, as_json: bool, market_address: str | None) -> None:
     is_flag=True,
     help="Pay in ZCV at the operator's rate (counted as used coins).",
 )
+@yes_option
 @json_flag
 @account_option()
 @market_option
 @chain_options
 def pay_statement(
-    statement_id: str, in_zcv: bool, account_alias: str, market_address: str | None
+    statement_id: str, in_zcv: bool, yes: bool, account_alias: str, market_address: str | None
 ) -> None:
     """Pay the operator's statement STATEMENT_ID (e.g. 2026-04-0x90f79bf6)."""
     with market_session(market_address) as mc:
+        how = "in ZCV at the operator's rate" if in_zcv else f"in {mc.token_symbol}, the amount due"
+        confirm_write(f"Pay statement {statement_id} {how}", yes)
         result = mc.pay_statement(mc.account(account_alias), statement_id, in_zcv)
         if in_zcv:
             detail = f"{format_zcv(result.values['units'])} ZCV (the operator confirms it)"
@@ -313,6 +343,7 @@ def pay_statement(
 @click.argument("member")
 @click.argument("amount")
 @click.option("--due", default=None, help="Due date (ISO); informational.")
+@yes_option
 @json_flag
 @account_option()
 @market_option
@@ -322,6 +353,7 @@ def post_statement(
     member: str,
     amount: str,
     due: str | None,
+    yes: bool,
     account_alias: str,
     market_address: str | None,
 ) -> None:
@@ -329,25 +361,75 @@ def post_statement(
     with market_session(market_address) as mc:
         due_at = parse("--due", parse_time, due) if due else 0
         amount_due = parse("AMOUNT", _token_amount, amount, mc.token_decimals)
+        confirm_write(
+            f"Post statement {statement_id}: {amount} {mc.token_symbol} due from {member}", yes
+        )
         result = mc.post_statement(
             mc.account(account_alias), statement_id, mc.address_of(member), amount_due, due_at
         )
+        due_text = f"{format_token(amount_due, mc.token_decimals)} {mc.token_symbol}"
     units = result.values["units_due"]
     alt = f" or {format_zcv(units)} ZCV" if units else ""
-    _done("Posted", result, f"statement {statement_id}: {amount}{alt}")
+    _done("Posted", result, f"statement {statement_id}: {due_text} due{alt}")
 
 
 @cli.command("confirm-zcv")
 @click.argument("statement_id")
+@yes_option
 @json_flag
 @account_option()
 @market_option
 @chain_options
-def confirm_zcv(statement_id: str, account_alias: str, market_address: str | None) -> None:
+def confirm_zcv(
+    statement_id: str, yes: bool, account_alias: str, market_address: str | None
+) -> None:
     """Operator: mark STATEMENT_ID paid in ZCV after checking the member's Paid events."""
     with market_session(market_address) as mc:
+        confirm_write(f"Mark statement {statement_id} paid in ZCV", yes)
         result = mc.confirm_zcv_payment(mc.account(account_alias), statement_id)
     _done("Confirmed", result, f"statement {statement_id} paid in ZCV")
+
+
+@cli.command()
+@click.argument("recipient")
+@click.argument("amount")
+@click.option(
+    "--account",
+    "account_alias",
+    envvar="ZCX_FAUCET_ACCOUNT",
+    metavar="ALIAS",
+    help="Who mints (needs MINTER_ROLE on the mock). Default: the devnet's minter, the test "
+    "account that holds it (TEST::1 after `ape run deploy`). [env ZCX_FAUCET_ACCOUNT]",
+)
+@yes_option
+@json_flag
+@chain_options
+def faucet(recipient: str, amount: str, account_alias: str | None, yes: bool) -> None:
+    """Devnet only: mint AMOUNT of the mock payment token (JPYT) to RECIPIENT (an address,
+    alias or TEST::<n>), e.g. `zcx market faucet TEST::4 10000`. Refused on any other chain
+    and on a deployment whose payment token is not the mock."""
+    from zcx.faucet import Faucet, parse_token_amount
+
+    with session() as client:
+        tap = Faucet(client)  # refused here (exit 1) off the devnet or without the mock
+        to = parse("RECIPIENT", client.address_of, recipient)
+        base_units = parse("AMOUNT", parse_token_amount, amount, tap.decimals)
+        minter = tap.minter(account_alias)
+        confirm_write(f"Mint {tap.show(base_units)} (devnet mock) to {to}", yes)
+        result = tap.mint(minter, to, base_units)
+    _done(
+        "Minted",
+        result,
+        f"{result.values['amount']} {tap.symbol} to {to} (balance {result.values['balance']})",
+    )
+
+
+def _picks(wants: Sequence[tuple[int, int | None]]) -> str:
+    """What a --cert list moves, in words: 'certificate 1: 0.500 ZCV, certificate 3: all'."""
+    return ", ".join(
+        f"certificate {cid}: {'all' if units is None else format_zcv(units) + ' ZCV'}"
+        for cid, units in wants
+    )
 
 
 def _token_amount(text: str, decimals: int) -> int:

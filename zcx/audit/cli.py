@@ -25,6 +25,15 @@ from zcx.audit.findings import VIOLATION
 log = logging.getLogger(__name__)
 
 
+def _store_zone(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    from zcx import domain
+
+    try:
+        domain.set_display_zone(value)  # None (no --tz, no ZCX_TZ): UTC again
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--tz") from None
+
+
 def audit_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """The options shared by `zcx audit run` and `ape run audit`."""
     options = [
@@ -145,6 +154,15 @@ def audit_options(f: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option("--fail-on-warning", is_flag=True, help="Exit non-zero on warnings too."),
         click.option("-v", "--verbose", is_flag=True, help="Log each step."),
+        click.option(
+            "--tz",
+            envvar="ZCX_TZ",
+            expose_value=False,
+            callback=_store_zone,
+            metavar="ZONE",
+            help="Times in the exports and the report in this IANA zone, e.g. Asia/Tokyo "
+            "(ISO 8601 with the offset). Default UTC. [env ZCX_TZ]",
+        ),
     ]
     for option in reversed(options):
         f = option(f)

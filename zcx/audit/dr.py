@@ -43,6 +43,7 @@ def read_demand_response(
     """Reads DemandResponse at `address` over the ledger's blocks and re-checks its settlements."""
     reader = EventReader(w3, {DR_CONTRACT: address}, {DR_CONTRACT: abi}, page_blocks)
     tables = reader.read(ledger.from_block, ledger.to_block)
+    ledger.tx_hashes.update(reader.tx_hashes)
     events = events_from_tables(tables)
     paid = rewards_frame(tables)
     settled_pos = dict(

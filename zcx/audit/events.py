@@ -232,6 +232,9 @@ class EventReader:
         self.by_address = {to_checksum_address(a).lower(): n for n, a in addresses.items()}
         self.specs = event_specs({n: abis[n] for n in addresses})
         self.stats = ReadStats()
+        # The real hash of every transaction that emitted a log, by its `_tx` key: one entry per
+        # transaction (not per log), so a million readings in ten thousand batches cost little.
+        self.tx_hashes: dict[int, str] = {}
 
     def _rpc(self, method: str, params: Sequence[Any]) -> Any:
         response = self.w3.provider.make_request(method, list(params))
@@ -303,7 +306,10 @@ class EventReader:
             cols = table.columns
             block = int(entry["blockNumber"], 16)
             cols["_pos"].append(block << POS_SHIFT | int(entry["logIndex"], 16))
-            cols["_tx"].append(block << POS_SHIFT | int(entry["transactionIndex"], 16))
+            tx_key = block << POS_SHIFT | int(entry["transactionIndex"], 16)
+            cols["_tx"].append(tx_key)
+            if tx_key not in self.tx_hashes:
+                self.tx_hashes[tx_key] = str(entry["transactionHash"])
             for (name, _), dec, topic in zip(
                 spec.indexed, spec.topic_decoders, topics[1:], strict=True
             ):

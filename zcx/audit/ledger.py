@@ -78,6 +78,7 @@ class Ledger:
     rejected_hashes: list[bytes]
     state: ChainState | None
     block_times: dict[int, int] = field(default_factory=dict)
+    tx_hashes: dict[int, str] = field(default_factory=dict)  # `tx` key -> transaction hash
     read_stats: dict[str, Any] = field(default_factory=dict)
 
     def frames(self) -> dict[str, pd.DataFrame]:
@@ -490,6 +491,10 @@ def build_ledger(
 
     wanted = set(claims["block"]) | set(retirements["block"]) | set(revocations["block"])
     wanted |= set(batches["block"]) | set(payments["block"])
+    # Every exported event gets its time (audit exports): few blocks beyond the batches'.
+    wanted |= set(issued["block"]) | set(lot_moves["block"]) | set(transfers["block"])
+    wanted |= set(rejected["block"]) | set(members["registered_block"])
+    wanted |= set(meters["registered_block"])
     times = block_timestamps(w3, {int(b) for b in wanted})
     for frame in (claims, retirements, revocations, batches, payments):
         frame["timestamp"] = [times.get(int(b)) for b in frame["block"]]
@@ -533,6 +538,7 @@ def build_ledger(
         rejected_hashes=rejected_hashes,
         state=state,
         block_times=times,
+        tx_hashes=reader.tx_hashes,
         read_stats=vars(reader.stats),
     )
 

@@ -25,7 +25,7 @@ import pandas as pd
 
 from zcx.audit.events import Abi, EventReader
 from zcx.audit.findings import Finding, violation
-from zcx.audit.ledger import METHODS, Ledger, _frame
+from zcx.audit.ledger import METHODS, Ledger, _frame, block_timestamps
 from zcx.market import MARKET_EVENTS, OrderBook
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,7 @@ def read_market(
     """Reads the market at `address` over the ledger's blocks and computes its figures."""
     reader = EventReader(w3, {MARKET_CONTRACT: address}, {MARKET_CONTRACT: abi}, page_blocks)
     tables = reader.read(ledger.from_block, ledger.to_block)
+    ledger.tx_hashes.update(reader.tx_hashes)
     listings = _frame(
         tables[f"{MARKET_CONTRACT}.Listed"],
         {"listingId": "listing_id", "unitPrice": "unit_price", "feeBps": "fee_bps"},
@@ -81,6 +82,8 @@ def read_market(
     paid = _frame(tables[f"{MARKET_CONTRACT}.StatementPaid"], {"statementId": "statement_id"})
     if len(paid):
         paid["status"] = [STATEMENT_STATUSES[int(s)] for s in paid["status"]]
+    blocks = {int(b) for f in (listings, fills, paid) for b in f["block"]}
+    ledger.block_times.update(block_timestamps(w3, blocks - set(ledger.block_times)))
     methods = _certificate_methods(ledger)
     rows = []
     for fill in fills.to_dict("records"):

@@ -146,7 +146,7 @@ def write_outputs(
         frames[f"trail_{rid}_consumed"] = trail_frames[rid]["consumed"]
         frames[f"trail_{rid}_hops"] = trail_frames[rid]["hops"]
     written = {"exports": out / "data"}
-    export(frames, out / "data", formats)
+    exported = export(frames, out / "data", formats, ledger=result.ledger)
     if html:
         written["html"] = html_report(
             result.ledger,
@@ -155,5 +155,6 @@ def write_outputs(
             trail_frames,
             result.market,
             result.demand_response,
+            exported,
         )
     return written

@@ -49,11 +49,10 @@ def chain_options(func: F) -> F:
         return value
 
     def store_zone(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-        if value:
-            try:
-                domain.set_display_zone(value)
-            except ValueError as err:
-                raise click.BadParameter(str(err), param_hint="--tz") from None
+        try:
+            domain.set_display_zone(value)  # None (no --tz, no ZCX_TZ): UTC again
+        except ValueError as err:
+            raise click.BadParameter(str(err), param_hint="--tz") from None
         return value
 
     def store_network(ctx: click.Context, param: click.Parameter, value: Any) -> Any:

@@ -216,7 +216,7 @@ def balance(address: str | None, account_alias: str | None, as_json: bool) -> No
 def _print_balance(view: Balance) -> None:
     out = console()
     out.print(
-        f"[bold]{view.address}[/bold]  balance [bold]{view.zcv} ZCV[/bold] ({view.units} units)  "
+        f"[bold]{view.address}[/bold]  balance [bold]{view.zcv} ZCV[/bold] ({view.units:,} units)  "
         f"purchased {format_zcv(view.purchased)} · used {format_zcv(view.used)} · "
         f"amortized {format_zcv(view.amortized)}"
     )
@@ -225,7 +225,7 @@ def _print_balance(view: Balance) -> None:
         return
     if view.frozen:
         out.print(
-            f"[red]{format_zcv(view.frozen)} ZCV ({view.frozen} units) frozen[/red] "
+            f"[red]{format_zcv(view.frozen)} ZCV ({view.frozen:,} units) frozen[/red] "
             "(revoked certificates: held, never spendable)"
         )
     caption = "Spend order: plain transfers take the first lots first; revoked lots are frozen."

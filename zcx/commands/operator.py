@@ -104,8 +104,8 @@ def register_member(address: str, name: str, kind: str, account_alias: str) -> N
     "--commissioned",
     required=True,
     metavar="DATE",
-    help="Commissioning date or date-time (ISO, UTC unless an offset is given); "
-    "earlier readings are refused.",
+    help="Commissioning date or date-time (ISO; in --tz/ZCX_TZ, default UTC, unless an offset "
+    "is given); earlier readings are refused.",
 )
 @json_flag
 @account_option()
@@ -132,7 +132,7 @@ def register_meter(
         "Registered",
         result,
         f"meter {result.values['meter']} ({result.values['method']}, "
-        f"{capacity_w:,} W, {zone}, from {format_time(commissioned_at)} UTC) for "
+        f"{capacity_w:,} W, {zone}, from {format_time(commissioned_at)}) for "
         f"{result.values['owner']}",
     )
 

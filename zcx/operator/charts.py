@@ -29,7 +29,11 @@ def _local(unix: pd.Series | np.ndarray) -> pd.DatetimeIndex:
 
 
 def _time_axis(ax: Any) -> None:
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d", tz=TIMEZONE))
+    # Concise labels: hours within a day, the date where it changes; a fixed "%m-%d" label
+    # repeated itself on every tick of a day ("12-01 12-01") and left a one-day window bare.
+    locator = mdates.AutoDateLocator(tz=TIMEZONE)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=TIMEZONE))
     ax.xaxis.set_minor_locator(mdates.HourLocator(byhour=[6, 12, 18], tz=TIMEZONE))
     ax.set_xlabel("local time (JST)")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 import pandas as pd
@@ -99,7 +100,7 @@ def balance_command(ctx: click.Context, out_dir: Path, seed: int) -> None:
     frame = balance_mod.balance(
         readings, spot_series(prices, start, slots, seed), prices, start, slots
     )
-    report = Report("ZCX operator: the 30-minute balance", out_dir)
+    report = Report("ZCX operator: the 30-minute balance", out_dir, zone=ZoneInfo(charts.TIMEZONE))
     report.add_figure(
         "balance", charts.balance_chart(frame), "The 30-minute balance and wholesale purchases"
     )

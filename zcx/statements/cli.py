@@ -141,8 +141,10 @@ def document_options(func: F) -> F:
         click.option(
             "--tz",
             default=DEFAULT_TZ,
+            envvar="ZCX_TZ",
             show_default=True,
-            help="Time zone the statement shows times in (IANA name).",
+            help="Time zone the statement shows times in and its --month is counted in (IANA "
+            "name); the same ZCX_TZ that `zcx holder retire --from/--to` reads. [env ZCX_TZ]",
         ),
         click.option(
             "--verify-base-url",
