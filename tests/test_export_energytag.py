@@ -44,6 +44,7 @@ from zcx.export.energytag import (
 from zcx.ids import meter_id
 
 HOUR = 3600
+EXPIRY_SECONDS = 24 * 2_629_746  # the default: 24 months of 1/12 of 365.2425 days
 FIT, FIP = 1, 2
 ALICE_PV, BOB_PV = meter_id("ALICE-PV"), meter_id("BOB-PV")
 
@@ -348,7 +349,8 @@ def test_schema1_certificates_are_left_out_and_listed(
     submit([reading("ALICE-PV", epoch + i * INTERVAL, gen=900) for i in range(2)])
     claim_hourly(registered.exchange, registered.registry, ALICE_PV, sender=alice)  # 2: 1 800
     zcv.transfer(bob, 6000, sender=alice)
-    tx = zcv.retire(6000, "Shop Sato", "", 0, 1, sender=bob)
+    # Consumed within both certificates' vintage year (the retire rule).
+    tx = zcv.retire(6000, "Shop Sato", "", epoch, epoch + 86400, sender=bob)
     (retired,) = event_args(tx, zcv.Retired)
     assert sorted(retired["certificateIds"]) == [1, 2]
     cli("export", "energytag", "--out", str(tmp_path))
@@ -411,6 +413,7 @@ def test_a_move_beyond_the_replayed_holding_is_refused():
         devices={mid: Device(mid, "M", "Owner", "Solar", 5000, 0, "TEPCO-13", 0)},
         policies={1: 0},
         block_times={1: 1, 2: 2, 9: 9},
+        expiry_seconds=EXPIRY_SECONDS,
     )
     with pytest.raises(ExportError, match="moves 101 units but holds 100"):
         build_export(record)
@@ -432,6 +435,7 @@ def test_burnt_lots_must_match_their_retirement_record():
         devices={mid: Device(mid, "M", "Owner", "Solar", 5000, 0, "TEPCO-13", 0)},
         policies={1: 0},
         block_times={1: 1, 2: 2, 9: 9},
+        expiry_seconds=EXPIRY_SECONDS,
     )
     with pytest.raises(ExportError, match="retirement 1"):
         build_export(record)
@@ -499,7 +503,8 @@ def test_replayed_ranges_tile_the_certificate_and_follow_every_move(history):
         revocations=[],
         devices={MID: Device(MID, "M", "Owner", "Solar", 5000, 0, "TEPCO-13", 0)},
         policies={1: 0},
-        block_times={b: 1_800_000_000 + b for b in range(1, last + 1)},
+        block_times={b: 7_200 + b for b in range(1, last + 1)},  # before the expiry
+        expiry_seconds=EXPIRY_SECONDS,
     )
     export = build_export(record)
     bundles = pd.DataFrame(export.bundles).sort_values("bundle_id_range_start")
@@ -538,3 +543,34 @@ def test_replayed_ranges_tile_the_certificate_and_follow_every_move(history):
         schema_errors("actions", {"format": "zcx-energytag-actions/1", "actions": export.actions})
         == []
     )
+
+
+def test_units_held_past_expiry_are_exported_expired(cli, scenario, registered, chain, tmp_path):
+    """Held units of a certificate past ZeroCarbonValue.expiresAt are Expired; retired and
+    withdrawn ones keep their final status; every bundle names its expiry (Ape reverts the
+    clock after the test)."""
+    zcv = registered.zcv
+    expires = {c: zcv.expiresAt(c) for c in (1, 2, 3)}
+    assert expires[1] - zcv.certificate(1).periodEnd == EXPIRY_SECONDS
+    before = tmp_path / "before"
+    cli("export", "energytag", "--out", str(before))
+    bundles, _, _ = frames(before)
+    assert "Expired" not in set(bundles["certificate_status"])
+    chain.provider.make_request(
+        "evm_increaseTime", [max(expires.values()) - chain.pending_timestamp + 1]
+    )
+    chain.mine()
+    after = tmp_path / "after"
+    cli("export", "energytag", "--out", str(after))
+    assert validate_directory(after) == []
+    expired, _, _ = frames(after)
+    for frame in (bundles, expired):
+        for cid, exact in expires.items():
+            rows = frame[frame["zcx.certificate_id"] == cid]
+            assert set(rows["zcx.expires_at"]) == {iso(exact)}
+            assert set(rows["expiry_datestamp"]) == {iso(exact)[:10]}
+    was = bundles.set_index(["zcx.certificate_id", "bundle_id_range_start"])["certificate_status"]
+    now = expired.set_index(["zcx.certificate_id", "bundle_id_range_start"])["certificate_status"]
+    assert set(now[was == "Active"]) == {"Expired"}
+    assert (now[was != "Active"] == was[was != "Active"]).all()
+    assert all(zcv.isFrozen(c) for c in expires)

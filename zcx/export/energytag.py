@@ -135,6 +135,7 @@ class ChainRecord:
     devices: dict[str, Device]
     policies: dict[int, int]  # certificate id -> IssuancePolicy, from `hourlyCertificate`
     block_times: dict[int, int]
+    expiry_seconds: int  # ZCV's expiryMonths x SECONDS_PER_MONTH: expiry = hour end + this
 
 
 # --------------------------------------------------------------------------- the replay
@@ -403,10 +404,16 @@ class _Context:
         policy = POLICIES[self.record.policies[cert.certificate_id]]
         retirement = segment.retirement
         zero = device.method in ZERO_EMISSION_METHODS
+        expires_at = cert.period_end + self.record.expiry_seconds
+        # ZCV freezes a certificate from its expiry on (ZeroCarbonValue._isFrozen): units still
+        # held then are Expired; retired or withdrawn ones keep their final status.
+        status = segment.status
+        if status == "Active" and self.record.block_times[self.record.to_block] >= expires_at:
+            status = "Expired"
         return {
             "issuance_id": self.issuance(cert.certificate_id),
             "hash": segment.hash,
-            "certificate_status": segment.status,
+            "certificate_status": status,
             "account_id": segment.holder,
             "bundle_id_range_start": segment.start,
             "bundle_id_range_end": segment.end,
@@ -425,7 +432,7 @@ class _Context:
             "device_type": "Production Device",
             "production_starting_interval": iso_utc(cert.period_start),
             "production_ending_interval": iso_utc(cert.period_end),
-            "expiry_datestamp": None,
+            "expiry_datestamp": iso_utc(expires_at)[:10],
             "is_storage": False,
             "sdr_allocation_id": None,
             "storage_efficiency_factor": None,
@@ -453,6 +460,7 @@ class _Context:
                 "device_support_status": SUPPORT[device.support_status],
                 "issued_block": cert.pos >> POS_SHIFT,
                 "issued_at": self.time(cert.pos),
+                "expires_at": iso_utc(expires_at),
                 **_retirement_fields(retirement, "retirement_reason"),
                 "revocation_reason": segment.revocation_reason,
             },

@@ -110,6 +110,10 @@ def read_record(
     blocks = {p >> POS_SHIFT for p in [*(c.pos for c in issued), *(m.pos for m in moves)]}
     blocks |= {r.pos >> POS_SHIFT for r in retirements} | {last}
     blocks |= {r.pos >> POS_SHIFT for r in revocations}
+    token = w3.eth.contract(address=to_checksum_address(addresses[TOKEN]), abi=abis[TOKEN])
+    expiry_seconds = token.functions.expiryMonths().call(
+        block_identifier=last
+    ) * token.functions.SECONDS_PER_MONTH().call(block_identifier=last)
     return ChainRecord(
         chain_id=int(w3.eth.chain_id),
         token=to_checksum_address(addresses[TOKEN]),
@@ -124,6 +128,7 @@ def read_record(
         devices={m: read_device(members, m, last) for m in sorted(meters)},
         policies=policies,
         block_times=block_timestamps(w3, blocks),
+        expiry_seconds=int(expiry_seconds),
     )
 
 
