@@ -9,6 +9,7 @@ import os
 from collections.abc import Callable, Sequence
 
 import pytest
+from clock_support import epoch_for
 from eth_account import Account
 from eth_utils import keccak
 from hypothesis import settings
@@ -96,8 +97,7 @@ def decoder() -> ErrorDecoder:
 def epoch(chain) -> int:
     """An hour-aligned time well in the past, so readings from it on are not in the future (and
     two readings from it make one hourly certificate)."""
-    now = chain.pending_timestamp
-    return (now - 30 * 86400) // 3600 * 3600
+    return epoch_for(chain.pending_timestamp)
 
 
 @pytest.fixture(scope="session")

@@ -15,12 +15,13 @@ import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 from typing import Any
 
 import ape
 from ape.exceptions import CustomError
 from ape.pytest.contextmanagers import RevertInfo
+from clock_support import epoch_for, jst_year_start
 from conftest import INTERVAL, reading
 from eth_abi import encode
 from eth_utils import keccak
@@ -474,17 +475,11 @@ class LotBook:
 # --------------------------------------------------------------------------- direct issuance
 
 
-def _jst_year_start(timestamp: float) -> int:
-    """Unix time of 1 January 00:00 JST of the JST calendar year `timestamp` falls in."""
-    year = datetime.fromtimestamp(timestamp, JST).year
-    return int(datetime(year, 1, 1, tzinfo=JST).timestamp())
-
-
 # Retirements consume within the certificates' vintage year (JST). The tests' hourly
-# certificates date from the `epoch` fixture (30 days before the chain's clock, which starts at
-# the wall clock), so the test vintage is that year, and schema-1 test certificates are dated in
-# it too: the tests keep passing whatever year they run in.
-VINTAGE_START = _jst_year_start(time.time() - 30 * 86400)
+# certificates date from the `epoch` fixture (epoch_for the chain's clock, which starts at the
+# wall clock), so the test vintage is that year, and schema-1 test certificates are dated in it
+# too: the tests keep passing whatever day of the year they run on.
+VINTAGE_START = jst_year_start(epoch_for(time.time()))
 CONSUMPTION = (VINTAGE_START, VINTAGE_START + 31 * 86400)  # the vintage's January
 
 
