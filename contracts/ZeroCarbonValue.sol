@@ -10,10 +10,11 @@ import {IZeroCarbonValue} from "./interfaces/IZeroCarbonValue.sol";
 /// @title ZeroCarbonValue (ZCV)
 /// @notice ERC-20 zero-carbon value coin whose units keep their generation certificate.
 /// @dev Provenance ledger v2 (docs/provenance.md has the design and its cost model).
-///  - One lot per (holder, certificate): `lotBalance` is O(1). A holder's "current" lot (the one
-///    plain spends take first) keeps its units in the holder's `Account` slot; every other lot
-///    has one packed `LotSlot` and sits in a doubly-linked list of its size class
-///    (floor(log2(units)), 0..63), with a per-holder bitmap of non-empty classes in `Account`.
+///  - One lot per (holder, certificate): `lotBalance` is O(1). A holder's ERC-20 balance and its
+///    "current" lot (the one plain spends take first) share the holder's `Account` slot; every
+///    other lot has one packed `LotSlot` and sits in a doubly-linked list of its size class
+///    (floor(log2(units)), 0..63). The class heads are packed six to a slot (`_headGroups`), with
+///    a per-holder bitmap of non-empty head slots in `Account`.
 ///  - Plain `transfer`/`transferFrom`/`pay`/`retire` take the current lot, then refill it from the
 ///    head of the largest non-empty class. Credits keep the order true: a credit that moves a lot
 ///    into another class relinks it (the sender pays), and a lot of a larger class than the
@@ -25,7 +26,7 @@ import {IZeroCarbonValue} from "./interfaces/IZeroCarbonValue.sol";
 ///  - `transferLots`/`transferLotsFrom`/`retireLots` name certificates: O(picks) whatever the
 ///    holder or the recipient hold. Plain spends visit at most MAX_LOTS_PER_TRANSFER lots.
 /// Invariants kept here:
-///  (3) sum of balances == totalSupply (OpenZeppelin ERC20); totalSupply + totalRetired == totalIssued;
+///  (3) sum of balances == totalSupply (kept here, see `_update`); totalSupply + totalRetired == totalIssued;
 ///  (4) for every certificate: units == sum of its lots over all holders + its retiredUnits, and
 ///      for every holder: balanceOf == sum of its lots' units (current + listed + frozen);
 ///  (7) a revoked certificate's lots are never debited: plain paths (`_spendInOrder`) freeze
@@ -46,7 +47,13 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
     uint256 public constant MAX_LOTS_PER_TRANSFER = 32;
     /// @dev Size classes 0..63 (units >= 2^63 share class 63); list 64 is the frozen ledger.
     uint256 private constant TOP_CLASS = 63;
-    uint256 private constant FROZEN_LIST = 64;
+    /// @dev Class heads per `_headGroups` slot (40-bit certificate ids), and the slots needed.
+    uint256 private constant LANES = 6;
+    uint256 private constant LANE_BITS = 40;
+    uint256 private constant LANE_MASK = (1 << 40) - 1;
+    uint256 private constant GROUPS = (TOP_CLASS + LANES) / LANES;
+    /// @dev Balances and lots are 88-bit: the total supply may not exceed this.
+    uint256 private constant SUPPLY_CAP = type(uint88).max;
     /// @dev `LotSlot.tag`: 0 = not in a list, 1..64 = size class + 1, 65 = frozen ledger.
     uint8 private constant FROZEN_TAG = 65;
 
@@ -56,20 +63,24 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
         uint256 amortized;
     }
 
-    /// @dev One slot per holder: the current lot (spent first) and the size-class bitmap, so the
-    /// common transfer (current lot to a recipient's current lot) touches one slot per side.
+    /// @dev One slot per holder: the ERC-20 balance, the current lot (spent first), the lot count
+    /// and which `_headGroups` slots are non-empty. A transfer from the current lot into the
+    /// recipient's current lot touches one slot per side, balance included (OpenZeppelin's own
+    /// `_balances` would add a cold slot per side). Widths: units and balances fit 88 bits
+    /// (SUPPLY_CAP), certificate ids 40 bits (10^12 certificates; `_creditLot` checks).
     struct Account {
-        uint64 currentId;
-        uint96 currentUnits;
-        uint32 lotCount;
-        uint64 classBits;
+        uint88 balance;
+        uint88 currentUnits;
+        uint40 currentId;
+        uint24 lotCount;
+        uint16 groupBits;
     }
 
     /// @dev One slot per (holder, certificate) other than the current lot.
     struct LotSlot {
-        uint96 units;
-        uint64 prev;
-        uint64 next;
+        uint88 units;
+        uint40 prev;
+        uint40 next;
         uint8 tag;
     }
 
@@ -79,12 +90,18 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
     uint256 private _retirementCount;
     mapping(address holder => Account) private _accounts;
     mapping(address holder => mapping(uint256 certificateId => LotSlot)) private _lots;
-    /// @dev Head of each list: size classes 0..63, then the frozen ledger (FROZEN_LIST).
-    mapping(address holder => mapping(uint256 list => uint64 certificateId)) private _heads;
+    /// @dev Heads of the size-class lists, LANES 40-bit ids per slot: class c is lane c % LANES
+    /// of slot c / LANES. Neighbouring classes share a slot, so linking a lot into a class the
+    /// holder has not used yet usually writes a slot that is already non-zero (5,000 gas, not 22,100).
+    mapping(address holder => mapping(uint256 group => uint256 lanes)) private _headGroups;
+    /// @dev Head of each holder's frozen ledger.
+    mapping(address holder => uint40 certificateId) private _frozenHeads;
     uint64[] private _revokedIds;
     mapping(address account => AccountCounters) private _counters;
     uint256 private _totalIssued;
     uint256 private _totalRetired;
+    /// @dev Total supply (OpenZeppelin's `_totalSupply` is private and unused here, see `_update`).
+    uint256 private _supply;
 
     /// @param admin Receives DEFAULT_ADMIN_ROLE.
     /// @param revoker Receives REVOKER_ROLE (the operator).
@@ -157,7 +174,12 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
             account.currentUnits = 0;
             // The evictor, not the holder, pays to put the next lot in place: the holder's next
             // spend then costs what it did before the revoked lot arrived.
-            if (account.classBits != 0) _popLargestIntoCurrent(holder, account);
+            if (account.groupBits != 0) {
+                (uint256 nextId, LotSlot memory next) = _popLargest(holder, account);
+                delete _lots[holder][nextId];
+                account.currentId = uint40(nextId);
+                account.currentUnits = next.units;
+            }
         } else {
             LotSlot memory lot = _lots[holder][certificateId];
             if (lot.tag == 0 || lot.tag == FROZEN_TAG) revert ZcvNothingToEvict(holder, certificateId);
@@ -175,8 +197,8 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
     function transferLots(address to, LotPick[] calldata picks) external {
         if (to == address(0)) revert ERC20InvalidReceiver(address(0));
         uint256 units = _takePicks(msg.sender, to, picks, new uint64[](0), new uint256[](0));
-        // Lots are already moved: go straight to ERC20 balance accounting (and its Transfer event).
-        super._update(msg.sender, to, units);
+        // Lots and balances are already moved (`_takePicks`): only the ERC-20 event is left.
+        emit Transfer(msg.sender, to, units);
     }
 
     /// @inheritdoc IZeroCarbonValue
@@ -184,7 +206,7 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
         if (to == address(0)) revert ERC20InvalidReceiver(address(0));
         uint256 units = _takePicks(from, to, picks, new uint64[](0), new uint256[](0));
         _spendAllowance(from, msg.sender, units);
-        super._update(from, to, units);
+        emit Transfer(from, to, units);
     }
 
     /// @inheritdoc IZeroCarbonValue
@@ -257,6 +279,16 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
         return _retirementCount;
     }
 
+    /// @notice The holder's units, frozen ones included (kept in its `Account` slot, see `_update`).
+    function balanceOf(address holder) public view override returns (uint256) {
+        return _accounts[holder].balance;
+    }
+
+    /// @notice Units in circulation (issued minus retired).
+    function totalSupply() public view override returns (uint256) {
+        return _supply;
+    }
+
     /// @inheritdoc IZeroCarbonValue
     function isFrozen(uint256 certificateId) external view returns (bool) {
         return _certificates[certificateId].revoked;
@@ -298,12 +330,16 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
         if (account.currentId != 0) {
             if (seen++ >= offset) lots[filled++] = Lot(account.currentId, account.currentUnits);
         }
-        // Size classes largest first (empty ones skipped by the bitmap), then the frozen ledger.
-        for (uint256 list = TOP_CLASS + 1; list != 0 && filled < lots.length; --list) {
-            if (account.classBits & (1 << (list - 1)) == 0) continue;
-            (seen, filled) = _collect(holder, list - 1, offset, seen, lots, filled);
+        // Size classes largest first (empty head slots skipped by the bitmap), then the frozen ledger.
+        for (uint256 group = GROUPS; group != 0 && filled < lots.length; --group) {
+            if (account.groupBits & (1 << (group - 1)) == 0) continue;
+            uint256 lanes = _headGroups[holder][group - 1];
+            for (uint256 lane = LANES; lane != 0 && filled < lots.length; --lane) {
+                uint256 head = (lanes >> ((lane - 1) * LANE_BITS)) & LANE_MASK;
+                if (head != 0) (seen, filled) = _collect(holder, head, offset, seen, lots, filled);
+            }
         }
-        if (filled < lots.length) _collect(holder, FROZEN_LIST, offset, seen, lots, filled);
+        if (filled < lots.length) _collect(holder, _frozenHeads[holder], offset, seen, lots, filled);
     }
 
     /// @inheritdoc IZeroCarbonValue
@@ -324,20 +360,34 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
 
     // ---------------------------------------------------------------- internals
 
-    /// @dev Plain ERC-20 transfers (transfer, transferFrom, pay) spend lots in order. Mint and burn
-    /// manage their lots in `issue` and `retire*`; a self-transfer moves no lot.
+    /// @dev OpenZeppelin's ERC20 keeps balances in its own `_balances` mapping: one more cold slot
+    /// per side of every transfer, next to the lot bookkeeping ZCV must touch anyway. ZCV keeps OZ
+    /// for name, allowances, approve/transferFrom and events, and overrides the balance bookkeeping:
+    /// a holder's balance lives in its `Account` slot and moves with its lots (`_spendInOrder`,
+    /// `_takePicks` debit; `_creditLot` credits). Here: plain ERC-20 transfers (transfer,
+    /// transferFrom, pay) spend lots in order; mint and burn only change the supply (their lots,
+    /// and so balances, are handled by `issue` and `retire*`); a self-transfer moves nothing.
     function _update(address from, address to, uint256 value) internal override {
-        if (from != address(0) && to != address(0) && from != to && value != 0) {
-            uint256 balance = balanceOf(from);
-            if (balance < value) revert ERC20InsufficientBalance(from, balance, value);
+        if (from == address(0)) {
+            uint256 supply = _supply + value;
+            if (supply > SUPPLY_CAP) revert ZcvSupplyCapExceeded(supply, SUPPLY_CAP);
+            _supply = supply;
+        } else if (to == address(0)) {
+            // The burnt units already left the holder's lots and balance (`retire*`).
+            _supply -= value;
+        } else if (from != to && value != 0) {
             _spendInOrder(from, to, value, new uint64[](0), new uint256[](0));
+        } else {
+            uint256 balance = _accounts[from].balance;
+            if (balance < value) revert ERC20InsufficientBalance(from, balance, value);
         }
-        super._update(from, to, value);
+        emit Transfer(from, to, value);
     }
 
     /// @dev Takes `units` from `from` in spend order: the current lot, then the head of the largest
     /// non-empty size class. A revoked lot met on the way goes to the frozen ledger instead. Credits
     /// `to` unless it is zero (a burn) and records taken lots when the buffers are non-empty.
+    /// Debits `from`'s balance (reverting ERC20InsufficientBalance when it does not suffice).
     /// @return taken Number of lots taken from.
     function _spendInOrder(
         address from,
@@ -347,20 +397,20 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
         uint256[] memory certificateUnits
     ) private returns (uint256 taken) {
         Account memory account = _accounts[from];
+        if (account.balance < units) revert ERC20InsufficientBalance(from, account.balance, units);
+        // units <= balance (checked above), so it fits uint88 and the debit cannot underflow.
+        unchecked {
+            account.balance -= uint88(units);
+        }
         uint256 remaining = units;
         uint256 visited;
         while (remaining != 0) {
-            uint64 id = account.currentId;
+            uint256 id = account.currentId;
             uint256 available = account.currentUnits;
             LotSlot memory lot;
             if (id == 0) {
-                if (account.classBits == 0) _revertOutOfLots(from, units);
-                uint256 class = Math.log2(account.classBits);
-                id = _heads[from][class];
-                lot = _lots[from][id];
-                // Pop the head. The new head's `prev` goes stale; `_unlink` never reads a head's prev.
-                _heads[from][class] = lot.next;
-                if (lot.next == 0) account.classBits &= ~uint64(1 << class);
+                if (account.groupBits == 0) _revertOutOfLots(from, units);
+                (id, lot) = _popLargest(from, account);
                 available = lot.units;
             }
             if (visited == MAX_LOTS_PER_TRANSFER) revert ZcvTooManyLots(MAX_LOTS_PER_TRANSFER);
@@ -388,13 +438,13 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
                     account.lotCount -= 1;
                 }
             } else {
-                account.currentId = id;
-                // available <= the lot's units, which fit in uint96.
-                account.currentUnits = uint96(available);
+                // Stored ids fit 40 bits and available <= the lot's units (88 bits).
+                account.currentId = uint40(id);
+                account.currentUnits = uint88(available);
             }
-            if (to != address(0)) _creditLot(to, id, take);
+            if (to != address(0)) _creditLot(to, uint64(id), take);
             if (certificateIds.length != 0) {
-                certificateIds[taken] = id;
+                certificateIds[taken] = uint64(id);
                 certificateUnits[taken] = take;
             }
             ++taken;
@@ -406,13 +456,14 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
     /// @dev The balance sufficed (callers check it first) but the spendable lots ran out: the rest
     /// is frozen. Names a frozen certificate of the holder.
     function _revertOutOfLots(address from, uint256 units) private view {
-        uint64 frozen = _heads[from][FROZEN_LIST];
+        uint256 frozen = _frozenHeads[from];
         if (frozen == 0) revert ERC20InsufficientBalance(from, balanceOf(from), units);
         revert ZcvCertificateRevoked(frozen);
     }
 
     /// @dev Takes exactly the picked lots (strictly ascending certificate ids, so each at most
-    /// once). Credits `to` unless zero; records into the buffers when non-empty. Returns the units.
+    /// once) and debits `from`'s balance. Credits `to` unless zero; records into the buffers when
+    /// non-empty. Returns the units.
     function _takePicks(
         address from,
         address to,
@@ -435,7 +486,7 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
                 if (take > account.currentUnits) revert ZcvLotTooSmall(id, take, account.currentUnits);
                 // take <= currentUnits (checked above).
                 unchecked {
-                    account.currentUnits -= uint96(take);
+                    account.currentUnits -= uint88(take);
                 }
                 if (account.currentUnits == 0) {
                     account.currentId = 0;
@@ -455,12 +506,14 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
             units += take;
             emit LotMoved(from, to, id, take);
         }
+        // Every unit taken came out of one of the holder's lots, whose sum is the balance.
+        account.balance -= uint88(units);
         _accounts[from] = account;
     }
 
     /// @dev Debits `take` units from a lot in a size-class list (not the current lot), relinking
     /// it when it drops to a lower class and unlinking it when emptied.
-    function _debitListedLot(address holder, uint64 id, uint256 take, Account memory account) private {
+    function _debitListedLot(address holder, uint256 id, uint256 take, Account memory account) private {
         LotSlot memory lot = _lots[holder][id];
         // Frozen lots are refused before (their certificate is revoked); tag 0 means no lot here.
         uint256 available = lot.tag == 0 ? 0 : lot.units;
@@ -478,44 +531,52 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
                 account.lotCount -= 1;
             }
         } else if (_sizeClass(rest) + 1 == lot.tag) {
-            // rest < the lot's units, which fit in uint96.
-            _lots[holder][id].units = uint96(rest);
+            // rest < the lot's units, which fit in uint88.
+            _lots[holder][id].units = uint88(rest);
         } else {
             _unlink(holder, id, lot, account);
             _pushListed(holder, account, id, rest);
         }
     }
 
-    /// @dev Credits `units` of certificate `id` to `holder`, keeping the spend order true: the lot
-    /// is merged into its lot; a lot that changes size class is relinked; a lot of a larger class
-    /// than the current lot and every listed lot becomes the current lot (the former current lot
-    /// is listed).
-    function _creditLot(address holder, uint64 id, uint256 units) private {
-        // The lot slot first: a merge into a listed lot that stays in its class (a repeat
-        // payment) then touches one slot of the recipient, not two.
-        LotSlot memory lot = _lots[holder][id];
-        uint256 total = uint256(lot.units) + units;
-        if (lot.tag != 0 && lot.tag != FROZEN_TAG && _sizeClass(total) + 1 == lot.tag) {
-            _lots[holder][id].units = total.toUint96();
-            return;
-        }
+    /// @dev Credits `units` of certificate `certificateId` to `holder` (balance and lot), keeping
+    /// the spend order true: the units merge into the holder's lot of the certificate; a lot that
+    /// changes size class is relinked; a lot of a larger class than the current lot and every
+    /// listed lot becomes the current lot (the former current lot is listed).
+    function _creditLot(address holder, uint64 certificateId, uint256 units) private {
+        // Ids are packed in 40 bits: certificate 2^40 cannot be issued (SafeCast reverts).
+        uint256 id = SafeCast.toUint40(certificateId);
+        // The account first: the balance is in it, and a merge into the current lot (a repeat
+        // payment to the same certificate) then touches no other slot of the recipient.
         Account memory account = _accounts[holder];
+        // balance + units <= total supply <= SUPPLY_CAP (checked on mint), so it fits uint88.
+        unchecked {
+            account.balance += uint88(units);
+        }
         if (account.currentId == id) {
-            account.currentUnits = (uint256(account.currentUnits) + units).toUint96();
+            // currentUnits <= balance <= SUPPLY_CAP.
+            unchecked {
+                account.currentUnits += uint88(units);
+            }
             _accounts[holder] = account;
             return;
         }
-        if (lot.tag == FROZEN_TAG) {
-            // Unreachable today (frozen units never move); kept so units are conserved regardless.
-            _lots[holder][id].units = total.toUint96();
+        LotSlot memory lot = _lots[holder][id];
+        // total <= balance <= SUPPLY_CAP, so casts to uint88 below are exact.
+        uint256 total = uint256(lot.units) + units;
+        if (lot.tag == FROZEN_TAG || (lot.tag != 0 && _sizeClass(total) + 1 == lot.tag)) {
+            // A merge that stays in its class (a repeat payment). Frozen: unreachable today (frozen
+            // units never move); kept so units are conserved regardless.
+            _lots[holder][id].units = uint88(total);
+            _accounts[holder] = account;
             return;
         }
         if (lot.tag == 0) {
             account.lotCount += 1;
             if (account.lotCount == 1) {
                 // The holder's only lot is its current lot.
-                account.currentId = id;
-                account.currentUnits = total.toUint96();
+                account.currentId = uint40(id);
+                account.currentUnits = uint88(total);
                 _accounts[holder] = account;
                 return;
             }
@@ -529,71 +590,109 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
         // small remainder, a stranger's lot just above it must not jump the holder's larger lots.
         if (
             account.currentId != 0 && class > _sizeClass(account.currentUnits)
-                && class > Math.log2(account.classBits)
+                && _aboveEveryListedClass(holder, account, class)
         ) {
             // The larger lot is spent first; the former current lot joins its class list.
             _pushListed(holder, account, account.currentId, account.currentUnits);
-            account.currentId = id;
-            account.currentUnits = total.toUint96();
+            account.currentId = uint40(id);
+            account.currentUnits = uint88(total);
         } else {
             _pushListed(holder, account, id, total);
         }
         _accounts[holder] = account;
     }
 
-    /// @dev Makes the head of the largest non-empty size class the current lot (classBits != 0).
-    function _popLargestIntoCurrent(address holder, Account memory account) private {
-        uint256 class = Math.log2(account.classBits);
-        uint64 id = _heads[holder][class];
-        LotSlot memory lot = _lots[holder][id];
-        _heads[holder][class] = lot.next;
-        if (lot.next == 0) account.classBits &= ~uint64(1 << class);
-        delete _lots[holder][id];
-        account.currentId = id;
-        account.currentUnits = lot.units;
+    /// @dev Whether `class` is larger than the holder's largest non-empty size class (true when
+    /// none is). Reads at most the head slot of `class`, which the caller writes next anyway.
+    function _aboveEveryListedClass(address holder, Account memory account, uint256 class)
+        private
+        view
+        returns (bool)
+    {
+        if (account.groupBits == 0) return true;
+        uint256 top = Math.log2(account.groupBits);
+        uint256 group = class / LANES;
+        if (group != top) return group > top;
+        return class % LANES > Math.log2(_headGroups[holder][group]) / LANE_BITS;
+    }
+
+    /// @dev Unlinks the head of the largest non-empty size class (groupBits != 0) and returns it;
+    /// the caller deletes or rewrites its slot. The new head's `prev` goes stale: `_unlink`
+    /// recognises a head by the head pointer, never by `prev`.
+    function _popLargest(address holder, Account memory account) private returns (uint256 id, LotSlot memory lot) {
+        uint256 group = Math.log2(account.groupBits);
+        uint256 lanes = _headGroups[holder][group];
+        // A non-empty slot's highest set bit lies in the lane of its largest non-empty class.
+        uint256 lane = Math.log2(lanes) / LANE_BITS;
+        id = (lanes >> (lane * LANE_BITS)) & LANE_MASK;
+        lot = _lots[holder][id];
+        _storeHead(holder, account, group, lanes, lane, lot.next);
     }
 
     /// @dev Links lot `id` (`units` units) at the head of its size class list.
-    function _pushListed(address holder, Account memory account, uint64 id, uint256 units) private {
+    function _pushListed(address holder, Account memory account, uint256 id, uint256 units) private {
         uint256 class = _sizeClass(units);
-        uint64 head = _heads[holder][class];
-        _lots[holder][id] = LotSlot(units.toUint96(), 0, head, uint8(class + 1));
-        if (head != 0) _lots[holder][head].prev = id;
-        _heads[holder][class] = id;
-        account.classBits |= uint64(1 << class);
+        uint256 group = class / LANES;
+        uint256 lane = class % LANES;
+        uint256 lanes = _headGroups[holder][group];
+        uint256 head = (lanes >> (lane * LANE_BITS)) & LANE_MASK;
+        // Ids fit 40 bits; units <= balance <= SUPPLY_CAP.
+        _lots[holder][id] = LotSlot(uint88(units), 0, uint40(head), uint8(class + 1));
+        if (head != 0) _lots[holder][head].prev = uint40(id);
+        _storeHead(holder, account, group, lanes, lane, id);
+    }
+
+    /// @dev Writes `id` as the head of lane `lane` of head slot `group` (whose value is `lanes`)
+    /// and keeps the account's bitmap of non-empty head slots true.
+    function _storeHead(
+        address holder,
+        Account memory account,
+        uint256 group,
+        uint256 lanes,
+        uint256 lane,
+        uint256 id
+    ) private {
+        uint256 shift = lane * LANE_BITS;
+        lanes = (lanes & ~(LANE_MASK << shift)) | (id << shift);
+        _headGroups[holder][group] = lanes;
+        // group < GROUPS <= 16, so the bit fits uint16.
+        if (lanes == 0) account.groupBits &= ~uint16(1 << group);
+        else account.groupBits |= uint16(1 << group);
     }
 
     /// @dev Links lot `id` at the head of the frozen ledger. That list is never unlinked from,
     /// so it needs no `prev` pointers.
-    function _pushFrozen(address holder, uint64 id, uint256 units) private {
-        _lots[holder][id] = LotSlot(units.toUint96(), 0, _heads[holder][FROZEN_LIST], FROZEN_TAG);
-        _heads[holder][FROZEN_LIST] = id;
+    function _pushFrozen(address holder, uint256 id, uint256 units) private {
+        // Ids fit 40 bits; units <= balance <= SUPPLY_CAP.
+        _lots[holder][id] = LotSlot(uint88(units), 0, _frozenHeads[holder], FROZEN_TAG);
+        _frozenHeads[holder] = uint40(id);
     }
 
     /// @dev Unlinks a listed lot from its size class list (the slot itself is left to the caller).
     /// A head is recognised by the head pointer, not by `prev`, which goes stale on a pop.
-    function _unlink(address holder, uint64 id, LotSlot memory lot, Account memory account) private {
+    function _unlink(address holder, uint256 id, LotSlot memory lot, Account memory account) private {
         uint256 class = lot.tag - 1;
-        if (_heads[holder][class] == id) {
-            _heads[holder][class] = lot.next;
-            if (lot.next == 0) account.classBits &= ~uint64(1 << class);
+        uint256 group = class / LANES;
+        uint256 lane = class % LANES;
+        uint256 lanes = _headGroups[holder][group];
+        if ((lanes >> (lane * LANE_BITS)) & LANE_MASK == id) {
+            _storeHead(holder, account, group, lanes, lane, lot.next);
         } else {
             _lots[holder][lot.prev].next = lot.next;
             if (lot.next != 0) _lots[holder][lot.next].prev = lot.prev;
         }
     }
 
-    /// @dev Reads up to `lots.length - filled` lots of one list into `lots`, skipping the first
-    /// `offset` lots overall (`seen` counts lots passed so far).
-    function _collect(address holder, uint256 list, uint256 offset, uint256 seen, Lot[] memory lots, uint256 filled)
+    /// @dev Reads up to `lots.length - filled` lots of the list starting at `id` into `lots`,
+    /// skipping the first `offset` lots overall (`seen` counts lots passed so far).
+    function _collect(address holder, uint256 id, uint256 offset, uint256 seen, Lot[] memory lots, uint256 filled)
         private
         view
         returns (uint256, uint256)
     {
-        uint64 id = _heads[holder][list];
         while (id != 0 && filled < lots.length) {
             LotSlot storage lot = _lots[holder][id];
-            if (seen++ >= offset) lots[filled++] = Lot(id, lot.units);
+            if (seen++ >= offset) lots[filled++] = Lot(uint64(id), lot.units);
             id = lot.next;
         }
         return (seen, filled);
@@ -620,7 +719,7 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
         uint64[] memory certificateIds,
         uint256[] memory certificateUnits
     ) private returns (uint256 retirementId) {
-        // Lots are already taken; burn the units (OpenZeppelin checks the balance).
+        // Lots and balance are already debited; burning lowers the supply and emits Transfer.
         _burn(msg.sender, units);
         for (uint256 i = 0; i < certificateIds.length; ++i) {
             _certificates[certificateIds[i]].retiredUnits += certificateUnits[i];
