@@ -175,10 +175,11 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
             // The evictor, not the holder, pays to put the next lot in place: the holder's next
             // spend then costs what it did before the revoked lot arrived.
             if (account.groupBits != 0) {
-                (uint256 nextId, LotSlot memory next) = _popLargest(holder, account);
+                (uint256 nextId, uint256 nextUnits) = _popLargest(holder, account);
                 delete _lots[holder][nextId];
+                // Stored ids fit 40 bits, stored units 88 bits.
                 account.currentId = uint40(nextId);
-                account.currentUnits = next.units;
+                account.currentUnits = uint88(nextUnits);
             }
         } else {
             LotSlot memory lot = _lots[holder][certificateId];
@@ -376,7 +377,10 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
             // The burnt units already left the holder's lots and balance (`retire*`).
             _supply -= value;
         } else if (from != to && value != 0) {
-            _spendInOrder(from, to, value, new uint64[](0), new uint256[](0));
+            // Empty buffers (no allocation): plain transfers record nothing.
+            uint64[] memory noIds;
+            uint256[] memory noUnits;
+            _spendInOrder(from, to, value, noIds, noUnits);
         } else {
             uint256 balance = _accounts[from].balance;
             if (balance < value) revert ERC20InsufficientBalance(from, balance, value);
@@ -407,11 +411,11 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
         while (remaining != 0) {
             uint256 id = account.currentId;
             uint256 available = account.currentUnits;
-            LotSlot memory lot;
+            bool popped;
             if (id == 0) {
                 if (account.groupBits == 0) _revertOutOfLots(from, units);
-                (id, lot) = _popLargest(from, account);
-                available = lot.units;
+                (id, available) = _popLargest(from, account);
+                popped = true;
             }
             if (visited == MAX_LOTS_PER_TRANSFER) revert ZcvTooManyLots(MAX_LOTS_PER_TRANSFER);
             ++visited;
@@ -423,7 +427,7 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
                 continue;
             }
             // A popped lot's units now live in the account: clear its slot (gas refund).
-            if (lot.tag != 0) delete _lots[from][id];
+            if (popped) delete _lots[from][id];
             uint256 take = remaining < available ? remaining : available;
             // take <= remaining and take <= available by construction.
             unchecked {
@@ -564,7 +568,9 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
         LotSlot memory lot = _lots[holder][id];
         // total <= balance <= SUPPLY_CAP, so casts to uint88 below are exact.
         uint256 total = uint256(lot.units) + units;
-        if (lot.tag == FROZEN_TAG || (lot.tag != 0 && _sizeClass(total) + 1 == lot.tag)) {
+        // A listed lot of class c = tag - 1 holds >= 2^c units, so total (> its units) stays in
+        // class c iff total < 2^(c + 1) = 2^tag, or c is the top class (a shift, not a log2).
+        if (lot.tag == FROZEN_TAG || (lot.tag != 0 && (lot.tag == TOP_CLASS + 1 || total >> lot.tag == 0))) {
             // A merge that stays in its class (a repeat payment). Frozen: unreachable today (frozen
             // units never move); kept so units are conserved regardless.
             _lots[holder][id].units = uint88(total);
@@ -616,16 +622,17 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
         return class % LANES > Math.log2(_headGroups[holder][group]) / LANE_BITS;
     }
 
-    /// @dev Unlinks the head of the largest non-empty size class (groupBits != 0) and returns it;
-    /// the caller deletes or rewrites its slot. The new head's `prev` goes stale: `_unlink`
-    /// recognises a head by the head pointer, never by `prev`.
-    function _popLargest(address holder, Account memory account) private returns (uint256 id, LotSlot memory lot) {
+    /// @dev Unlinks the head of the largest non-empty size class (groupBits != 0) and returns its
+    /// id and units; the caller deletes or rewrites its slot. The new head's `prev` goes stale:
+    /// `_unlink` recognises a head by the head pointer, never by `prev`.
+    function _popLargest(address holder, Account memory account) private returns (uint256 id, uint256 units) {
         uint256 group = Math.log2(account.groupBits);
         uint256 lanes = _headGroups[holder][group];
         // A non-empty slot's highest set bit lies in the lane of its largest non-empty class.
         uint256 lane = Math.log2(lanes) / LANE_BITS;
         id = (lanes >> (lane * LANE_BITS)) & LANE_MASK;
-        lot = _lots[holder][id];
+        LotSlot storage lot = _lots[holder][id];
+        units = lot.units;
         _storeHead(holder, account, group, lanes, lane, lot.next);
     }
 
