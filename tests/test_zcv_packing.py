@@ -7,9 +7,14 @@ of an issuer trying to overflow a packed balance."""
 from __future__ import annotations
 
 import pytest
-from zcv_support import LotBook, MAX_LOTS, certificate_input, event_args, lots, reverts_with
+from zcv_support import MAX_LOTS, LotBook, certificate_input, event_args, lots, reverts_with
 
 SUPPLY_CAP = 2**88 - 1
+
+
+@pytest.fixture
+def zcv_registered(registered):
+    return registered.zcv
 
 
 @pytest.fixture
@@ -64,9 +69,7 @@ def test_lots_in_every_size_class_are_spent_largest_first(zcv_registered, issuer
     assert zcv.balanceOf(alice) + zcv.balanceOf(bob) == zcv.totalSupply()
 
 
-def test_an_issuer_cannot_push_the_supply_past_the_packed_width(
-    zcv_registered, issuer, alice, bob
-):
+def test_an_issuer_cannot_push_the_supply_past_the_packed_width(zcv_registered, issuer, alice, bob):
     """Balances and lots are 88-bit: the issuance that would lift the supply past 2^88 - 1
     reverts and stores nothing; everything below the cap moves and retires normally."""
     zcv, book = zcv_registered, LotBook()
@@ -89,8 +92,3 @@ def test_an_issuer_cannot_push_the_supply_past_the_packed_width(
     # Retired units free room under the cap again.
     _issue(zcv, issuer, bob, SUPPLY_CAP - 1, 3, book)
     assert zcv.totalSupply() == SUPPLY_CAP
-
-
-@pytest.fixture
-def zcv_registered(registered):
-    return registered.zcv
