@@ -7,7 +7,15 @@ of an issuer trying to overflow a packed balance."""
 from __future__ import annotations
 
 import pytest
-from zcv_support import MAX_LOTS, LotBook, certificate_input, event_args, lots, reverts_with
+from zcv_support import (
+    CONSUMPTION,
+    MAX_LOTS,
+    LotBook,
+    certificate_input,
+    event_args,
+    lots,
+    reverts_with,
+)
 
 SUPPLY_CAP = 2**88 - 1
 
@@ -87,7 +95,7 @@ def test_an_issuer_cannot_push_the_supply_past_the_packed_width(zcv_registered, 
     zcv.transfer(bob, SUPPLY_CAP - 2, sender=alice)
     assert zcv.balanceOf(alice) == 1 and zcv.balanceOf(bob) == SUPPLY_CAP - 1
     assert zcv.lotBalance(bob, big) == SUPPLY_CAP - 2
-    zcv.retire(SUPPLY_CAP - 1, "Bob Shoten KK", "cap test", 1, 2, sender=bob)
+    zcv.retire(SUPPLY_CAP - 1, "Bob Shoten KK", "cap test", *CONSUMPTION, sender=bob)
     assert zcv.balanceOf(bob) == 0 and zcv.totalSupply() == 1
     # Retired units free room under the cap again.
     _issue(zcv, issuer, bob, SUPPLY_CAP - 1, 3, book)
