@@ -100,3 +100,23 @@ def test_an_issuer_cannot_push_the_supply_past_the_packed_width(zcv_registered, 
     # Retired units free room under the cap again.
     _issue(zcv, issuer, bob, SUPPLY_CAP - 1, 3, book)
     assert zcv.totalSupply() == SUPPLY_CAP
+
+
+def test_frozen_balance_counts_revoked_lots_in_every_head_slot(
+    zcv_registered, issuer, operator, alice
+):
+    """frozenBalanceOf walks the packed head lanes: revoked lots still listed in size classes of
+    three head slots (classes 2, 13 and 40) count, live ones never do (the top-class current
+    lot, listed classes 2 and 20), and a revoked lot evicted to the frozen ledger counts once."""
+    zcv, book = zcv_registered, LotBook()
+    sizes = [5, 2**13 + 1, 2**40 + 3, 2**70, 2**20, 7]
+    ids = [_issue(zcv, issuer, alice, units, serial, book) for serial, units in enumerate(sizes)]
+    revoked = {ids[0]: sizes[0], ids[1]: sizes[1], ids[2]: sizes[2]}
+    assert zcv.frozenBalanceOf(alice) == 0
+    for certificate_id in revoked:
+        zcv.revokeCertificate(certificate_id, "fraud", sender=operator)
+    assert zcv.frozenBalanceOf(alice) == sum(revoked.values())
+
+    zcv.evict(alice, ids[1], sender=alice)
+    assert zcv.frozenBalanceOf(alice) == sum(revoked.values())
+    assert zcv.balanceOf(alice) == sum(sizes)
