@@ -10,26 +10,28 @@ import {IZeroCarbonValue} from "./interfaces/IZeroCarbonValue.sol";
 /// @title ZeroCarbonValue (ZCV)
 /// @notice ERC-20 zero-carbon value coin whose units keep their generation certificate.
 /// @dev Provenance ledger v2 (docs/provenance.md has the design and its cost model).
-///  - One lot per (holder, certificate): `lotBalance` is O(1). A holder's "current" lot (the one
-///    plain spends take first) keeps its units in the holder's `Account` slot; every other lot
-///    has one packed `LotSlot` and sits in a doubly-linked list of its size class
-///    (floor(log2(units)), 0..63), with a per-holder bitmap of non-empty classes in `Account`.
+///  - One lot per (holder, certificate): `lotBalance` is O(1). A holder's ERC-20 balance and its
+///    "current" lot (the one plain spends take first) share the holder's `Account` slot; every
+///    other lot has one packed `LotSlot` and sits in a doubly-linked list of its size class
+///    (floor(log2(units)), 0..63). The class heads are packed six to a slot (`_headGroups`), with
+///    a per-holder bitmap of non-empty head slots in `Account`.
 ///  - Plain `transfer`/`transferFrom`/`pay`/`retire` take the current lot, then refill it from the
 ///    head of the largest non-empty class. Credits keep the order true: a credit that moves a lot
 ///    into another class relinks it (the sender pays), and a lot of a larger class than the
 ///    current lot and every listed lot becomes the current lot. So what a stranger sends is visited before the
 ///    holder's own lots only if it is at least as large (in size class) as they are: dust never
 ///    is (DESIGN invariant 8).
-///  - A revoked certificate's lot met by a plain spend, or named in `evict` (permissionless),
+///  - A frozen (revoked or expired) lot met by a plain spend, or named in `evict` (permissionless),
 ///    leaves the spend order for the holder's frozen ledger (a list never walked by spends).
 ///  - `transferLots`/`transferLotsFrom`/`retireLots` name certificates: O(picks) whatever the
 ///    holder or the recipient hold. Plain spends visit at most MAX_LOTS_PER_TRANSFER lots.
 /// Invariants kept here:
-///  (3) sum of balances == totalSupply (OpenZeppelin ERC20); totalSupply + totalRetired == totalIssued;
+///  (3) sum of balances == totalSupply (kept here, see `_update`); totalSupply + totalRetired == totalIssued;
 ///  (4) for every certificate: units == sum of its lots over all holders + its retiredUnits, and
 ///      for every holder: balanceOf == sum of its lots' units (current + listed + frozen);
-///  (7) a revoked certificate's lots are never debited: plain paths (`_spendInOrder`) freeze
-///      them instead of taking them, named paths (`_takePicks`) revert ZcvCertificateRevoked;
+///  (7) a frozen (revoked or expired) certificate's lots are never debited: plain paths
+///      (`_spendInOrder`) freeze them instead of taking them, named paths (`_takePicks`) revert
+///      ZcvCertificateRevoked or ZcvCertificateExpired;
 ///  (8) nobody but a holder can make its plain transfer, payment or retirement fail or cost
 ///      materially more while its free balance suffices (spend order above, docs/provenance.md).
 /// Trust: ISSUER_ROLE (the value exchange) mints with a certificate; REVOKER_ROLE (the operator)
@@ -55,7 +57,13 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
     uint256 public constant MAX_LOTS_PER_TRANSFER = 32;
     /// @dev Size classes 0..63 (units >= 2^63 share class 63); list 64 is the frozen ledger.
     uint256 private constant TOP_CLASS = 63;
-    uint256 private constant FROZEN_LIST = 64;
+    /// @dev Class heads per `_headGroups` slot (40-bit certificate ids), and the slots needed.
+    uint256 private constant LANES = 6;
+    uint256 private constant LANE_BITS = 40;
+    uint256 private constant LANE_MASK = (1 << 40) - 1;
+    uint256 private constant GROUPS = (TOP_CLASS + LANES) / LANES;
+    /// @dev Balances and lots are 88-bit: the total supply may not exceed this.
+    uint256 private constant SUPPLY_CAP = type(uint88).max;
     /// @dev `LotSlot.tag`: 0 = not in a list, 1..64 = size class + 1, 65 = frozen ledger.
     uint8 private constant FROZEN_TAG = 65;
 
@@ -65,20 +73,24 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
         uint256 amortized;
     }
 
-    /// @dev One slot per holder: the current lot (spent first) and the size-class bitmap, so the
-    /// common transfer (current lot to a recipient's current lot) touches one slot per side.
+    /// @dev One slot per holder: the ERC-20 balance, the current lot (spent first), the lot count
+    /// and which `_headGroups` slots are non-empty. A transfer from the current lot into the
+    /// recipient's current lot touches one slot per side, balance included (OpenZeppelin's own
+    /// `_balances` would add a cold slot per side). Widths: units and balances fit 88 bits
+    /// (SUPPLY_CAP), certificate ids 40 bits (10^12 certificates; `_creditLot` checks).
     struct Account {
-        uint64 currentId;
-        uint96 currentUnits;
-        uint32 lotCount;
-        uint64 classBits;
+        uint88 balance;
+        uint88 currentUnits;
+        uint40 currentId;
+        uint24 lotCount;
+        uint16 groupBits;
     }
 
     /// @dev One slot per (holder, certificate) other than the current lot.
     struct LotSlot {
-        uint96 units;
-        uint64 prev;
-        uint64 next;
+        uint88 units;
+        uint40 prev;
+        uint40 next;
         uint8 tag;
     }
 
@@ -88,8 +100,12 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
     uint256 private _retirementCount;
     mapping(address holder => Account) private _accounts;
     mapping(address holder => mapping(uint256 certificateId => LotSlot)) private _lots;
-    /// @dev Head of each list: size classes 0..63, then the frozen ledger (FROZEN_LIST).
-    mapping(address holder => mapping(uint256 list => uint64 certificateId)) private _heads;
+    /// @dev Heads of the size-class lists, LANES 40-bit ids per slot: class c is lane c % LANES
+    /// of slot c / LANES. Neighbouring classes share a slot, so linking a lot into a class the
+    /// holder has not used yet usually writes a slot that is already non-zero (5,000 gas, not 22,100).
+    mapping(address holder => mapping(uint256 group => uint256 lanes)) private _headGroups;
+    /// @dev Head of each holder's frozen ledger.
+    mapping(address holder => uint40 certificateId) private _frozenHeads;
     uint64[] private _revokedIds;
     mapping(address account => AccountCounters) private _counters;
     uint256 private _totalIssued;
@@ -101,6 +117,8 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
     /// @dev Months after a certificate's hour (schema 1: period) ends until its units expire.
     uint256 private immutable _expiryMonths;
     uint256 private immutable _expirySeconds;
+    /// @dev Total supply (OpenZeppelin's `_totalSupply` is private and unused here, see `_update`).
+    uint256 private _supply;
 
     /// @param admin Receives DEFAULT_ADMIN_ROLE.
     /// @param revoker Receives REVOKER_ROLE (the operator).
@@ -197,6 +215,8 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
             );
         }
         _certificateCount = firstCertificateId + count - 1;
+        // `_creditLot` already credited the balance; the mint only adds to the supply, and its cap
+        // check reverts the whole claim if the credits above went past SUPPLY_CAP.
         _mint(to, total);
         _counters[to].purchased += total;
         _totalIssued += total;
@@ -241,7 +261,13 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
             account.currentUnits = 0;
             // The evictor, not the holder, pays to put the next lot in place: the holder's next
             // spend then costs what it did before the revoked lot arrived.
-            if (account.classBits != 0) _popLargestIntoCurrent(holder, account);
+            if (account.groupBits != 0) {
+                (uint256 nextId, uint256 nextUnits) = _popLargest(holder, account);
+                delete _lots[holder][nextId];
+                // Stored ids fit 40 bits, stored units 88 bits.
+                account.currentId = uint40(nextId);
+                account.currentUnits = uint88(nextUnits);
+            }
         } else {
             LotSlot memory lot = _lots[holder][certificateId];
             if (lot.tag == 0 || lot.tag == FROZEN_TAG) revert ZcvNothingToEvict(holder, certificateId);
@@ -259,8 +285,8 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
     function transferLots(address to, LotPick[] calldata picks) external {
         if (to == address(0)) revert ERC20InvalidReceiver(address(0));
         uint256 units = _takePicks(msg.sender, to, picks, new uint64[](0), new uint256[](0));
-        // Lots are already moved: go straight to ERC20 balance accounting (and its Transfer event).
-        super._update(msg.sender, to, units);
+        // Lots and balances are already moved (`_takePicks`): only the ERC-20 event is left.
+        emit Transfer(msg.sender, to, units);
     }
 
     /// @inheritdoc IZeroCarbonValue
@@ -268,7 +294,7 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
         if (to == address(0)) revert ERC20InvalidReceiver(address(0));
         uint256 units = _takePicks(from, to, picks, new uint64[](0), new uint256[](0));
         _spendAllowance(from, msg.sender, units);
-        super._update(from, to, units);
+        emit Transfer(from, to, units);
     }
 
     /// @inheritdoc IZeroCarbonValue
@@ -366,6 +392,16 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
         return _retirementCount;
     }
 
+    /// @notice The holder's units, frozen ones included (kept in its `Account` slot, see `_update`).
+    function balanceOf(address holder) public view override returns (uint256) {
+        return _accounts[holder].balance;
+    }
+
+    /// @notice Units in circulation (issued minus retired).
+    function totalSupply() public view override returns (uint256) {
+        return _supply;
+    }
+
     /// @inheritdoc IZeroCarbonValue
     function isFrozen(uint256 certificateId) external view returns (bool) {
         return _isFrozen(certificateId);
@@ -409,12 +445,20 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
     function frozenBalanceOf(address holder) external view returns (uint256 units) {
         Account memory account = _accounts[holder];
         if (account.currentId != 0 && _isFrozen(account.currentId)) units += account.currentUnits;
-        for (uint256 list = 0; list <= FROZEN_LIST; ++list) {
-            if (list < FROZEN_LIST && account.classBits & (1 << list) == 0) continue;
-            for (uint64 id = _heads[holder][list]; id != 0; id = _lots[holder][id].next) {
-                // The frozen ledger only holds frozen lots (revocation and expiry are final).
-                if (list == FROZEN_LIST || _isFrozen(id)) units += _lots[holder][id].units;
+        // Listed lots of an expired certificate stay in their class until a spend meets them.
+        for (uint256 group = 0; group < GROUPS; ++group) {
+            if (account.groupBits & (1 << group) == 0) continue;
+            uint256 lanes = _headGroups[holder][group];
+            for (uint256 lane = 0; lane < LANES; ++lane) {
+                uint256 id = (lanes >> (lane * LANE_BITS)) & LANE_MASK;
+                for (; id != 0; id = _lots[holder][id].next) {
+                    if (_isFrozen(id)) units += _lots[holder][id].units;
+                }
             }
+        }
+        // The frozen ledger only holds frozen lots (revocation and expiry are final).
+        for (uint256 id = _frozenHeads[holder]; id != 0; id = _lots[holder][id].next) {
+            units += _lots[holder][id].units;
         }
     }
 
@@ -429,12 +473,16 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
         if (account.currentId != 0) {
             if (seen++ >= offset) lots[filled++] = Lot(account.currentId, account.currentUnits);
         }
-        // Size classes largest first (empty ones skipped by the bitmap), then the frozen ledger.
-        for (uint256 list = TOP_CLASS + 1; list != 0 && filled < lots.length; --list) {
-            if (account.classBits & (1 << (list - 1)) == 0) continue;
-            (seen, filled) = _collect(holder, list - 1, offset, seen, lots, filled);
+        // Size classes largest first (empty head slots skipped by the bitmap), then the frozen ledger.
+        for (uint256 group = GROUPS; group != 0 && filled < lots.length; --group) {
+            if (account.groupBits & (1 << (group - 1)) == 0) continue;
+            uint256 lanes = _headGroups[holder][group - 1];
+            for (uint256 lane = LANES; lane != 0 && filled < lots.length; --lane) {
+                uint256 head = (lanes >> ((lane - 1) * LANE_BITS)) & LANE_MASK;
+                if (head != 0) (seen, filled) = _collect(holder, head, offset, seen, lots, filled);
+            }
         }
-        if (filled < lots.length) _collect(holder, FROZEN_LIST, offset, seen, lots, filled);
+        if (filled < lots.length) _collect(holder, _frozenHeads[holder], offset, seen, lots, filled);
     }
 
     /// @inheritdoc IZeroCarbonValue
@@ -455,20 +503,37 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
 
     // ---------------------------------------------------------------- internals
 
-    /// @dev Plain ERC-20 transfers (transfer, transferFrom, pay) spend lots in order. Mint and burn
-    /// manage their lots in `issue` and `retire*`; a self-transfer moves no lot.
+    /// @dev OpenZeppelin's ERC20 keeps balances in its own `_balances` mapping: one more cold slot
+    /// per side of every transfer, next to the lot bookkeeping ZCV must touch anyway. ZCV keeps OZ
+    /// for name, allowances, approve/transferFrom and events, and overrides the balance bookkeeping:
+    /// a holder's balance lives in its `Account` slot and moves with its lots (`_spendInOrder`,
+    /// `_takePicks` debit; `_creditLot` credits). Here: plain ERC-20 transfers (transfer,
+    /// transferFrom, pay) spend lots in order; mint and burn only change the supply (their lots,
+    /// and so balances, are handled by `issue` and `retire*`); a self-transfer moves nothing.
     function _update(address from, address to, uint256 value) internal override {
-        if (from != address(0) && to != address(0) && from != to && value != 0) {
-            uint256 balance = balanceOf(from);
+        if (from == address(0)) {
+            uint256 supply = _supply + value;
+            if (supply > SUPPLY_CAP) revert ZcvSupplyCapExceeded(supply, SUPPLY_CAP);
+            _supply = supply;
+        } else if (to == address(0)) {
+            // The burnt units already left the holder's lots and balance (`retire*`).
+            _supply -= value;
+        } else if (from != to && value != 0) {
+            // Empty buffers (no allocation): plain transfers record nothing.
+            uint64[] memory noIds;
+            uint256[] memory noUnits;
+            _spendInOrder(from, to, value, noIds, noUnits);
+        } else {
+            uint256 balance = _accounts[from].balance;
             if (balance < value) revert ERC20InsufficientBalance(from, balance, value);
-            _spendInOrder(from, to, value, new uint64[](0), new uint256[](0));
         }
-        super._update(from, to, value);
+        emit Transfer(from, to, value);
     }
 
     /// @dev Takes `units` from `from` in spend order: the current lot, then the head of the largest
-    /// non-empty size class. A revoked lot met on the way goes to the frozen ledger instead. Credits
+    /// non-empty size class. A frozen lot met on the way goes to the frozen ledger instead. Credits
     /// `to` unless it is zero (a burn) and records taken lots when the buffers are non-empty.
+    /// Debits `from`'s balance (reverting ERC20InsufficientBalance when it does not suffice).
     /// @return taken Number of lots taken from.
     function _spendInOrder(
         address from,
@@ -478,21 +543,21 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
         uint256[] memory certificateUnits
     ) private returns (uint256 taken) {
         Account memory account = _accounts[from];
+        if (account.balance < units) revert ERC20InsufficientBalance(from, account.balance, units);
+        // units <= balance (checked above), so it fits uint88 and the debit cannot underflow.
+        unchecked {
+            account.balance -= uint88(units);
+        }
         uint256 remaining = units;
         uint256 visited;
         while (remaining != 0) {
-            uint64 id = account.currentId;
+            uint256 id = account.currentId;
             uint256 available = account.currentUnits;
-            LotSlot memory lot;
+            bool popped;
             if (id == 0) {
-                if (account.classBits == 0) _revertOutOfLots(from, units);
-                uint256 class = Math.log2(account.classBits);
-                id = _heads[from][class];
-                lot = _lots[from][id];
-                // Pop the head. The new head's `prev` goes stale; `_unlink` never reads a head's prev.
-                _heads[from][class] = lot.next;
-                if (lot.next == 0) account.classBits &= ~uint64(1 << class);
-                available = lot.units;
+                if (account.groupBits == 0) _revertOutOfLots(from, units);
+                (id, available) = _popLargest(from, account);
+                popped = true;
             }
             if (visited == MAX_LOTS_PER_TRANSFER) revert ZcvTooManyLots(MAX_LOTS_PER_TRANSFER);
             ++visited;
@@ -504,7 +569,7 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
                 continue;
             }
             // A popped lot's units now live in the account: clear its slot (gas refund).
-            if (lot.tag != 0) delete _lots[from][id];
+            if (popped) delete _lots[from][id];
             uint256 take = remaining < available ? remaining : available;
             // take <= remaining and take <= available by construction.
             unchecked {
@@ -519,13 +584,13 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
                     account.lotCount -= 1;
                 }
             } else {
-                account.currentId = id;
-                // available <= the lot's units, which fit in uint96.
-                account.currentUnits = uint96(available);
+                // Stored ids fit 40 bits and available <= the lot's units (88 bits).
+                account.currentId = uint40(id);
+                account.currentUnits = uint88(available);
             }
-            if (to != address(0)) _creditLot(to, id, take);
+            if (to != address(0)) _creditLot(to, uint64(id), take);
             if (certificateIds.length != 0) {
-                certificateIds[taken] = id;
+                certificateIds[taken] = uint64(id);
                 certificateUnits[taken] = take;
             }
             ++taken;
@@ -537,7 +602,7 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
     /// @dev The balance sufficed (callers check it first) but the spendable lots ran out: the rest
     /// is frozen. Names a frozen certificate of the holder.
     function _revertOutOfLots(address from, uint256 units) private view {
-        uint64 frozen = _heads[from][FROZEN_LIST];
+        uint256 frozen = _frozenHeads[from];
         if (frozen == 0) revert ERC20InsufficientBalance(from, balanceOf(from), units);
         _revertFrozen(frozen);
     }
@@ -551,7 +616,8 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
     }
 
     /// @dev Takes exactly the picked lots (strictly ascending certificate ids, so each at most
-    /// once). Credits `to` unless zero; records into the buffers when non-empty. Returns the units.
+    /// once) and debits `from`'s balance. Credits `to` unless zero; records into the buffers when
+    /// non-empty. Returns the units.
     function _takePicks(
         address from,
         address to,
@@ -574,7 +640,7 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
                 if (take > account.currentUnits) revert ZcvLotTooSmall(id, take, account.currentUnits);
                 // take <= currentUnits (checked above).
                 unchecked {
-                    account.currentUnits -= uint96(take);
+                    account.currentUnits -= uint88(take);
                 }
                 if (account.currentUnits == 0) {
                     account.currentId = 0;
@@ -594,14 +660,16 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
             units += take;
             emit LotMoved(from, to, id, take);
         }
+        // Every unit taken came out of one of the holder's lots, whose sum is the balance.
+        account.balance -= uint88(units);
         _accounts[from] = account;
     }
 
     /// @dev Debits `take` units from a lot in a size-class list (not the current lot), relinking
     /// it when it drops to a lower class and unlinking it when emptied.
-    function _debitListedLot(address holder, uint64 id, uint256 take, Account memory account) private {
+    function _debitListedLot(address holder, uint256 id, uint256 take, Account memory account) private {
         LotSlot memory lot = _lots[holder][id];
-        // Frozen lots are refused before (their certificate is revoked); tag 0 means no lot here.
+        // Frozen lots are refused before (`_isFrozen`); tag 0 means no lot here.
         uint256 available = lot.tag == 0 ? 0 : lot.units;
         if (take > available) revert ZcvLotTooSmall(id, take, available);
         // take <= available (checked above).
@@ -617,44 +685,54 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
                 account.lotCount -= 1;
             }
         } else if (_sizeClass(rest) + 1 == lot.tag) {
-            // rest < the lot's units, which fit in uint96.
-            _lots[holder][id].units = uint96(rest);
+            // rest < the lot's units, which fit in uint88.
+            _lots[holder][id].units = uint88(rest);
         } else {
             _unlink(holder, id, lot, account);
             _pushListed(holder, account, id, rest);
         }
     }
 
-    /// @dev Credits `units` of certificate `id` to `holder`, keeping the spend order true: the lot
-    /// is merged into its lot; a lot that changes size class is relinked; a lot of a larger class
-    /// than the current lot and every listed lot becomes the current lot (the former current lot
-    /// is listed).
-    function _creditLot(address holder, uint64 id, uint256 units) private {
-        // The lot slot first: a merge into a listed lot that stays in its class (a repeat
-        // payment) then touches one slot of the recipient, not two.
-        LotSlot memory lot = _lots[holder][id];
-        uint256 total = uint256(lot.units) + units;
-        if (lot.tag != 0 && lot.tag != FROZEN_TAG && _sizeClass(total) + 1 == lot.tag) {
-            _lots[holder][id].units = total.toUint96();
-            return;
-        }
+    /// @dev Credits `units` of certificate `certificateId` to `holder` (balance and lot), keeping
+    /// the spend order true: the units merge into the holder's lot of the certificate; a lot that
+    /// changes size class is relinked; a lot of a larger class than the current lot and every
+    /// listed lot becomes the current lot (the former current lot is listed).
+    function _creditLot(address holder, uint64 certificateId, uint256 units) private {
+        // Ids are packed in 40 bits: certificate 2^40 cannot be issued (SafeCast reverts).
+        uint256 id = SafeCast.toUint40(certificateId);
+        // The account first: the balance is in it, and a merge into the current lot (a repeat
+        // payment to the same certificate) then touches no other slot of the recipient.
         Account memory account = _accounts[holder];
+        // balance + units <= total supply <= SUPPLY_CAP (checked on mint), so it fits uint88.
+        unchecked {
+            account.balance += uint88(units);
+        }
         if (account.currentId == id) {
-            account.currentUnits = (uint256(account.currentUnits) + units).toUint96();
+            // currentUnits <= balance <= SUPPLY_CAP.
+            unchecked {
+                account.currentUnits += uint88(units);
+            }
             _accounts[holder] = account;
             return;
         }
-        if (lot.tag == FROZEN_TAG) {
-            // Unreachable today (frozen units never move); kept so units are conserved regardless.
-            _lots[holder][id].units = total.toUint96();
+        LotSlot memory lot = _lots[holder][id];
+        // total <= balance <= SUPPLY_CAP, so casts to uint88 below are exact.
+        uint256 total = uint256(lot.units) + units;
+        // A listed lot of class c = tag - 1 holds >= 2^c units, so total (> its units) stays in
+        // class c iff total < 2^(c + 1) = 2^tag, or c is the top class (a shift, not a log2).
+        if (lot.tag == FROZEN_TAG || (lot.tag != 0 && (lot.tag == TOP_CLASS + 1 || total >> lot.tag == 0))) {
+            // A merge that stays in its class (a repeat payment). Frozen: unreachable today (frozen
+            // units never move); kept so units are conserved regardless.
+            _lots[holder][id].units = uint88(total);
+            _accounts[holder] = account;
             return;
         }
         if (lot.tag == 0) {
             account.lotCount += 1;
             if (account.lotCount == 1) {
                 // The holder's only lot is its current lot.
-                account.currentId = id;
-                account.currentUnits = total.toUint96();
+                account.currentId = uint40(id);
+                account.currentUnits = uint88(total);
                 _accounts[holder] = account;
                 return;
             }
@@ -668,71 +746,110 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
         // small remainder, a stranger's lot just above it must not jump the holder's larger lots.
         if (
             account.currentId != 0 && class > _sizeClass(account.currentUnits)
-                && class > Math.log2(account.classBits)
+                && _aboveEveryListedClass(holder, account, class)
         ) {
             // The larger lot is spent first; the former current lot joins its class list.
             _pushListed(holder, account, account.currentId, account.currentUnits);
-            account.currentId = id;
-            account.currentUnits = total.toUint96();
+            account.currentId = uint40(id);
+            account.currentUnits = uint88(total);
         } else {
             _pushListed(holder, account, id, total);
         }
         _accounts[holder] = account;
     }
 
-    /// @dev Makes the head of the largest non-empty size class the current lot (classBits != 0).
-    function _popLargestIntoCurrent(address holder, Account memory account) private {
-        uint256 class = Math.log2(account.classBits);
-        uint64 id = _heads[holder][class];
-        LotSlot memory lot = _lots[holder][id];
-        _heads[holder][class] = lot.next;
-        if (lot.next == 0) account.classBits &= ~uint64(1 << class);
-        delete _lots[holder][id];
-        account.currentId = id;
-        account.currentUnits = lot.units;
+    /// @dev Whether `class` is larger than the holder's largest non-empty size class (true when
+    /// none is). Reads at most the head slot of `class`, which the caller writes next anyway.
+    function _aboveEveryListedClass(address holder, Account memory account, uint256 class)
+        private
+        view
+        returns (bool)
+    {
+        if (account.groupBits == 0) return true;
+        uint256 top = Math.log2(account.groupBits);
+        uint256 group = class / LANES;
+        if (group != top) return group > top;
+        return class % LANES > Math.log2(_headGroups[holder][group]) / LANE_BITS;
+    }
+
+    /// @dev Unlinks the head of the largest non-empty size class (groupBits != 0) and returns its
+    /// id and units; the caller deletes or rewrites its slot. The new head's `prev` goes stale:
+    /// `_unlink` recognises a head by the head pointer, never by `prev`.
+    function _popLargest(address holder, Account memory account) private returns (uint256 id, uint256 units) {
+        uint256 group = Math.log2(account.groupBits);
+        uint256 lanes = _headGroups[holder][group];
+        // A non-empty slot's highest set bit lies in the lane of its largest non-empty class.
+        uint256 lane = Math.log2(lanes) / LANE_BITS;
+        id = (lanes >> (lane * LANE_BITS)) & LANE_MASK;
+        LotSlot storage lot = _lots[holder][id];
+        units = lot.units;
+        _storeHead(holder, account, group, lanes, lane, lot.next);
     }
 
     /// @dev Links lot `id` (`units` units) at the head of its size class list.
-    function _pushListed(address holder, Account memory account, uint64 id, uint256 units) private {
+    function _pushListed(address holder, Account memory account, uint256 id, uint256 units) private {
         uint256 class = _sizeClass(units);
-        uint64 head = _heads[holder][class];
-        _lots[holder][id] = LotSlot(units.toUint96(), 0, head, uint8(class + 1));
-        if (head != 0) _lots[holder][head].prev = id;
-        _heads[holder][class] = id;
-        account.classBits |= uint64(1 << class);
+        uint256 group = class / LANES;
+        uint256 lane = class % LANES;
+        uint256 lanes = _headGroups[holder][group];
+        uint256 head = (lanes >> (lane * LANE_BITS)) & LANE_MASK;
+        // Ids fit 40 bits; units <= balance <= SUPPLY_CAP.
+        _lots[holder][id] = LotSlot(uint88(units), 0, uint40(head), uint8(class + 1));
+        if (head != 0) _lots[holder][head].prev = uint40(id);
+        _storeHead(holder, account, group, lanes, lane, id);
+    }
+
+    /// @dev Writes `id` as the head of lane `lane` of head slot `group` (whose value is `lanes`)
+    /// and keeps the account's bitmap of non-empty head slots true.
+    function _storeHead(
+        address holder,
+        Account memory account,
+        uint256 group,
+        uint256 lanes,
+        uint256 lane,
+        uint256 id
+    ) private {
+        uint256 shift = lane * LANE_BITS;
+        lanes = (lanes & ~(LANE_MASK << shift)) | (id << shift);
+        _headGroups[holder][group] = lanes;
+        // group < GROUPS <= 16, so the bit fits uint16.
+        if (lanes == 0) account.groupBits &= ~uint16(1 << group);
+        else account.groupBits |= uint16(1 << group);
     }
 
     /// @dev Links lot `id` at the head of the frozen ledger. That list is never unlinked from,
     /// so it needs no `prev` pointers.
-    function _pushFrozen(address holder, uint64 id, uint256 units) private {
-        _lots[holder][id] = LotSlot(units.toUint96(), 0, _heads[holder][FROZEN_LIST], FROZEN_TAG);
-        _heads[holder][FROZEN_LIST] = id;
+    function _pushFrozen(address holder, uint256 id, uint256 units) private {
+        // Ids fit 40 bits; units <= balance <= SUPPLY_CAP.
+        _lots[holder][id] = LotSlot(uint88(units), 0, _frozenHeads[holder], FROZEN_TAG);
+        _frozenHeads[holder] = uint40(id);
     }
 
     /// @dev Unlinks a listed lot from its size class list (the slot itself is left to the caller).
     /// A head is recognised by the head pointer, not by `prev`, which goes stale on a pop.
-    function _unlink(address holder, uint64 id, LotSlot memory lot, Account memory account) private {
+    function _unlink(address holder, uint256 id, LotSlot memory lot, Account memory account) private {
         uint256 class = lot.tag - 1;
-        if (_heads[holder][class] == id) {
-            _heads[holder][class] = lot.next;
-            if (lot.next == 0) account.classBits &= ~uint64(1 << class);
+        uint256 group = class / LANES;
+        uint256 lane = class % LANES;
+        uint256 lanes = _headGroups[holder][group];
+        if ((lanes >> (lane * LANE_BITS)) & LANE_MASK == id) {
+            _storeHead(holder, account, group, lanes, lane, lot.next);
         } else {
             _lots[holder][lot.prev].next = lot.next;
             if (lot.next != 0) _lots[holder][lot.next].prev = lot.prev;
         }
     }
 
-    /// @dev Reads up to `lots.length - filled` lots of one list into `lots`, skipping the first
-    /// `offset` lots overall (`seen` counts lots passed so far).
-    function _collect(address holder, uint256 list, uint256 offset, uint256 seen, Lot[] memory lots, uint256 filled)
+    /// @dev Reads up to `lots.length - filled` lots of the list starting at `id` into `lots`,
+    /// skipping the first `offset` lots overall (`seen` counts lots passed so far).
+    function _collect(address holder, uint256 id, uint256 offset, uint256 seen, Lot[] memory lots, uint256 filled)
         private
         view
         returns (uint256, uint256)
     {
-        uint64 id = _heads[holder][list];
         while (id != 0 && filled < lots.length) {
             LotSlot storage lot = _lots[holder][id];
-            if (seen++ >= offset) lots[filled++] = Lot(id, lot.units);
+            if (seen++ >= offset) lots[filled++] = Lot(uint64(id), lot.units);
             id = lot.next;
         }
         return (seen, filled);
@@ -759,7 +876,7 @@ contract ZeroCarbonValue is ERC20, AccessControl, IZeroCarbonValue {
         uint64[] memory certificateIds,
         uint256[] memory certificateUnits
     ) private returns (uint256 retirementId) {
-        // Lots are already taken; burn the units (OpenZeppelin checks the balance).
+        // Lots and balance are already debited; burning lowers the supply and emits Transfer.
         _burn(msg.sender, units);
         // The consumption period [start, end) lies in one vintage year, that of every certificate.
         uint256 consumptionYear = _yearOf(consumptionStart);

@@ -202,6 +202,9 @@ interface IZeroCarbonValue {
     error ZcvLotTooSmall(uint256 certificateId, uint256 requested, uint256 available);
     /// @notice Thrown when `evict` names a lot that is not an unfrozen lot of a revoked certificate.
     error ZcvNothingToEvict(address holder, uint256 certificateId);
+    /// @notice Thrown when an issuance would lift the total supply above `cap` (2^88 - 1 units:
+    /// balances and lots are packed as 88-bit numbers).
+    error ZcvSupplyCapExceeded(uint256 supply, uint256 cap);
     /// @notice Thrown when a retirement names no beneficiary.
     error ZcvEmptyBeneficiary();
     /// @notice Thrown when a retirement's consumption period ends before it starts.
