@@ -1,11 +1,11 @@
 """Portal page speed on a big chain: p95 of the member and operator pages over real HTTP.
 
 The chain is bench_audit's (1,000,000 readings by default, straight through web3 on its own
-Anvil) with 60 members instead of 20: 200 meters, one claim per meter, transfers and
-retirements. The real portal process (`zcx portal serve`) indexes it from the deployment block
-(its time is reported too), then every member's summary page and the operator's members-and-
-meters page are fetched ROUNDS times each over loopback HTTP; the first round warms up and is not
-counted.
+Anvil) with 60 members instead of 20: 200 meters, one hourly claim per member (its first
+meter's first 1,000 readings), transfers and retirements. The real portal process
+(`zcx portal serve`) indexes it from the deployment block (its time is reported too), then every
+member's summary page and the operator's members-and-meters page are fetched ROUNDS times each
+over loopback HTTP; the first round warms up and is not counted.
 
 ZCX_BENCH_PORTAL_READINGS (default 1,000,000) sets the size; the note says what was measured.
 """

@@ -2,8 +2,8 @@
 and verify a PDF against the chain.
 
 The chain is the audit benchmark's (bench_audit.build_chain) at a small size on its own Anvil:
-ZCX_BENCH_STATEMENT_READINGS readings (default 20,000), one claim per meter, transfers, and 19
-retirements whose units come from more than one certificate. Each figure is the median of
+ZCX_BENCH_STATEMENT_READINGS readings (default 20,000), one hourly claim per owner, transfers,
+and 19 retirements whose units come from more than one certificate. Each figure is the median of
 REPEATS runs on retirement 1, reading over HTTP JSON-RPC from the deployment block.
 """
 
